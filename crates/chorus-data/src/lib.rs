@@ -1,0 +1,1 @@
+//! Dataset loaders yielding Items (uuid, answers, paraphrases, meta) for WebQuestions, MyriadLAMA, generic JSONL and Hugging Face save_to_disk folders; paraphrase selection, CPython-identical few-shot sampling and sharding.

@@ -1,0 +1,1 @@
+//! Evaluation: spaCy-compatible English lemmas, the bidirectional lemma partial-match accuracy, and accuracy reports.

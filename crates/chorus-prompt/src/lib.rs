@@ -1,0 +1,1 @@
+//! Prompt layouts: ordered segments with roles (instruction, few-shot questions and answers, question paraphrases) rendered byte-identically to the Python pipeline, and tokenised per segment for chorus-mask.
