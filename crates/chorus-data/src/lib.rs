@@ -1,1 +1,42 @@
-//! Dataset loaders yielding Items (uuid, answers, paraphrases, meta) for WebQuestions, MyriadLAMA, generic JSONL and Hugging Face save_to_disk folders; paraphrase selection, CPython-identical few-shot sampling and sharding.
+//! Dataset loaders yielding [`Item`]s (uuid, answers, paraphrases, meta) for
+//! WebQuestions, MyriadLAMA, generic JSONL and Hugging Face `save_to_disk`
+//! folders; paraphrase selection, CPython-identical few-shot sampling and
+//! sharding.
+//!
+//! ```no_run
+//! use chorus_data::{DataDir, Dataset, EmptyPolicy, ParaphraseSelection, Shard};
+//!
+//! let dir = DataDir::resolve(None);
+//! let loaded = Dataset::MyriadLama.load(&dir, EmptyPolicy::Error)?;
+//! let shard: Shard = "0/4".parse()?;
+//! let selection = ParaphraseSelection::parse_indices("0,1,2")?;
+//! for item in shard.select(&loaded.items) {
+//!     let item = selection.apply(item)?;
+//!     println!("{} {:?}", item.uuid, item.paraphrases);
+//! }
+//! # Ok::<(), chorus_data::DataError>(())
+//! ```
+
+mod dataset;
+mod error;
+mod fewshot;
+mod fields;
+mod hf;
+mod item;
+mod jsonl;
+mod pyrandom;
+mod selection;
+mod shard;
+
+pub use dataset::{DATA_DIR_ENV, DataDir, Dataset, load_path, require_exists};
+pub use error::{DataError, Location, Missing, Record, Result};
+pub use fewshot::{FewShotEntry, QaPair, load_fewshot};
+pub use hf::{DEFAULT_SPLIT, load_hf_dataset};
+pub use item::{EmptyPolicy, Item, ItemMeta, Loaded, ParaphraseSource, Skipped};
+pub use jsonl::{
+    JsonlFields, JsonlFormat, ParaphraseField, first_record, load_generic, load_jsonl,
+    load_myriadlama, load_webquestions,
+};
+pub use pyrandom::{PyRandom, python_sample, sample_uses_pool};
+pub use selection::{ParaphraseSelection, SamplingSpec, item_seed};
+pub use shard::Shard;
