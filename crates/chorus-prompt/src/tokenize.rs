@@ -1,0 +1,150 @@
+//! Tokenisation per segment: no token spans a segment boundary (DESIGN.md rule 1).
+
+use chorus_mask::Role;
+
+use crate::layout::PromptLayout;
+
+/// Anything that turns text into token ids. Kept minimal so that this crate does
+/// not depend on a tokenizer or tensor library; closures implement it.
+pub trait Tokenize {
+    /// The tokenizer's error.
+    type Error;
+    /// Token ids of `text`, without special tokens the caller did not ask for.
+    fn encode(&self, text: &str) -> Result<Vec<u32>, Self::Error>;
+}
+
+impl<F, E> Tokenize for F
+where
+    F: Fn(&str) -> Result<Vec<u32>, E>,
+{
+    type Error = E;
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>, E> {
+        self(text)
+    }
+}
+
+/// One segment's token ids with its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenizedSegment {
+    /// The segment's role.
+    pub role: Role,
+    /// Its token ids.
+    pub ids: Vec<u32>,
+}
+
+/// A layout tokenised segment by segment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenizedLayout {
+    segments: Vec<TokenizedSegment>,
+}
+
+impl TokenizedLayout {
+    /// The segments in order.
+    pub fn segments(&self) -> &[TokenizedSegment] {
+        &self.segments
+    }
+
+    /// All token ids, concatenated in segment order.
+    pub fn token_ids(&self) -> Vec<u32> {
+        self.segments
+            .iter()
+            .flat_map(|s| s.ids.iter().copied())
+            .collect()
+    }
+
+    /// Total number of tokens.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.ids.len()).sum()
+    }
+
+    /// Whether there is no token at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl PromptLayout {
+    /// Tokenises each segment on its own.
+    pub fn tokenize<T: Tokenize + ?Sized>(
+        &self,
+        tokenizer: &T,
+    ) -> Result<TokenizedLayout, T::Error> {
+        let segments = self
+            .segments()
+            .iter()
+            .map(|s| {
+                Ok(TokenizedSegment {
+                    role: s.role,
+                    ids: tokenizer.encode(&s.text)?,
+                })
+            })
+            .collect::<Result<Vec<_>, T::Error>>()?;
+        Ok(TokenizedLayout { segments })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{FewShotExample, PromptContext};
+    use crate::layout::{FlexOptions, FuseFirst};
+
+    /// A byte-level tokenizer: one id per UTF-8 byte.
+    fn bytes(text: &str) -> Result<Vec<u32>, std::convert::Infallible> {
+        Ok(text.bytes().map(u32::from).collect())
+    }
+
+    fn layout() -> PromptLayout {
+        let ctx = PromptContext::new("I", vec![FewShotExample::new("q", "a")]).unwrap();
+        ctx.flex(
+            &["x", "yy"],
+            FlexOptions {
+                share_prefix: true,
+                fuse_first: FuseFirst::SharedSuffix,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn segments_are_tokenised_separately_and_keep_roles() {
+        let layout = layout();
+        let tokenized = layout.tokenize(&bytes).unwrap();
+        assert_eq!(
+            tokenized.token_ids(),
+            layout.render().bytes().map(u32::from).collect::<Vec<_>>()
+        );
+        let lengths: Vec<(Role, usize)> = tokenized
+            .segments()
+            .iter()
+            .map(|s| (s.role, s.ids.len()))
+            .collect();
+        assert_eq!(
+            lengths,
+            vec![
+                (Role::Shared, "I\n\nQ: q\nA: a\n\n".len()),
+                (Role::Question { paraphrase: 0 }, 4),
+                (Role::Question { paraphrase: 1 }, 5),
+                (Role::Shared, 3),
+            ]
+        );
+        assert_eq!(tokenized.len(), layout.render().len());
+        assert!(!tokenized.is_empty());
+    }
+
+    #[test]
+    fn tokenizer_errors_are_passed_through() {
+        let failing = |text: &str| {
+            if text.contains('y') {
+                Err(format!("cannot encode {text:?}"))
+            } else {
+                Ok(vec![1])
+            }
+        };
+        assert_eq!(
+            layout().tokenize(&failing).unwrap_err(),
+            "cannot encode \"Q: yy\""
+        );
+    }
+}
