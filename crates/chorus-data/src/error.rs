@@ -122,6 +122,16 @@ pub enum DataError {
         /// The decoder's complaint.
         source: arrow_schema::ArrowError,
     },
+    /// An Arrow column of a type the loader cannot convert.
+    #[error("{at}: column `{column}` has unsupported Arrow type {data_type}")]
+    UnsupportedColumn {
+        /// Where the row is.
+        at: Location,
+        /// The column's name.
+        column: String,
+        /// The column's Arrow type.
+        data_type: String,
+    },
     /// A `save_to_disk` folder is not laid out as `datasets` writes it.
     #[error("{path}: not a Hugging Face save_to_disk dataset: {reason}")]
     HfLayout {

@@ -178,23 +178,20 @@ fn row_object(batch: &RecordBatch, row: usize, at: &Location) -> Result<Map<Stri
         .iter()
         .zip(batch.columns())
         .map(|(field, column)| {
-            let value =
-                cell_to_json(column.as_ref(), row).map_err(|data_type| DataError::FieldType {
+            let value = cell_to_json(column.as_ref(), row).map_err(|data_type| {
+                DataError::UnsupportedColumn {
                     at: at.clone(),
-                    field: field.name().clone(),
-                    expected: unsupported_type_message(&data_type),
-                })?;
+                    column: field.name().clone(),
+                    data_type: data_type.to_string(),
+                }
+            })?;
             Ok((field.name().clone(), value))
         })
         .collect()
 }
 
-fn unsupported_type_message(_: &DataType) -> &'static str {
-    "a string, number, boolean or list column (other Arrow types are not supported)"
-}
-
-/// One cell as JSON; `Err(type)` for Arrow types datasets' string, numeric and
-/// list features never produce.
+/// One cell as JSON; `Err(type)` for Arrow types other than the string, integer,
+/// float, boolean and list types that `datasets` features map to.
 fn cell_to_json(array: &dyn Array, row: usize) -> std::result::Result<Value, DataType> {
     if array.is_null(row) {
         return Ok(Value::Null);
@@ -369,6 +366,13 @@ mod tests {
         );
         let loaded = load_hf_dataset(dir.path(), None, EmptyPolicy::Skip).unwrap();
         assert_eq!(loaded.skipped[0].missing, Missing::Answers);
+    }
+
+    #[test]
+    fn unsupported_column_types_name_the_column() {
+        let values = arrow_array::Date32Array::from(vec![1]);
+        let err = cell_to_json(&values, 0).unwrap_err();
+        assert_eq!(err, DataType::Date32);
     }
 
     #[test]

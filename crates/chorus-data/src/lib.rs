@@ -28,7 +28,7 @@ mod pyrandom;
 mod selection;
 mod shard;
 
-pub use dataset::{DATA_DIR_ENV, DataDir, Dataset, load_path, require_exists};
+pub use dataset::{DATA_DIR_ENV, DataDir, Dataset, load_path};
 pub use error::{DataError, Location, Missing, Record, Result};
 pub use fewshot::{FewShotEntry, QaPair, load_fewshot};
 pub use hf::{DEFAULT_SPLIT, load_hf_dataset};

@@ -1,6 +1,6 @@
 //! The parts every prompt of a dataset shares: instruction and few-shot examples.
 
-use chorus_data::{FewShotEntry, Item, python_sample};
+use chorus_data::{DataDir, Dataset, EmptyPolicy, FewShotEntry, Item, load_fewshot, python_sample};
 
 use crate::error::PromptError;
 
@@ -114,6 +114,33 @@ impl PromptContext {
             .map(|p| FewShotExample::new(p.question, p.answer))
             .collect();
         Self::new(entry.instruction.clone(), examples)
+    }
+
+    /// The pipeline's context for a built-in dataset: WebQuestions samples its
+    /// train split ([`PromptContext::webqa`] with seed 42, k = 5); MyriadLAMA reads
+    /// its entry of `fewshot.json`. A dataset given as a path has no built-in
+    /// context: build one with [`PromptContext::new`].
+    pub fn for_dataset(dataset: &Dataset, dir: &DataDir) -> Result<Self, PromptError> {
+        match dataset {
+            Dataset::WebQa => {
+                let train = dataset
+                    .load_train(dir, EmptyPolicy::Error)?
+                    .unwrap_or_default();
+                Self::webqa(&train.items, FEW_SHOT_SEED, FEW_SHOT_COUNT)
+            }
+            Dataset::MyriadLama => {
+                let entries = load_fewshot(&dir.fewshot_path())?;
+                let entry = entries
+                    .get("myriadlama")
+                    .ok_or_else(|| PromptError::NoContext {
+                        dataset: dataset.to_string(),
+                    })?;
+                Self::from_fewshot_entry(entry)
+            }
+            Dataset::Path(_) => Err(PromptError::NoContext {
+                dataset: dataset.to_string(),
+            }),
+        }
     }
 
     /// The few-shot block: examples rendered with their first question, joined by

@@ -28,6 +28,12 @@ pub enum PromptError {
         /// How many rounds exist.
         rounds: usize,
     },
+    /// No built-in instruction and few-shot examples for this dataset.
+    #[error("no built-in prompt context for dataset {dataset}; build one with PromptContext::new")]
+    NoContext {
+        /// The dataset as named.
+        dataset: String,
+    },
     /// Loading or sampling few-shot data failed.
     #[error(transparent)]
     Data(#[from] chorus_data::DataError),

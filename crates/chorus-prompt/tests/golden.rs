@@ -65,6 +65,26 @@ fn contexts_match_fewshot_json() {
 }
 
 #[test]
+fn built_in_contexts_are_the_pipeline_ones() {
+    let dir = data_dir();
+    assert_eq!(
+        PromptContext::for_dataset(&Dataset::WebQa, &dir).unwrap(),
+        webqa_context()
+    );
+    assert_eq!(
+        PromptContext::for_dataset(&Dataset::MyriadLama, &dir).unwrap(),
+        myriadlama_context()
+    );
+    let path = Dataset::Path(PathBuf::from("x.jsonl"));
+    let err = PromptContext::for_dataset(&path, &dir).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("no built-in prompt context for dataset x.jsonl"),
+        "{err}"
+    );
+}
+
+#[test]
 fn golden_items_carry_the_same_instruction_and_block() {
     for (dataset, context) in [
         ("webqa", webqa_context()),
