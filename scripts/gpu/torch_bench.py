@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""PyTorch side of the GPU benchmarks (run on the device machine, same session as Chorus).
+
+Random-weight Llama with Llama-3.2-3B shapes (hidden 3072, 28 layers, 24 heads,
+8 KV heads, intermediate 8192, vocab 128256) in bf16 on one GPU, HF transformers
+with SDPA attention and its KV cache:
+
+* prefill tokens/s for a batch of prompts;
+* decode ms/step (one new token per row, KV cache);
+* items/s of the `avg` method (P paraphrase rows, left-aligned equal lengths,
+  mean of logits, 10 greedy steps) and of `flex` (P segments packed in one row,
+  a dense additive 4D mask, 10 greedy steps), per item of P x L prompt tokens.
+
+Prints one JSON object (also written to --out). Timings are medians over --repeats
+runs after one warm-up, with torch.cuda.synchronize() around each.
+"""
+import argparse, json, statistics, time
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+def config_3b():
+    return LlamaConfig(
+        hidden_size=3072, num_hidden_layers=28, num_attention_heads=24,
+        num_key_value_heads=8, intermediate_size=8192, vocab_size=128256,
+        max_position_embeddings=131072, rope_theta=500000.0, rms_norm_eps=1e-5,
+        tie_word_embeddings=True, head_dim=128,
+        rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                      "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+    )
+
+
+def timed(fn, repeats):
+    fn()
+    torch.cuda.synchronize()
+    out = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+@torch.no_grad()
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--prefill-batch", type=int, default=8)
+    ap.add_argument("--prefill-len", type=int, default=512)
+    ap.add_argument("--decode-batch", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--decode-context", type=int, default=512)
+    ap.add_argument("--decode-steps", type=int, default=32)
+    ap.add_argument("--paraphrases", type=int, default=6)
+    ap.add_argument("--prompt-len", type=int, default=150)
+    ap.add_argument("--items", type=int, default=8, help="items per timed method run")
+    ap.add_argument("--new-tokens", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    with dev:
+        model = LlamaForCausalLM(config_3b()).to(torch.bfloat16).eval()
+    vocab = model.config.vocab_size
+    res = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
+           "dtype": "bf16", "attn": model.config._attn_implementation}
+
+    ids = torch.randint(0, vocab, (args.prefill_batch, args.prefill_len), device=dev)
+    t = timed(lambda: model(input_ids=ids, use_cache=False, logits_to_keep=1), args.repeats)
+    res["prefill"] = {"batch": args.prefill_batch, "len": args.prefill_len,
+                      "seconds": t, "tokens_per_s": ids.numel() / t}
+
+    res["decode"] = []
+    for b in args.decode_batch:
+        ctx = torch.randint(0, vocab, (b, args.decode_context), device=dev)
+        tok = torch.randint(0, vocab, (b, 1), device=dev)
+
+        def run_decode():
+            out = model(input_ids=ctx, use_cache=True, logits_to_keep=1)
+            cache = out.past_key_values
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(args.decode_steps):
+                out = model(input_ids=tok, past_key_values=cache, use_cache=True)
+                cache = out.past_key_values
+            torch.cuda.synchronize()
+            return (time.perf_counter() - t0) / args.decode_steps
+
+        run_decode()
+        steps = statistics.median(run_decode() for _ in range(args.repeats))
+        res["decode"].append({"batch": b, "context": args.decode_context, "ms_per_step": steps * 1e3})
+
+    P, L, N = args.paraphrases, args.prompt_len, args.new_tokens
+
+    def avg_item():
+        ids = torch.randint(0, vocab, (P, L), device=dev)
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        for _ in range(N):
+            nxt = out.logits[:, -1].float().mean(0).argmax()
+            out = model(input_ids=nxt.view(1, 1).expand(P, 1), past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+
+    def flex_item():
+        n = P * L
+        ids = torch.randint(0, vocab, (1, n), device=dev)
+        seg = torch.arange(n, device=dev) // L
+        causal = torch.arange(n, device=dev)[:, None] >= torch.arange(n, device=dev)[None, :]
+        visible = causal & (seg[:, None] == seg[None, :])
+        mask = torch.zeros(1, 1, n, n, device=dev, dtype=torch.bfloat16)
+        mask.masked_fill_(~visible, torch.finfo(torch.bfloat16).min)
+        pos = (torch.arange(n, device=dev) % L).view(1, n)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        for step in range(N):
+            nxt = out.logits[:, -1].argmax(-1).view(1, 1)
+            kv = n + step + 1
+            m = torch.zeros(1, 1, 1, kv, device=dev, dtype=torch.bfloat16)
+            out = model(input_ids=nxt, attention_mask=m, position_ids=torch.tensor([[L + step]], device=dev),
+                        past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+
+    for name, fn in [("avg", avg_item), ("flex", flex_item)]:
+        t = timed(lambda: [fn() for _ in range(args.items)], args.repeats)
+        res[name] = {"paraphrases": P, "prompt_len": L, "new_tokens": N, "items": args.items,
+                     "seconds": t, "items_per_s": args.items / t}
+
+    text = json.dumps(res, indent=1)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
