@@ -25,16 +25,20 @@
 //! ```
 
 pub mod bias;
+pub mod block;
 pub mod dense;
 pub mod error;
+pub mod interval;
 pub mod predicate;
 pub mod role;
 pub mod rules;
 pub mod segment;
 
 pub use bias::{DenseBias, ScoreBias, SharedPrefixBias, shared_prefix_bias};
+pub use block::{BlockKind, BlockMask, DEFAULT_BLOCK};
 pub use dense::DenseMask;
 pub use error::MaskError;
+pub use interval::IntervalMask;
 pub use predicate::{
     And, Causal, Document, MaskPredicate, Not, Or, PrefixLm, SlidingWindow, and, causal, document,
     full, not, or, prefix_lm, sliding_window,

@@ -1,0 +1,148 @@
+//! Per-query visible key ranges: the natural form for segment masks, whose rows
+//! are a handful of contiguous runs.
+
+use std::ops::Range;
+
+use crate::dense::DenseMask;
+use crate::predicate::MaskPredicate;
+
+/// For each query row, the sorted, disjoint, non-adjacent ranges of visible keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IntervalMask {
+    q_start: usize,
+    kv_len: usize,
+    /// `row_offsets[r]..row_offsets[r + 1]` indexes row r's ranges.
+    row_offsets: Vec<usize>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl IntervalMask {
+    /// Evaluates `pred` (batch 0, head 0) for queries `q_range` against keys
+    /// `0..kv_len` (a sub-range gives incremental rows).
+    pub fn compile<P: MaskPredicate + ?Sized>(
+        pred: &P,
+        q_range: Range<usize>,
+        kv_len: usize,
+    ) -> Self {
+        let q_start = q_range.start;
+        let mut out = Self {
+            q_start,
+            kv_len,
+            row_offsets: vec![0],
+            ranges: Vec::new(),
+        };
+        for q in q_range {
+            out.push_row((0..kv_len).map(|kv| pred.visible(0, 0, q, kv)));
+        }
+        out
+    }
+
+    /// The interval form of a dense mask.
+    pub fn from_dense(mask: &DenseMask) -> Self {
+        let mut out = Self {
+            q_start: mask.q_start(),
+            kv_len: mask.kv_len(),
+            row_offsets: vec![0],
+            ranges: Vec::new(),
+        };
+        for r in 0..mask.q_len() {
+            out.push_row((0..mask.kv_len()).map(|c| mask.get(r, c)));
+        }
+        out
+    }
+
+    fn push_row(&mut self, cells: impl Iterator<Item = bool>) {
+        let mut open: Option<usize> = None;
+        let mut kv = 0;
+        for visible in cells {
+            match (visible, open) {
+                (true, None) => open = Some(kv),
+                (false, Some(start)) => {
+                    self.ranges.push(start..kv);
+                    open = None;
+                }
+                _ => {}
+            }
+            kv += 1;
+        }
+        if let Some(start) = open {
+            self.ranges.push(start..kv);
+        }
+        self.row_offsets.push(self.ranges.len());
+    }
+
+    /// First query index covered.
+    pub fn q_start(&self) -> usize {
+        self.q_start
+    }
+
+    /// Number of query rows.
+    pub fn q_len(&self) -> usize {
+        self.row_offsets.len() - 1
+    }
+
+    /// Number of key columns.
+    pub fn kv_len(&self) -> usize {
+        self.kv_len
+    }
+
+    /// The visible key ranges of `row` (counted from `q_start`); empty outside.
+    pub fn row(&self, row: usize) -> &[Range<usize>] {
+        match (self.row_offsets.get(row), self.row_offsets.get(row + 1)) {
+            (Some(&a), Some(&b)) => &self.ranges[a..b],
+            _ => &[],
+        }
+    }
+
+    /// Total number of ranges over all rows.
+    pub fn num_ranges(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Whether cell `(row, col)` is visible.
+    pub fn get(&self, row: usize, col: usize) -> bool {
+        let ranges = self.row(row);
+        let i = ranges.partition_point(|r| r.end <= col);
+        ranges.get(i).is_some_and(|r| r.start <= col)
+    }
+
+    /// Expands to a dense mask over the same rows.
+    pub fn to_dense(&self) -> DenseMask {
+        let mut dense = DenseMask::empty(self.q_start, self.q_len(), self.kv_len);
+        for r in 0..self.q_len() {
+            for range in self.row(r) {
+                for c in range.clone() {
+                    dense.set(r, c, true);
+                }
+            }
+        }
+        dense
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::predicate::{causal, document};
+
+    #[test]
+    fn rows_are_sorted_disjoint_runs() {
+        let pred = document(vec![0, 0, 1, 1, 0, 0]);
+        let m = IntervalMask::compile(&pred, 0..6, 6);
+        assert_eq!(m.row(0), &[0..2, 4..6]);
+        assert_eq!(m.row(2), &[2..4]);
+        assert_eq!(m.row(6), &[] as &[Range<usize>]);
+        assert!(m.get(5, 0) && !m.get(5, 2) && m.get(5, 5) && !m.get(5, 6));
+        assert_eq!(m.num_ranges(), 10);
+        assert_eq!(m.to_dense(), DenseMask::compile(&pred, 0..6, 6));
+        assert_eq!(IntervalMask::from_dense(&m.to_dense()), m);
+    }
+
+    #[test]
+    fn incremental_rows_keep_their_offset() {
+        let m = IntervalMask::compile(&causal(), 3..5, 5);
+        assert_eq!(m.q_start(), 3);
+        assert_eq!(m.row(1), &[0..5]);
+        assert_eq!(m.to_dense(), DenseMask::compile(&causal(), 3..5, 5));
+    }
+}
