@@ -28,8 +28,10 @@ pub mod bias;
 pub mod block;
 pub mod dense;
 pub mod error;
+pub mod gallery;
 pub mod interval;
 pub mod predicate;
+pub mod render;
 pub mod role;
 pub mod rules;
 pub mod segment;
@@ -43,6 +45,7 @@ pub use predicate::{
     And, Causal, Document, MaskPredicate, Not, Or, PrefixLm, SlidingWindow, and, causal, document,
     full, not, or, prefix_lm, sliding_window,
 };
+pub use render::{render_ascii, render_image, render_png};
 pub use role::Role;
 pub use rules::{
     FLEX_RULES, Kinds, Relation, Relations, RoleKind, RuleMask, STRUCTURED_RULES, VisibilityRule,

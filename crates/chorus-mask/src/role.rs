@@ -31,3 +31,38 @@ pub enum Role {
     /// Tokens produced by decoding.
     Generated,
 }
+
+impl Role {
+    /// A short label for pictures and debug output: `I`, `F{example}.{variant}`,
+    /// `A{example}`, `Q{paraphrase}`, `S`, `G`.
+    pub fn short_label(&self) -> String {
+        match self {
+            Role::Instruction => "I".to_string(),
+            Role::FewShotQuestion { example, variant } => format!("F{example}.{variant}"),
+            Role::FewShotAnswer { example } => format!("A{example}"),
+            Role::Question { paraphrase } => format!("Q{paraphrase}"),
+            Role::Shared => "S".to_string(),
+            Role::Generated => "G".to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_labels_name_indices() {
+        assert_eq!(
+            Role::FewShotQuestion {
+                example: 1,
+                variant: 2
+            }
+            .short_label(),
+            "F1.2"
+        );
+        assert_eq!(Role::FewShotAnswer { example: 3 }.short_label(), "A3");
+        assert_eq!(Role::Question { paraphrase: 4 }.short_label(), "Q4");
+        assert_eq!(Role::Generated.short_label(), "G");
+    }
+}
