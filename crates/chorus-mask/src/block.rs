@@ -8,6 +8,7 @@
 //! `full_kv_num_blocks` / `full_kv_indices`; this type keeps the same lists plus the
 //! bits of each partial tile so that it can be expanded back to a dense mask.
 
+use crate::bits::get_bits;
 use crate::dense::DenseMask;
 use crate::error::MaskError;
 use crate::predicate::MaskPredicate;
@@ -60,9 +61,12 @@ impl BlockMask {
         let num_kv_blocks = kv_len.div_ceil(block);
         let rows = (0..q_len.div_ceil(block))
             .map(|qb| {
+                // Evaluate the query block's rows once, then cut them into tiles.
+                let q0 = qb * block;
+                let dense = DenseMask::compile(pred, q0..(q0 + block).min(q_len), kv_len);
                 let mut row = QueryBlock::default();
                 for kb in 0..num_kv_blocks {
-                    let (kind, tile) = classify_tile(pred, qb, kb, block, q_len, kv_len);
+                    let (kind, tile) = classify_tile(&dense, kb, block, kv_len);
                     match kind {
                         BlockKind::Full => row.full.push(kb),
                         BlockKind::Partial => {
@@ -224,30 +228,29 @@ fn tile_get(tile: &[u64], cols: usize, r: usize, c: usize) -> bool {
     tile[r * words + c / 64] >> (c % 64) & 1 == 1
 }
 
-/// Evaluates one tile; returns its kind and, for partial tiles, its bits.
-fn classify_tile<P: MaskPredicate + ?Sized>(
-    pred: &P,
-    qb: usize,
+/// Cuts kv tile `kb` out of a query block's rows; returns its kind and, for
+/// partial tiles, its bits.
+fn classify_tile(
+    rows: &DenseMask,
     kb: usize,
     block: usize,
-    q_len: usize,
     kv_len: usize,
 ) -> (BlockKind, Vec<u64>) {
-    let (rows, cols) = (tile_rows(qb, block, q_len), tile_cols(kb, block, kv_len));
+    let cols = tile_cols(kb, block, kv_len);
     let words = cols.div_ceil(64);
-    let mut tile = vec![0u64; rows * words];
+    let mut tile = Vec::with_capacity(rows.q_len() * words);
     let mut visible = 0usize;
-    for r in 0..rows {
-        for c in 0..cols {
-            if pred.visible(0, 0, qb * block + r, kb * block + c) {
-                tile[r * words + c / 64] |= 1 << (c % 64);
-                visible += 1;
-            }
+    for r in 0..rows.q_len() {
+        let row = rows.row_words(r);
+        for j in 0..words {
+            let bits = get_bits(row, kb * block + j * 64, (cols - j * 64).min(64));
+            visible += bits.count_ones() as usize;
+            tile.push(bits);
         }
     }
     match visible {
         0 => (BlockKind::Skipped, Vec::new()),
-        v if v == rows * cols => (BlockKind::Full, Vec::new()),
+        v if v == rows.q_len() * cols => (BlockKind::Full, Vec::new()),
         _ => (BlockKind::Partial, tile),
     }
 }

@@ -37,26 +37,13 @@ impl DenseMask {
         q_range: Range<usize>,
         kv_len: usize,
     ) -> Self {
-        let mut mask = Self::empty(
-            q_range.start,
-            q_range.end.saturating_sub(q_range.start),
-            kv_len,
-        );
-        for row in 0..mask.q_len {
-            let q = mask.q_start + row;
-            let base = row * mask.words_per_row;
-            for (w, word) in mask.bits[base..base + mask.words_per_row]
-                .iter_mut()
-                .enumerate()
-            {
-                let first = w * 64;
-                let last = (first + 64).min(kv_len);
-                let mut acc = 0u64;
-                for kv in first..last {
-                    acc |= u64::from(pred.visible(b, h, q, kv)) << (kv - first);
-                }
-                *word = acc;
-            }
+        let q_len = q_range.end.saturating_sub(q_range.start);
+        let mut mask = Self::empty(q_range.start, q_len, kv_len);
+        if mask.words_per_row == 0 {
+            return mask;
+        }
+        for (row, words) in mask.bits.chunks_mut(mask.words_per_row).enumerate() {
+            pred.fill_row(b, h, mask.q_start + row, kv_len, words);
         }
         mask
     }

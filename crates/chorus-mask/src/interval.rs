@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use crate::bits::runs;
 use crate::dense::DenseMask;
 use crate::predicate::MaskPredicate;
 
@@ -31,8 +32,10 @@ impl IntervalMask {
             row_offsets: vec![0],
             ranges: Vec::new(),
         };
+        let mut words = vec![0u64; kv_len.div_ceil(64)];
         for q in q_range {
-            out.push_row((0..kv_len).map(|kv| pred.visible(0, 0, q, kv)));
+            pred.fill_row(0, 0, q, kv_len, &mut words);
+            out.push_words(&words);
         }
         out
     }
@@ -46,28 +49,14 @@ impl IntervalMask {
             ranges: Vec::new(),
         };
         for r in 0..mask.q_len() {
-            out.push_row((0..mask.kv_len()).map(|c| mask.get(r, c)));
+            out.push_words(mask.row_words(r));
         }
         out
     }
 
-    fn push_row(&mut self, cells: impl Iterator<Item = bool>) {
-        let mut open: Option<usize> = None;
-        let mut kv = 0;
-        for visible in cells {
-            match (visible, open) {
-                (true, None) => open = Some(kv),
-                (false, Some(start)) => {
-                    self.ranges.push(start..kv);
-                    open = None;
-                }
-                _ => {}
-            }
-            kv += 1;
-        }
-        if let Some(start) = open {
-            self.ranges.push(start..kv);
-        }
+    fn push_words(&mut self, words: &[u64]) {
+        let ranges = &mut self.ranges;
+        runs(words, self.kv_len, |start, end| ranges.push(start..end));
         self.row_offsets.push(self.ranges.len());
     }
 
@@ -130,7 +119,7 @@ mod tests {
         let pred = document(vec![0, 0, 1, 1, 0, 0]);
         let m = IntervalMask::compile(&pred, 0..6, 6);
         assert_eq!(m.row(0), &[0..2, 4..6]);
-        assert_eq!(m.row(2), &[2..4]);
+        assert_eq!(m.row(2).to_vec(), vec![(2..4)]);
         assert_eq!(m.row(6), &[] as &[Range<usize>]);
         assert!(m.get(5, 0) && !m.get(5, 2) && m.get(5, 5) && !m.get(5, 6));
         assert_eq!(m.num_ranges(), 10);
@@ -142,7 +131,7 @@ mod tests {
     fn incremental_rows_keep_their_offset() {
         let m = IntervalMask::compile(&causal(), 3..5, 5);
         assert_eq!(m.q_start(), 3);
-        assert_eq!(m.row(1), &[0..5]);
+        assert_eq!(m.row(1).to_vec(), vec![(0..5)]);
         assert_eq!(m.to_dense(), DenseMask::compile(&causal(), 3..5, 5));
     }
 }

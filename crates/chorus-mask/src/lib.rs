@@ -25,6 +25,7 @@
 //! ```
 
 pub mod bias;
+mod bits;
 pub mod block;
 pub mod dense;
 pub mod error;

@@ -5,10 +5,28 @@
 //! available as methods), and any closure `Fn(usize, usize, usize, usize) -> bool`
 //! is one.
 
+use crate::bits::{clear_tail, set_range};
+
 /// Whether query `q` may attend to key `kv` in batch row `b` and head `h`.
 pub trait MaskPredicate {
     /// True when the score of `(q, kv)` is kept, false when it is masked out.
     fn visible(&self, b: usize, h: usize, q: usize, kv: usize) -> bool;
+
+    /// Writes the visibility of query `q` against keys `0..kv_len` into `row`
+    /// (`kv_len.div_ceil(64)` words; bit `kv % 64` of word `kv / 64`), overwriting
+    /// it and leaving bits past `kv_len` clear. The default evaluates
+    /// [`MaskPredicate::visible`] per key; structured predicates override it to
+    /// fill whole runs at once, which is what makes compilation fast.
+    fn fill_row(&self, b: usize, h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        for (w, word) in row.iter_mut().enumerate() {
+            let first = w * 64;
+            let mut acc = 0u64;
+            for kv in first..(first + 64).min(kv_len) {
+                acc |= u64::from(self.visible(b, h, q, kv)) << (kv - first);
+            }
+            *word = acc;
+        }
+    }
 
     /// Visible where both `self` and `other` are.
     fn and<P: MaskPredicate>(self, other: P) -> And<Self, P>
@@ -60,17 +78,37 @@ impl<A: MaskPredicate, B: MaskPredicate> MaskPredicate for And<A, B> {
     fn visible(&self, b: usize, h: usize, q: usize, kv: usize) -> bool {
         self.0.visible(b, h, q, kv) && self.1.visible(b, h, q, kv)
     }
+
+    fn fill_row(&self, b: usize, h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        self.0.fill_row(b, h, q, kv_len, row);
+        let mut other = vec![0u64; row.len()];
+        self.1.fill_row(b, h, q, kv_len, &mut other);
+        row.iter_mut().zip(&other).for_each(|(x, y)| *x &= y);
+    }
 }
 
 impl<A: MaskPredicate, B: MaskPredicate> MaskPredicate for Or<A, B> {
     fn visible(&self, b: usize, h: usize, q: usize, kv: usize) -> bool {
         self.0.visible(b, h, q, kv) || self.1.visible(b, h, q, kv)
     }
+
+    fn fill_row(&self, b: usize, h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        self.0.fill_row(b, h, q, kv_len, row);
+        let mut other = vec![0u64; row.len()];
+        self.1.fill_row(b, h, q, kv_len, &mut other);
+        row.iter_mut().zip(&other).for_each(|(x, y)| *x |= y);
+    }
 }
 
 impl<A: MaskPredicate> MaskPredicate for Not<A> {
     fn visible(&self, b: usize, h: usize, q: usize, kv: usize) -> bool {
         !self.0.visible(b, h, q, kv)
+    }
+
+    fn fill_row(&self, b: usize, h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        self.0.fill_row(b, h, q, kv_len, row);
+        row.iter_mut().for_each(|x| *x = !*x);
+        clear_tail(row, kv_len);
     }
 }
 
@@ -97,6 +135,11 @@ impl MaskPredicate for Causal {
     fn visible(&self, _b: usize, _h: usize, q: usize, kv: usize) -> bool {
         kv <= q
     }
+
+    fn fill_row(&self, _b: usize, _h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        row.fill(0);
+        set_range(row, 0, q.saturating_add(1).min(kv_len));
+    }
 }
 
 /// Causal attention: a query sees itself and every earlier key.
@@ -114,6 +157,12 @@ pub struct SlidingWindow {
 impl MaskPredicate for SlidingWindow {
     fn visible(&self, _b: usize, _h: usize, q: usize, kv: usize) -> bool {
         kv <= q && q - kv < self.window
+    }
+
+    fn fill_row(&self, _b: usize, _h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        row.fill(0);
+        let end = q.saturating_add(1).min(kv_len);
+        set_range(row, (q + 1).saturating_sub(self.window), end);
     }
 }
 
@@ -133,6 +182,11 @@ pub struct PrefixLm {
 impl MaskPredicate for PrefixLm {
     fn visible(&self, _b: usize, _h: usize, q: usize, kv: usize) -> bool {
         kv < self.prefix || kv <= q
+    }
+
+    fn fill_row(&self, _b: usize, _h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        row.fill(0);
+        set_range(row, 0, self.prefix.max(q.saturating_add(1)).min(kv_len));
     }
 }
 
@@ -168,7 +222,7 @@ pub fn document(segment_ids: Vec<u32>) -> Document {
 }
 
 /// Everything visible.
-pub fn full() -> impl MaskPredicate + Clone + Copy {
+pub fn full() -> impl MaskPredicate + Copy {
     |_b: usize, _h: usize, _q: usize, _kv: usize| true
 }
 
@@ -220,7 +274,7 @@ mod tests {
 
     #[test]
     fn combinators_and_closures_compose() {
-        let even_heads = |_b: usize, h: usize, _q: usize, _kv: usize| h % 2 == 0;
+        let even_heads = |_b: usize, h: usize, _q: usize, _kv: usize| h.is_multiple_of(2);
         let m = causal()
             .and(even_heads)
             .or(document(vec![7, 7]).and(not(causal())));

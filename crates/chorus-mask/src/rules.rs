@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use crate::bits::set_range;
 use crate::predicate::MaskPredicate;
 use crate::role::Role;
 use crate::segment::SegmentTable;
@@ -263,6 +264,9 @@ pub fn grants(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleMask {
     token_segment: Arc<[u32]>,
+    /// Token range of each region (segments, then the generated region, whose
+    /// end is unbounded).
+    region_ranges: Arc<[std::ops::Range<usize>]>,
     /// Row-major `(segments + 1)²` table; index `segments` is the generated region.
     pair_visible: Arc<[bool]>,
     regions: usize,
@@ -294,6 +298,16 @@ impl MaskPredicate for RuleMask {
     fn visible(&self, _b: usize, _h: usize, q: usize, kv: usize) -> bool {
         kv <= q && self.pair_visible[self.region_of(q) * self.regions + self.region_of(kv)]
     }
+
+    /// O(segments + kv_len / 64) per row: whole visible segments are set at once.
+    fn fill_row(&self, _b: usize, _h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        row.fill(0);
+        let limit = q.saturating_add(1).min(kv_len);
+        let visible = &self.pair_visible[self.region_of(q) * self.regions..][..self.regions];
+        for (range, _) in self.region_ranges.iter().zip(visible).filter(|(_, v)| **v) {
+            set_range(row, range.start, range.end.min(limit));
+        }
+    }
 }
 
 /// Compiles `rules` against `table`: the predicate is causal, and a key is
@@ -316,8 +330,15 @@ pub fn rule_mask(table: &SegmentTable, rules: &[VisibilityRule]) -> RuleMask {
             pair_visible[qi * n + ki] = grants(rules, q_kind, k_kind, relation);
         }
     }
+    let region_ranges: Vec<std::ops::Range<usize>> = table
+        .segments()
+        .iter()
+        .map(|s| s.range.clone())
+        .chain(std::iter::once(table.len()..usize::MAX))
+        .collect();
     RuleMask {
         token_segment: table.token_segments().into(),
+        region_ranges: region_ranges.into(),
         pair_visible: pair_visible.into(),
         regions: n,
     }

@@ -9,11 +9,22 @@ use chorus_mask::{
 use proptest::prelude::*;
 
 /// A boxed predicate, so that random expression trees can be built from the
-/// crate's own combinators.
-type Dyn = Box<dyn Fn(usize, usize, usize, usize) -> bool>;
+/// crate's own combinators; it forwards `fill_row` so the row fast paths of the
+/// combinators and ready-made masks are exercised too.
+struct Dyn(Box<dyn MaskPredicate>);
+
+impl MaskPredicate for Dyn {
+    fn visible(&self, b: usize, h: usize, q: usize, kv: usize) -> bool {
+        self.0.visible(b, h, q, kv)
+    }
+
+    fn fill_row(&self, b: usize, h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
+        self.0.fill_row(b, h, q, kv_len, row);
+    }
+}
 
 fn boxed<P: MaskPredicate + 'static>(p: P) -> Dyn {
-    Box::new(move |b, h, q, kv| p.visible(b, h, q, kv))
+    Dyn(Box::new(p))
 }
 
 /// A random predicate expression.
@@ -37,9 +48,9 @@ impl Expr {
             Expr::Window(w) => boxed(sliding_window(*w)),
             Expr::PrefixLm(n) => boxed(prefix_lm(*n)),
             Expr::Document(ids) => boxed(document(ids.clone())),
-            &Expr::Modular(a, b, m) => {
-                boxed(move |_b: usize, h: usize, q: usize, kv: usize| (q * a + kv * b + h) % m == 0)
-            }
+            &Expr::Modular(a, b, m) => boxed(move |_b: usize, h: usize, q: usize, kv: usize| {
+                (q * a + kv * b + h).is_multiple_of(m)
+            }),
             Expr::And(x, y) => boxed(and(x.build(), y.build())),
             Expr::Or(x, y) => boxed(or(x.build(), y.build())),
             Expr::Not(x) => boxed(not(x.build())),
@@ -169,6 +180,26 @@ proptest! {
         prop_assert_eq!(grid(&a.build().and(b.build())), grid(&and(a.build(), b.build())));
         prop_assert_eq!(grid(&a.build().or(b.build())), grid(&or(a.build(), b.build())));
         prop_assert_eq!(grid(&a.build().not()), grid(&not(a.build())));
+    }
+
+    #[test]
+    fn row_fast_paths_match_cellwise_visibility(
+        a in expr(),
+        table in any_table(),
+        rows in 0..80usize,
+        kv_len in 0..200usize,
+        structured in any::<bool>(),
+    ) {
+        let rule = if structured { structured_rule(&table) } else { flex_rule(&table) };
+        let combined = or(and(rule.clone(), a.build()), not(sliding_window(3)));
+        for (name, pred) in [("expr", &a.build() as &dyn MaskPredicate), ("rule", &rule), ("combined", &combined)] {
+            let dense = DenseMask::compile(pred, 0..rows, kv_len);
+            for q in 0..rows {
+                for kv in 0..kv_len {
+                    prop_assert_eq!(dense.get(q, kv), pred.visible(0, 0, q, kv), "{} q {} kv {}", name, q, kv);
+                }
+            }
+        }
     }
 
     #[test]
