@@ -1,7 +1,10 @@
 //! Equivalence with CPython's `random`: every case of `fixtures/cpython_random.json`
 //! (written by `fixtures/cpython_random.py`) must be reproduced exactly.
 
-use chorus_data::{PyRandom, python_sample, sample_uses_pool};
+use chorus_data::{
+    Item, ItemMeta, ParaphraseSource, PyRandom, SamplingSpec, item_seed, python_sample,
+    sample_uses_pool,
+};
 use serde_json::Value;
 
 fn reference() -> Value {
@@ -89,4 +92,56 @@ fn webquestions_few_shot_indices_match_fewshot_json() {
         .clone()
         .expect("train_indices");
     assert_eq!(python_sample(42, 3778, 5).unwrap(), recorded);
+}
+
+/// An item with `manual` manual paraphrases followed by `auto` automatic ones.
+fn item_with(uuid: &str, manual: usize, auto: usize) -> Item {
+    let sources: Vec<ParaphraseSource> = std::iter::repeat_n(ParaphraseSource::Manual, manual)
+        .chain(std::iter::repeat_n(ParaphraseSource::Auto, auto))
+        .collect();
+    Item {
+        uuid: uuid.into(),
+        answers: vec!["a".into()],
+        paraphrases: (0..sources.len()).map(|i| format!("p{i}")).collect(),
+        meta: ItemMeta {
+            sources,
+            fields: Default::default(),
+        },
+    }
+}
+
+#[test]
+fn two_stage_sampling_matches_cpython_with_the_per_item_seed() {
+    let reference = reference();
+    let cases = reference["two_stage"].as_array().expect("two_stage cases");
+    assert!(!cases.is_empty());
+    for case in cases {
+        let seed: u64 = case["seed"].as_str().unwrap().parse().unwrap();
+        let uuid = case["uuid"].as_str().unwrap();
+        let expected_seed: u64 = case["item_seed"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            item_seed(seed, uuid),
+            expected_seed,
+            "item seed of {uuid:?}"
+        );
+        let item = item_with(uuid, usize_of(&case["manual"]), usize_of(&case["auto"]));
+        let spec = SamplingSpec {
+            num_manual: usize_of(&case["num_manual"]),
+            num_auto: usize_of(&case["num_auto"]),
+            num_samples: usize_of(&case["num_samples"]),
+            seed,
+        };
+        let expected: Vec<usize> = case["picked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(usize_of)
+            .collect();
+        assert_eq!(
+            spec.select(&item).unwrap(),
+            expected,
+            "{} {uuid:?}",
+            spec.tag()
+        );
+    }
 }

@@ -2,14 +2,22 @@
 //!
 //! # Where separators go
 //!
-//! Every separator belongs to the END of the segment it closes: the instruction
-//! segment is `"{instruction}\n\n"`, a few-shot question `"Q: {q}\n"`, a few-shot
-//! answer `"A: {a}\n\n"`. So every segment after the first begins with its own
-//! content (`Q:`, `A:`), exactly as that text begins inside a standalone prompt,
-//! and the concatenation of the segments is byte-for-byte the standalone prompt.
-//! The single exception is the fused-first suffix `"\nA:"`, which starts with the
-//! newline that closes the question line because that newline is part of the text
-//! every paraphrase prompt ends with.
+//! Every separator belongs to the START of the segment it opens: the instruction
+//! segment is `"{instruction}"`, a few-shot question `"\n\nQ: {q}"` (`"\nQ: {q}"`
+//! for a further phrasing of the same example), a few-shot answer `"\nA: {a}"`, a
+//! question `"\n\nQ: {question}\nA:"`. The concatenation of the segments is
+//! byte-for-byte the standalone prompt.
+//!
+//! Why leading and not trailing: GPT-2-style pre-tokenisers (SmolLM2, Llama 3)
+//! encode a whitespace run at the END of a text differently from the same run
+//! inside it (`"x\n\n"` gives one `"\n\n"` token, `"x\n\nQ"` gives `"\n"`,
+//! `"\n"`), while a run at the START splits exactly as in context. With leading
+//! separators, tokenising each segment alone and concatenating gives the token ids
+//! of the whole prompt; with trailing ones it does not. Checked for all 200 golden
+//! prompts with SmolLM2's tokenizer (`tests/fixtures/check_segment_tokens.py`):
+//! 200/200 identical with leading separators, 0/200 with trailing ones. This is why
+//! the `--share-prefix` segment is instruction + few-shot block WITHOUT the
+//! following `"\n\n"`, which opens each question segment instead.
 
 use chorus_mask::Role;
 
@@ -19,6 +27,9 @@ use crate::error::PromptError;
 /// The text every standard prompt ends with; `--fuse-first shared-suffix` moves
 /// it out of the paraphrase segments into one trailing shared segment.
 pub const ANSWER_SUFFIX: &str = "\nA:";
+
+/// What separates the instruction, the few-shot examples and the question.
+pub const BLOCK_SEPARATOR: &str = "\n\n";
 
 /// One span of prompt text with its role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,31 +102,30 @@ impl PromptLayout {
 }
 
 impl PromptContext {
-    /// The shared prefix of every standard prompt: `"{instruction}\n\n"` followed by
-    /// each few-shot example as `"Q: {q}\n"` + `"A: {a}\n\n"` (first question only).
+    /// The shared prefix of every prompt: the instruction, then per few-shot
+    /// example up to `questions_per_example` question segments (`"\n\nQ: {q}"`,
+    /// then `"\nQ: {q}"`) and one `"\nA: {a}"` answer segment.
     fn push_prefix(&self, layout: &mut PromptLayout, questions_per_example: usize) {
-        layout.push(Role::Instruction, format!("{}\n\n", self.instruction));
+        layout.push(Role::Instruction, self.instruction.clone());
         for (example, shot) in self.examples.iter().enumerate() {
-            for (variant, question) in shot
-                .questions
-                .iter()
-                .take(questions_per_example.max(1))
-                .enumerate()
-            {
+            let questions = shot.questions.iter().take(questions_per_example.max(1));
+            for (variant, question) in questions.enumerate() {
+                let separator = if variant == 0 { BLOCK_SEPARATOR } else { "\n" };
                 layout.push(
                     Role::FewShotQuestion { example, variant },
-                    format!("Q: {question}\n"),
+                    format!("{separator}Q: {question}"),
                 );
             }
             layout.push(
                 Role::FewShotAnswer { example },
-                format!("A: {}\n\n", shot.answer),
+                format!("\nA: {}", shot.answer),
             );
         }
     }
 
-    /// The text of the shared prefix: instruction and few-shot block, each followed
-    /// by `"\n\n"`.
+    /// The text every standard prompt starts with: `"{instruction}\n\n{few_shot_block}"`
+    /// (just the instruction when there is no example). The `"\n\n"` that follows
+    /// it opens the question segment (see the module documentation).
     pub fn prefix_text(&self) -> String {
         let mut layout = PromptLayout::new();
         self.push_prefix(&mut layout, 1);
@@ -131,7 +141,7 @@ impl PromptContext {
         self.push_prefix(&mut layout, 1);
         layout.push(
             Role::Question { paraphrase },
-            format!("Q: {question}{ANSWER_SUFFIX}"),
+            format!("{BLOCK_SEPARATOR}Q: {question}{ANSWER_SUFFIX}"),
         );
         layout
     }
@@ -145,14 +155,16 @@ impl PromptContext {
     ///
     /// - plain (`share_prefix = false`, `FuseFirst::None`): one
     ///   `Question { paraphrase: i }` segment per full standalone prompt;
-    /// - `share_prefix`: one `Shared` prefix segment (instruction + few-shot
-    ///   block + `"\n\n"`), then one `"Q: {p}\nA:"` segment per paraphrase;
+    /// - `share_prefix`: one `Shared` segment with [`PromptContext::prefix_text`]
+    ///   (instruction + few-shot block), then one `"\n\nQ: {p}\nA:"` segment per
+    ///   paraphrase (the `"\n\n"` opens the question segment, see the module
+    ///   documentation for why it is not at the end of the prefix);
     /// - `FuseFirst::SharedSuffix`: as above but each paraphrase segment stops
-    ///   before [`ANSWER_SUFFIX`], which follows once as a trailing `Shared`
-    ///   segment.
+    ///   before [`ANSWER_SUFFIX`] (`"\nA:"`), which follows once as a trailing
+    ///   `Shared` segment.
     ///
-    /// Prefix + paraphrase segment (+ suffix) is always exactly that paraphrase's
-    /// standalone prompt.
+    /// Shared prefix + paraphrase segment + shared suffix is always exactly that
+    /// paraphrase's standalone prompt.
     pub fn flex(
         &self,
         paraphrases: &[impl AsRef<str>],
@@ -176,7 +188,7 @@ impl PromptContext {
             let suffix = if fused { "" } else { ANSWER_SUFFIX };
             layout.push(
                 Role::Question { paraphrase },
-                format!("{own_prefix}Q: {}{suffix}", text.as_ref()),
+                format!("{own_prefix}{BLOCK_SEPARATOR}Q: {}{suffix}", text.as_ref()),
             );
         }
         if fused {
@@ -185,10 +197,11 @@ impl PromptContext {
         Ok(layout)
     }
 
-    /// MyriadLAMA's structured layout: the instruction, each few-shot example with
-    /// up to `questions_per_example` question phrasings (`"Q: ...\n"` segments,
-    /// then one `"A: ...\n\n"` segment), each question paraphrase as a `"Q: {p}\n"`
-    /// segment, and a final `Shared` `"A:"` segment where the answer is read.
+    /// MyriadLAMA's structured layout: the instruction; each few-shot example with
+    /// up to `questions_per_example` question phrasings (`"\n\nQ: ..."`, then
+    /// `"\nQ: ..."` segments) and one `"\nA: ..."` answer segment; the question
+    /// paraphrases (`"\n\nQ: {p0}"`, then `"\nQ: {p}"`); and a final `Shared`
+    /// `"\nA:"` segment where the answer is read.
     ///
     /// The rendering equals the pipeline's structured prompt:
     /// `{instruction}\n\nQ: {fs1 q1}\nQ: {fs1 q2}\nA: {fs1 a}\n\n...\n\nQ: {p1}\nQ: {p2}\nA:`.
@@ -203,12 +216,17 @@ impl PromptContext {
         let mut layout = PromptLayout::new();
         self.push_prefix(&mut layout, questions_per_example);
         for (paraphrase, text) in paraphrases.iter().enumerate() {
+            let separator = if paraphrase == 0 {
+                BLOCK_SEPARATOR
+            } else {
+                "\n"
+            };
             layout.push(
                 Role::Question { paraphrase },
-                format!("Q: {}\n", text.as_ref()),
+                format!("{separator}Q: {}", text.as_ref()),
             );
         }
-        layout.push(Role::Shared, "A:");
+        layout.push(Role::Shared, ANSWER_SUFFIX);
         Ok(layout)
     }
 }
@@ -309,7 +327,7 @@ mod tests {
         let texts: Vec<&str> = layout.segments().iter().map(|s| s.text.as_str()).collect();
         assert_eq!(
             texts,
-            vec![ctx.prefix_text().as_str(), "Q: x", "Q: y", "\nA:"]
+            vec![ctx.prefix_text().as_str(), "\n\nQ: x", "\n\nQ: y", "\nA:"]
         );
         assert_eq!(layout.segments()[0].role, Role::Shared);
         assert_eq!(layout.segments()[3].role, Role::Shared);
@@ -379,6 +397,67 @@ mod tests {
             }
             let question_segments = layout.segments().iter().filter(|s| matches!(s.role, Role::Question { .. })).count();
             prop_assert_eq!(question_segments, paraphrases.len());
+        }
+
+        #[test]
+        fn structured_layouts_render_the_pipeline_format(
+            instruction in text(),
+            shots in proptest::collection::vec((proptest::collection::vec(text(), 1..5), text()), 0..4),
+            paraphrases in proptest::collection::vec(text(), 1..5),
+            per_example in 1usize..5,
+        ) {
+            let examples: Vec<FewShotExample> = shots
+                .into_iter()
+                .map(|(questions, answer)| FewShotExample { questions, answer })
+                .collect();
+            let ctx = PromptContext::new(instruction, examples).unwrap();
+            let layout = ctx.structured(&paraphrases, per_example).unwrap();
+            let lines = |texts: &[String]| texts.iter().map(|t| format!("Q: {t}")).collect::<Vec<_>>().join("\n");
+            let mut expected = ctx.instruction.clone();
+            for shot in &ctx.examples {
+                let shown = &shot.questions[..shot.questions.len().min(per_example)];
+                expected += &format!("\n\n{}\nA: {}", lines(shown), shot.answer);
+            }
+            expected += &format!("\n\n{}\nA:", lines(&paraphrases));
+            prop_assert_eq!(layout.render(), expected);
+            let roles: Vec<Role> = layout.segments().iter().map(|s| s.role).collect();
+            prop_assert_eq!(roles.first(), Some(&Role::Instruction));
+            prop_assert_eq!(roles.last(), Some(&Role::Shared));
+            let questions: Vec<Role> = roles.iter().copied().filter(|r| matches!(r, Role::Question { .. })).collect();
+            let expected_questions: Vec<Role> = (0..paraphrases.len()).map(|paraphrase| Role::Question { paraphrase }).collect();
+            prop_assert_eq!(questions, expected_questions);
+            for (example, shot) in ctx.examples.iter().enumerate() {
+                let variants = roles.iter().filter(|r| matches!(r, Role::FewShotQuestion { example: e, .. } if *e == example)).count();
+                prop_assert_eq!(variants, shot.questions.len().min(per_example));
+            }
+        }
+
+        /// The tokenisation law behind the separator placement: in every layout
+        /// whose segments are parts of one prompt, each segment after the first
+        /// opens with its separator (a newline), so no segment ends in one.
+        #[test]
+        fn separators_open_segments(
+            instruction in "[a-zA-Z?. ]{0,12}[a-zA-Z?.]",
+            shots in proptest::collection::vec(("[a-z ]{0,8}[a-z?]", "[a-zA-Z]{1,8}"), 0..4),
+            paraphrases in proptest::collection::vec("[a-z ]{0,8}[a-z?]", 1..5),
+            fused in any::<bool>(),
+        ) {
+            let examples = shots.into_iter().map(|(q, a)| FewShotExample::new(q, a)).collect();
+            let ctx = PromptContext::new(instruction, examples).unwrap();
+            let fuse_first = if fused { FuseFirst::SharedSuffix } else { FuseFirst::None };
+            let layouts = [
+                ctx.standard(&paraphrases[0], 0),
+                ctx.structured(&paraphrases, DEFAULT_QUESTIONS_PER_EXAMPLE).unwrap(),
+                ctx.flex(&paraphrases, FlexOptions { share_prefix: true, fuse_first }).unwrap(),
+            ];
+            for layout in &layouts {
+                for segment in &layout.segments()[1..] {
+                    prop_assert!(segment.text.starts_with('\n'), "{:?}", segment);
+                }
+                for segment in layout.segments() {
+                    prop_assert!(!segment.text.ends_with(char::is_whitespace), "{:?}", segment);
+                }
+            }
         }
 
         #[test]

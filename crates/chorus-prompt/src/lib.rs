@@ -26,8 +26,8 @@ pub use context::{
 };
 pub use error::PromptError;
 pub use layout::{
-    ANSWER_SUFFIX, DEFAULT_QUESTIONS_PER_EXAMPLE, FlexOptions, FuseFirst, PromptLayout,
-    PromptSegment,
+    ANSWER_SUFFIX, BLOCK_SEPARATOR, DEFAULT_QUESTIONS_PER_EXAMPLE, FlexOptions, FuseFirst,
+    PromptLayout, PromptSegment,
 };
 pub use paraphrase::{PARAPHRASE_ROUNDS, paraphrase_generation_prompt};
 pub use tokenize::{Tokenize, TokenizedLayout, TokenizedSegment};

@@ -62,6 +62,18 @@ impl TokenizedLayout {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// `(role, token count)` of every segment that has tokens, in order: the input
+    /// of `chorus_mask::SegmentTable::from_lengths`. Segments that tokenised to
+    /// nothing (an empty instruction) are left out because a segment table rejects
+    /// empty segments and they hold no token a mask could refer to.
+    pub fn role_lengths(&self) -> Vec<(Role, usize)> {
+        self.segments
+            .iter()
+            .filter(|s| !s.ids.is_empty())
+            .map(|s| (s.role, s.ids.len()))
+            .collect()
+    }
 }
 
 impl PromptLayout {
@@ -89,6 +101,7 @@ mod tests {
     use super::*;
     use crate::context::{FewShotExample, PromptContext};
     use crate::layout::{FlexOptions, FuseFirst};
+    use chorus_mask::SegmentTable;
 
     /// A byte-level tokenizer: one id per UTF-8 byte.
     fn bytes(text: &str) -> Result<Vec<u32>, std::convert::Infallible> {
@@ -123,14 +136,46 @@ mod tests {
         assert_eq!(
             lengths,
             vec![
-                (Role::Shared, "I\n\nQ: q\nA: a\n\n".len()),
-                (Role::Question { paraphrase: 0 }, 4),
-                (Role::Question { paraphrase: 1 }, 5),
+                (Role::Shared, "I\n\nQ: q\nA: a".len()),
+                (Role::Question { paraphrase: 0 }, "\n\nQ: x".len()),
+                (Role::Question { paraphrase: 1 }, "\n\nQ: yy".len()),
                 (Role::Shared, 3),
             ]
         );
         assert_eq!(tokenized.len(), layout.render().len());
         assert!(!tokenized.is_empty());
+    }
+
+    #[test]
+    fn role_lengths_build_a_segment_table() {
+        let ctx = PromptContext::new("", vec![FewShotExample::new("q", "a")]).unwrap();
+        let layout = ctx.structured(&["x", "y"], 3).unwrap();
+        let tokenized = layout.tokenize(&bytes).unwrap();
+        let lengths = tokenized.role_lengths();
+        assert_eq!(
+            lengths.len(),
+            layout.segments().len() - 1,
+            "empty instruction dropped"
+        );
+        assert!(lengths.iter().all(|(role, _)| *role != Role::Instruction));
+        let table = SegmentTable::from_lengths(&lengths).unwrap();
+        assert_eq!(table.len(), tokenized.len());
+        let roles: Vec<Role> = table.segments().iter().map(|s| s.role).collect();
+        assert_eq!(
+            roles,
+            vec![
+                Role::FewShotQuestion {
+                    example: 0,
+                    variant: 0
+                },
+                Role::FewShotAnswer { example: 0 },
+                Role::Question { paraphrase: 0 },
+                Role::Question { paraphrase: 1 },
+                Role::Shared,
+            ]
+        );
+        let answer = &table.segments()[1];
+        assert_eq!(answer.range, "\n\nQ: q".len().."\n\nQ: q\nA: a".len());
     }
 
     #[test]
@@ -144,7 +189,7 @@ mod tests {
         };
         assert_eq!(
             layout().tokenize(&failing).unwrap_err(),
-            "cannot encode \"Q: yy\""
+            "cannot encode \"\\n\\nQ: yy\""
         );
     }
 }
