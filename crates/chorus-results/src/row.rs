@@ -1,0 +1,379 @@
+//! The row model: one [`ResultRow`] per answered item (or per paraphrase for
+//! `per_prompt`). The method-specific inputs are an enum, so a row cannot hold
+//! both a question and a paraphrase list, and a weighted row cannot lack a
+//! confidence for one of its paraphrases.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, ResultsError};
+use crate::run::RowKind;
+use crate::schema::Column;
+
+/// One result row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// The item's 0-based index in the dataset as the caller enumerates it;
+    /// rows are stored in this order, and shards merge back by it.
+    pub item_index: u64,
+    /// The item's uuid.
+    pub uuid: String,
+    /// The gold answers.
+    pub answers: Vec<String>,
+    /// What the model was asked; its variant must match the file's method.
+    pub input: RowInput,
+    /// What the model answered.
+    pub output: Output,
+    /// Lemmas, present after `--lemmaize` (all rows of a file or none).
+    pub lemmas: Option<Lemmas>,
+}
+
+/// The method-specific inputs of a row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RowInput {
+    /// `origin`: the original question alone.
+    Origin {
+        /// The question (paraphrase 0).
+        question: String,
+        /// The full prompt given to the model.
+        prompt: String,
+    },
+    /// `per_prompt`: one paraphrase answered on its own.
+    PerPrompt {
+        /// Which paraphrase of the item (0 = the original question).
+        paraphrase_index: u32,
+        /// The paraphrase text.
+        paraphrase: String,
+        /// The full prompt given to the model.
+        prompt: String,
+    },
+    /// `avg`, `max`, `flex`: several paraphrases fused into one answer.
+    Fused {
+        /// The paraphrases, in the order they were fused.
+        members: Vec<FusedMember>,
+    },
+    /// `weighted_avg`, `weighted_max`: fused with per-paraphrase confidence.
+    Weighted {
+        /// The paraphrases with their confidences, in the order they were fused.
+        members: Vec<WeightedMember>,
+    },
+}
+
+/// One paraphrase of a fused row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FusedMember {
+    /// The paraphrase text.
+    pub paraphrase: String,
+    /// Its full prompt.
+    pub prompt: String,
+}
+
+/// One paraphrase of a weighted row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightedMember {
+    /// The paraphrase text.
+    pub paraphrase: String,
+    /// Its full prompt.
+    pub prompt: String,
+    /// Its confidence, computed in the same run; must be finite.
+    pub confidence: f64,
+}
+
+/// What the model generated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    /// The answer: first line of the generation, trimmed (first word for
+    /// MyriadLAMA).
+    pub prediction: String,
+    /// The decoded generation.
+    pub generation: String,
+    /// The generated token ids.
+    pub generated_ids: Vec<u32>,
+    /// Why decoding stopped.
+    pub stop_reason: StopReason,
+}
+
+/// Why decoding stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// A token whose text contains a newline was chosen.
+    Newline,
+    /// The end-of-sequence token was chosen.
+    Eos,
+    /// `max_new_tokens` tokens were generated.
+    MaxNewTokens,
+}
+
+impl StopReason {
+    /// Every stop reason.
+    pub const ALL: [StopReason; 3] = [
+        StopReason::Newline,
+        StopReason::Eos,
+        StopReason::MaxNewTokens,
+    ];
+
+    /// The name stored in the `stop_reason` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Newline => "newline",
+            StopReason::Eos => "eos",
+            StopReason::MaxNewTokens => "max_new_tokens",
+        }
+    }
+
+    /// The stop reason with this column name, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        StopReason::ALL
+            .into_iter()
+            .find(|reason| reason.name() == name)
+    }
+}
+
+/// Lemmas added by `--lemmaize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lemmas {
+    /// Lemmas of the prediction (column `predict_lemma`).
+    pub prediction: Vec<String>,
+    /// Lemmas of each answer, one list per answer (column `answer_lemmas`).
+    pub answers: Vec<Vec<String>>,
+}
+
+/// The identity of a row within a run: the item, and for `per_prompt` the
+/// paraphrase. Rows are stored in `RowKey` order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RowKey {
+    /// The item's index in the dataset.
+    pub item_index: u64,
+    /// The paraphrase index, for `per_prompt` rows only.
+    pub paraphrase_index: Option<u32>,
+}
+
+impl RowKey {
+    /// The key of a row that answers a whole item (every method but `per_prompt`).
+    pub fn item(item_index: u64) -> Self {
+        RowKey {
+            item_index,
+            paraphrase_index: None,
+        }
+    }
+
+    /// The key of a `per_prompt` row.
+    pub fn paraphrase(item_index: u64, paraphrase_index: u32) -> Self {
+        RowKey {
+            item_index,
+            paraphrase_index: Some(paraphrase_index),
+        }
+    }
+}
+
+impl fmt::Display for RowKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.paraphrase_index {
+            Some(paraphrase) => write!(f, "item {} paraphrase {paraphrase}", self.item_index),
+            None => write!(f, "item {}", self.item_index),
+        }
+    }
+}
+
+impl RowInput {
+    /// The column family this input belongs to.
+    pub fn kind(&self) -> RowKind {
+        match self {
+            RowInput::Origin { .. } => RowKind::Origin,
+            RowInput::PerPrompt { .. } => RowKind::PerPrompt,
+            RowInput::Fused { .. } => RowKind::Fused,
+            RowInput::Weighted { .. } => RowKind::Weighted,
+        }
+    }
+}
+
+impl ResultRow {
+    /// This row's identity.
+    pub fn key(&self) -> RowKey {
+        match self.input {
+            RowInput::PerPrompt {
+                paraphrase_index, ..
+            } => RowKey::paraphrase(self.item_index, paraphrase_index),
+            _ => RowKey::item(self.item_index),
+        }
+    }
+
+    /// Fills [`ResultRow::lemmas`] with `lemmatize` applied to the prediction
+    /// and to every answer.
+    pub fn lemmatized(self, lemmatize: &mut impl FnMut(&str) -> Vec<String>) -> Self {
+        let lemmas = Lemmas {
+            prediction: lemmatize(&self.output.prediction),
+            answers: self
+                .answers
+                .iter()
+                .map(|answer| lemmatize(answer))
+                .collect(),
+        };
+        ResultRow {
+            lemmas: Some(lemmas),
+            ..self
+        }
+    }
+
+    /// Checks that this row fits a file with `columns`; `path` names the file
+    /// in the error.
+    pub(crate) fn check(&self, columns: ColumnSet, path: &Path) -> Result<()> {
+        let invalid = |column: Column, message: String| ResultsError::InvalidRow {
+            path: path.to_path_buf(),
+            key: self.key(),
+            column: column.name(),
+            message,
+        };
+        if self.input.kind() != columns.kind {
+            return Err(invalid(
+                Column::Prompt,
+                format!(
+                    "a {} row cannot go into a file of {} rows",
+                    self.input.kind(),
+                    columns.kind
+                ),
+            ));
+        }
+        if let RowInput::Weighted { members } = &self.input
+            && let Some(member) = members.iter().find(|m| !m.confidence.is_finite())
+        {
+            return Err(invalid(
+                Column::Confidences,
+                format!("confidence {} is not finite", member.confidence),
+            ));
+        }
+        match (&self.lemmas, columns.lemmas) {
+            (None, false) => Ok(()),
+            (Some(lemmas), true) if lemmas.answers.len() == self.answers.len() => Ok(()),
+            (Some(lemmas), true) => Err(invalid(
+                Column::AnswerLemmas,
+                format!(
+                    "{} lemma lists for {} answers",
+                    lemmas.answers.len(),
+                    self.answers.len()
+                ),
+            )),
+            (Some(_), false) => Err(invalid(
+                Column::PredictLemma,
+                "this row has lemmas but the file's other rows do not".into(),
+            )),
+            (None, true) => Err(invalid(
+                Column::PredictLemma,
+                "this row lacks lemmas but the file's other rows have them".into(),
+            )),
+        }
+    }
+}
+
+/// Which columns a file has: the method family, and whether the lemma columns
+/// are present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ColumnSet {
+    /// The method family.
+    pub kind: RowKind,
+    /// Whether `predict_lemma` and `answer_lemmas` are present.
+    pub lemmas: bool,
+}
+
+impl fmt::Display for ColumnSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.columns().iter().map(|c| c.name()).collect();
+        write!(f, "[{}]", names.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fused_row(lemmas: Option<Lemmas>) -> ResultRow {
+        ResultRow {
+            item_index: 3,
+            uuid: "u".into(),
+            answers: vec!["Paris".into()],
+            input: RowInput::Fused {
+                members: vec![FusedMember {
+                    paraphrase: "q".into(),
+                    prompt: "Q: q\nA:".into(),
+                }],
+            },
+            output: Output {
+                prediction: "Paris".into(),
+                generation: " Paris\n".into(),
+                generated_ids: vec![1, 2],
+                stop_reason: StopReason::Newline,
+            },
+            lemmas,
+        }
+    }
+
+    const FUSED: ColumnSet = ColumnSet {
+        kind: RowKind::Fused,
+        lemmas: false,
+    };
+
+    #[test]
+    fn a_row_of_another_family_is_refused_with_its_key() {
+        let columns = ColumnSet {
+            kind: RowKind::Origin,
+            lemmas: false,
+        };
+        let error = fused_row(None)
+            .check(columns, Path::new("out.feather"))
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("out.feather: item 3"), "{message}");
+        assert!(message.contains("fused row"), "{message}");
+    }
+
+    #[test]
+    fn lemma_lists_must_match_the_answers() {
+        let row = fused_row(Some(Lemmas {
+            prediction: vec!["paris".into()],
+            answers: vec![],
+        }));
+        let columns = ColumnSet {
+            lemmas: true,
+            ..FUSED
+        };
+        let error = row.check(columns, Path::new("o")).unwrap_err();
+        assert!(error.to_string().contains("answer_lemmas"), "{error}");
+        assert!(row.check(FUSED, Path::new("o")).is_err());
+    }
+
+    #[test]
+    fn lemmatized_lemmatizes_prediction_and_each_answer() {
+        let row = fused_row(None).lemmatized(&mut |text: &str| vec![text.to_lowercase()]);
+        let lemmas = row.lemmas.clone().unwrap_or_else(|| panic!("no lemmas"));
+        assert_eq!(lemmas.prediction, vec!["paris".to_string()]);
+        assert_eq!(lemmas.answers, vec![vec!["paris".to_string()]]);
+        let columns = ColumnSet {
+            lemmas: true,
+            ..FUSED
+        };
+        assert!(row.check(columns, Path::new("o")).is_ok());
+    }
+
+    #[test]
+    fn per_prompt_keys_sort_by_item_then_paraphrase() {
+        let mut keys = vec![
+            RowKey::paraphrase(2, 0),
+            RowKey::paraphrase(1, 3),
+            RowKey::paraphrase(1, 0),
+        ];
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                RowKey::paraphrase(1, 0),
+                RowKey::paraphrase(1, 3),
+                RowKey::paraphrase(2, 0)
+            ]
+        );
+        assert_eq!(RowKey::paraphrase(1, 3).to_string(), "item 1 paraphrase 3");
+    }
+}

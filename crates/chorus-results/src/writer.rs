@@ -1,0 +1,183 @@
+//! [`ResultWriter`]: collects the rows of a run, checkpointing each batch, and
+//! writes the final Feather + CSV files when the run is complete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::atomic::directory_of;
+use crate::checkpoint::{Checkpoint, LoadedRow};
+use crate::error::{Result, ResultsError, io_error};
+use crate::output::{Outcome, OutputPaths, Written, write_table};
+use crate::row::{ColumnSet, ResultRow, RowKey};
+use crate::run::RunInfo;
+use crate::table::ResultTable;
+
+/// How [`ResultWriter::open`] treats existing files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Run even if the Feather output exists (it is replaced on
+    /// [`ResultWriter::finish`]), and discard an existing checkpoint unless
+    /// `resume` is also set.
+    pub force: bool,
+    /// Continue from an existing checkpoint of the same run.
+    pub resume: bool,
+}
+
+/// Collects the rows of one run. Each [`append`](ResultWriter::append) goes
+/// to the checkpoint (fsync'd) before it returns, so a killed run loses at
+/// most the batch in flight; [`finish`](ResultWriter::finish) writes the
+/// Feather and CSV files atomically and removes the checkpoint. Rows are
+/// stored by [`RowKey`], whatever order they finish in.
+#[derive(Debug)]
+pub struct ResultWriter {
+    paths: OutputPaths,
+    run: RunInfo,
+    columns: ColumnSet,
+    rows: BTreeMap<RowKey, ResultRow>,
+    resumed_rows: usize,
+    checkpoint: Checkpoint,
+}
+
+impl ResultWriter {
+    /// Prepares to write the run `run` to the Feather file `feather`
+    /// (creating its directory). Returns [`Outcome::AlreadyExists`] when the
+    /// output exists and `options.force` is not set. With `options.resume`
+    /// the rows of an existing checkpoint are loaded: ask
+    /// [`is_finished`](ResultWriter::is_finished) which rows to skip.
+    /// A checkpoint found without `resume` or `force` is an error, so that no
+    /// finished work is thrown away by accident.
+    pub fn open(
+        feather: impl AsRef<Path>,
+        run: RunInfo,
+        options: WriteOptions,
+    ) -> Result<Outcome<Self>> {
+        let paths = OutputPaths::new(feather.as_ref());
+        if paths.feather.exists() && !options.force {
+            tracing::info!(path = %paths.feather.display(), "output exists; skipping (use --force to overwrite)");
+            return Ok(Outcome::AlreadyExists(paths));
+        }
+        let directory = directory_of(&paths.feather);
+        std::fs::create_dir_all(directory).map_err(io_error(directory, "create directory"))?;
+        let has_checkpoint = paths.checkpoint.exists();
+        if has_checkpoint && !options.resume && !options.force {
+            return Err(ResultsError::CheckpointExists {
+                path: paths.checkpoint,
+            });
+        }
+        let (checkpoint, loaded) = if has_checkpoint && options.resume {
+            Checkpoint::resume(&paths.checkpoint, &run)?
+        } else {
+            (Checkpoint::create(&paths.checkpoint, &run)?, Vec::new())
+        };
+        let mut writer = ResultWriter {
+            columns: ColumnSet {
+                kind: run.method.kind(),
+                lemmas: false,
+            },
+            paths,
+            run,
+            rows: BTreeMap::new(),
+            resumed_rows: 0,
+            checkpoint,
+        };
+        for LoadedRow { line, row } in loaded {
+            writer.insert_loaded(line, row)?;
+        }
+        writer.resumed_rows = writer.rows.len();
+        if writer.resumed_rows > 0 {
+            tracing::info!(
+                path = %writer.paths.checkpoint.display(),
+                rows = writer.resumed_rows,
+                "resuming from checkpoint"
+            );
+        }
+        Ok(Outcome::Ready(writer))
+    }
+
+    fn insert_loaded(&mut self, line: usize, row: ResultRow) -> Result<()> {
+        row.check(self.columns, &self.paths.checkpoint)?;
+        let key = row.key();
+        if self.rows.insert(key, row).is_some() {
+            return Err(ResultsError::CheckpointLine {
+                path: self.paths.checkpoint.clone(),
+                line,
+                message: format!("{key} occurs twice"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The run being written.
+    pub fn run(&self) -> &RunInfo {
+        &self.run
+    }
+
+    /// The output files.
+    pub fn paths(&self) -> &OutputPaths {
+        &self.paths
+    }
+
+    /// How many rows were loaded from the checkpoint when the writer opened.
+    pub fn resumed_rows(&self) -> usize {
+        self.resumed_rows
+    }
+
+    /// How many rows are finished (resumed or appended).
+    pub fn finished_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the row `key` is finished: skip its work when resuming. Use
+    /// [`RowKey::item`] for every method but `per_prompt`, and
+    /// [`RowKey::paraphrase`] for `per_prompt`.
+    pub fn is_finished(&self, key: RowKey) -> bool {
+        self.rows.contains_key(&key)
+    }
+
+    /// The keys of the finished rows, in order.
+    pub fn finished_keys(&self) -> impl Iterator<Item = RowKey> + '_ {
+        self.rows.keys().copied()
+    }
+
+    /// The uuids of the items with at least one finished row (for
+    /// `per_prompt`, check single paraphrases with
+    /// [`is_finished`](ResultWriter::is_finished)).
+    pub fn finished_uuids(&self) -> BTreeSet<&str> {
+        self.rows.values().map(|row| row.uuid.as_str()).collect()
+    }
+
+    /// Records finished rows: checks them all, appends them to the checkpoint
+    /// and fsyncs once. A row of another method family, a row with lemmas, a
+    /// non-finite confidence, or a row already finished (here, earlier, or in
+    /// the resumed checkpoint) is refused, and then nothing of the batch is
+    /// recorded.
+    pub fn append(&mut self, rows: impl IntoIterator<Item = ResultRow>) -> Result<()> {
+        let rows: Vec<ResultRow> = rows.into_iter().collect();
+        let mut batch_keys = BTreeSet::new();
+        for row in &rows {
+            row.check(self.columns, &self.paths.feather)?;
+            let key = row.key();
+            if self.rows.contains_key(&key) || !batch_keys.insert(key) {
+                return Err(ResultsError::DuplicateRow {
+                    path: self.paths.feather.clone(),
+                    key,
+                });
+            }
+        }
+        self.checkpoint.append(&rows)?;
+        self.rows
+            .extend(rows.into_iter().map(|row| (row.key(), row)));
+        Ok(())
+    }
+
+    /// Writes the Feather and CSV files atomically, then deletes the
+    /// checkpoint. On an error the checkpoint stays, so the run can resume.
+    pub fn finish(self) -> Result<Written> {
+        let rows: Vec<ResultRow> = self.rows.into_values().collect();
+        let table = ResultTable::new(self.run, rows, &self.paths.feather)?;
+        let written = write_table(&table, &self.paths.feather)?;
+        self.checkpoint.remove()?;
+        tracing::info!(path = %written.paths.feather.display(), rows = written.rows, "results written");
+        Ok(written)
+    }
+}
