@@ -368,6 +368,145 @@ mod tests {
         assert_eq!(loaded.skipped[0].missing, Missing::Answers);
     }
 
+    /// A column of a one-file test dataset.
+    enum Column<'a> {
+        Strings(&'a [&'a str]),
+        Lists(&'a [&'a [&'a str]]),
+    }
+
+    /// Writes a `save_to_disk` folder with the given columns (one Arrow stream file).
+    fn write_columns(dir: &Path, columns: &[(&str, Column<'_>)]) {
+        let arrays: Vec<ArrayRef> = columns
+            .iter()
+            .map(|(_, column)| -> ArrayRef {
+                match column {
+                    Column::Strings(values) => {
+                        Arc::new(StringArray::from_iter_values(values.iter()))
+                    }
+                    Column::Lists(rows) => {
+                        let mut lists = ListBuilder::new(StringBuilder::new());
+                        for row in *rows {
+                            for value in *row {
+                                lists.values().append_value(value);
+                            }
+                            lists.append(true);
+                        }
+                        Arc::new(lists.finish())
+                    }
+                }
+            })
+            .collect();
+        let fields: Vec<Field> = columns
+            .iter()
+            .zip(&arrays)
+            .map(|((name, _), array)| Field::new(*name, array.data_type().clone(), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+        let file = File::create(dir.join("data-00000-of-00001.arrow")).unwrap();
+        let mut writer = StreamWriter::try_new(file, &schema).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+        let state = r#"{"_data_files":[{"filename":"data-00000-of-00001.arrow"}]}"#;
+        std::fs::write(dir.join("state.json"), state).unwrap();
+    }
+
+    #[test]
+    fn a_paraphrases_list_column_is_read_like_the_jsonl_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write_columns(
+            dir.path(),
+            &[
+                ("uuid", Column::Strings(&["g0", "g1"])),
+                ("answers", Column::Lists(&[&["x"], &["y", "z"]])),
+                ("paraphrases", Column::Lists(&[&["p", "q"], &["r"]])),
+                ("few_shot", Column::Strings(&["Q: a\nA: b", "Q: a\nA: b"])),
+            ],
+        );
+        let from_arrow = load_hf_dataset(dir.path(), None, EmptyPolicy::Error).unwrap();
+        let jsonl = dir.path().join("same.jsonl");
+        std::fs::write(
+            &jsonl,
+            concat!(
+                r#"{"uuid":"g0","answers":["x"],"paraphrases":["p","q"],"few_shot":"Q: a\nA: b"}"#,
+                "\n",
+                r#"{"uuid":"g1","answers":["y","z"],"paraphrases":["r"],"few_shot":"Q: a\nA: b"}"#,
+            ),
+        )
+        .unwrap();
+        let from_jsonl =
+            crate::load_generic(&jsonl, &JsonlFields::default(), EmptyPolicy::Error).unwrap();
+        assert_eq!(from_arrow.items, from_jsonl.items);
+        assert_eq!(
+            from_arrow.items[0].meta.sources,
+            vec![ParaphraseSource::Unspecified; 2]
+        );
+    }
+
+    #[test]
+    fn manual_and_auto_list_columns_equal_the_myriadlama_jsonl_loader() {
+        let dir = tempfile::tempdir().unwrap();
+        write_columns(
+            dir.path(),
+            &[
+                ("uuid", Column::Strings(&["m0"])),
+                ("rel", Column::Strings(&["P17"])),
+                ("answers", Column::Lists(&[&["France"]])),
+                (
+                    "manual_paraphrases",
+                    Column::Lists(&[&["[MASK] a.", "[MASK] b."]]),
+                ),
+                ("auto_paraphrases", Column::Lists(&[&["[MASK] c."]])),
+            ],
+        );
+        let from_arrow = load_hf_dataset(dir.path(), None, EmptyPolicy::Error).unwrap();
+        let jsonl = dir.path().join("same.jsonl");
+        std::fs::write(
+            &jsonl,
+            r#"{"uuid":"m0","rel":"P17","answers":["France"],"manual_paraphrases":["[MASK] a.","[MASK] b."],"auto_paraphrases":["[MASK] c."]}"#,
+        )
+        .unwrap();
+        let from_jsonl = crate::load_myriadlama(&jsonl, EmptyPolicy::Error).unwrap();
+        assert_eq!(from_arrow.items, from_jsonl.items);
+    }
+
+    #[test]
+    fn a_wrongly_typed_column_names_file_row_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        write_columns(
+            dir.path(),
+            &[
+                ("uuid", Column::Lists(&[&["u"]])),
+                ("answers", Column::Lists(&[&["x"]])),
+                ("paraphrases", Column::Lists(&[&["p"]])),
+            ],
+        );
+        let err = load_hf_dataset(dir.path(), None, EmptyPolicy::Error).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("data-00000-of-00001.arrow row 0: field `uuid` must be a string"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_single_string_paraphrases_column_is_one_paraphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        write_columns(
+            dir.path(),
+            &[
+                ("uuid", Column::Strings(&["s"])),
+                ("answers", Column::Strings(&["x"])),
+                ("paraphrases", Column::Strings(&["only one"])),
+            ],
+        );
+        let item = &load_hf_dataset(dir.path(), None, EmptyPolicy::Error)
+            .unwrap()
+            .items[0];
+        assert_eq!(item.paraphrases, vec!["only one"]);
+        assert_eq!(item.answers, vec!["x"]);
+    }
+
     #[test]
     fn unsupported_column_types_name_the_column() {
         let values = arrow_array::Date32Array::from(vec![1]);
