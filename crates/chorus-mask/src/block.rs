@@ -238,20 +238,28 @@ fn classify_tile(
 ) -> (BlockKind, Vec<u64>) {
     let cols = tile_cols(kb, block, kv_len);
     let words = cols.div_ceil(64);
-    let mut tile = Vec::with_capacity(rows.q_len() * words);
-    let mut visible = 0usize;
-    for r in 0..rows.q_len() {
-        let row = rows.row_words(r);
-        for j in 0..words {
-            let bits = get_bits(row, kb * block + j * 64, (cols - j * 64).min(64));
-            visible += bits.count_ones() as usize;
-            tile.push(bits);
-        }
-    }
+    let word_bits = |r: usize, j: usize| {
+        get_bits(
+            rows.row_words(r),
+            kb * block + j * 64,
+            (cols - j * 64).min(64),
+        )
+    };
+    // Count first: most tiles are full or skipped and need no copy.
+    let visible: usize = (0..rows.q_len())
+        .flat_map(|r| (0..words).map(move |j| (r, j)))
+        .map(|(r, j)| word_bits(r, j).count_ones() as usize)
+        .sum();
     match visible {
         0 => (BlockKind::Skipped, Vec::new()),
         v if v == rows.q_len() * cols => (BlockKind::Full, Vec::new()),
-        _ => (BlockKind::Partial, tile),
+        _ => {
+            let tile = (0..rows.q_len())
+                .flat_map(|r| (0..words).map(move |j| (r, j)))
+                .map(|(r, j)| word_bits(r, j))
+                .collect();
+            (BlockKind::Partial, tile)
+        }
     }
 }
 

@@ -162,7 +162,7 @@ impl MaskPredicate for SlidingWindow {
     fn fill_row(&self, _b: usize, _h: usize, q: usize, kv_len: usize, row: &mut [u64]) {
         row.fill(0);
         let end = q.saturating_add(1).min(kv_len);
-        set_range(row, (q + 1).saturating_sub(self.window), end);
+        set_range(row, q.saturating_add(1).saturating_sub(self.window), end);
     }
 }
 
