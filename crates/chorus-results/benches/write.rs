@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use chorus_results::{
-    Method, Outcome, Output, ResultRow, ResultWriter, RowInput, RunInfo, StopReason,
-    WeightedMember, WriteOptions, read_results, write_table,
+    Method, Outcome, Output, ResultRow, ResultWriter, RowInput, RunInfo, StopReason, WriteOptions,
+    read_results, write_table,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -17,21 +17,23 @@ const PARAPHRASES: usize = 5;
 /// 5-shot prompts of about 500 characters.
 fn row(item_index: u64) -> ResultRow {
     let few_shot = "Q: what is the capital of france?\nA: Paris\n\n".repeat(10);
-    let members = (0..PARAPHRASES)
-        .map(|p| {
-            let paraphrase = format!("what country is item {item_index} in (variant {p})?");
-            WeightedMember {
-                prompt: format!("Answer the question.\n\n{few_shot}Q: {paraphrase}\nA:"),
-                paraphrase,
-                confidence: 0.1 * p as f64 + 0.05,
-            }
-        })
+    let paraphrases: Vec<String> = (0..PARAPHRASES)
+        .map(|p| format!("what country is item {item_index} in (variant {p})?"))
         .collect();
+    let prompts = paraphrases
+        .iter()
+        .map(|paraphrase| format!("Answer the question.\n\n{few_shot}Q: {paraphrase}\nA:"))
+        .collect();
+    let confidences = (0..PARAPHRASES).map(|p| 0.1 * p as f64 + 0.05).collect();
     ResultRow {
         item_index,
         uuid: format!("{item_index:032x}"),
         answers: vec!["Jamaica".into(), "Kingston, Jamaica".into()],
-        input: RowInput::Weighted { members },
+        input: RowInput::Weighted {
+            paraphrases,
+            prompts,
+            confidences,
+        },
         output: Output {
             prediction: "Jamaica".into(),
             generation: " Jamaica\n".into(),

@@ -16,9 +16,7 @@ use arrow_ipc::writer::FileWriter;
 use arrow_schema::Schema;
 
 use crate::error::{Result, ResultsError, io_error};
-use crate::row::{
-    ColumnSet, FusedMember, Lemmas, Output, ResultRow, RowInput, StopReason, WeightedMember,
-};
+use crate::row::{ColumnSet, Lemmas, Output, ResultRow, RowInput, StopReason};
 use crate::run::{RowKind, RunInfo};
 use crate::schema::{Cell, Column, ColumnType, cell};
 use crate::table::ResultTable;
@@ -91,7 +89,7 @@ impl ColumnBuilder {
                 builder.append_value(values.into_iter().map(Some));
             }
             (ColumnBuilder::FloatList(builder), Cell::FloatList(values)) => {
-                builder.append_value(values.into_iter().map(Some));
+                builder.append_value(values.iter().copied().map(Some));
             }
             (ColumnBuilder::IdList(builder), Cell::IdList(values)) => {
                 builder.append_value(values.iter().copied().map(Some));
@@ -288,17 +286,14 @@ impl BatchDecoder<'_> {
     fn fused_inputs(&self) -> Result<Vec<RowInput>> {
         let paraphrases = self.text_lists(Column::Paraphrases)?;
         let prompts = self.text_lists(Column::Prompts)?;
-        let mut inputs = Vec::with_capacity(paraphrases.len());
-        for (row, (paraphrases, prompts)) in paraphrases.into_iter().zip(prompts).enumerate() {
-            self.same_length(row, Column::Prompts, paraphrases.len(), prompts.len())?;
-            let members = paraphrases
-                .into_iter()
-                .zip(prompts)
-                .map(|(paraphrase, prompt)| FusedMember { paraphrase, prompt })
-                .collect();
-            inputs.push(RowInput::Fused { members });
-        }
-        Ok(inputs)
+        Ok(paraphrases
+            .into_iter()
+            .zip(prompts)
+            .map(|(paraphrases, prompts)| RowInput::Fused {
+                paraphrases,
+                prompts,
+            })
+            .collect())
     }
 
     fn weighted_inputs(&self) -> Result<Vec<RowInput>> {
@@ -308,24 +303,17 @@ impl BatchDecoder<'_> {
         let mut inputs = Vec::with_capacity(paraphrases.len());
         let columns = paraphrases.into_iter().zip(prompts).zip(confidences);
         for (row, ((paraphrases, prompts), confidences)) in columns.enumerate() {
-            self.same_length(row, Column::Prompts, paraphrases.len(), prompts.len())?;
             self.same_length(
                 row,
                 Column::Confidences,
                 paraphrases.len(),
                 confidences.len(),
             )?;
-            let members = paraphrases
-                .into_iter()
-                .zip(prompts)
-                .zip(confidences)
-                .map(|((paraphrase, prompt), confidence)| WeightedMember {
-                    paraphrase,
-                    prompt,
-                    confidence,
-                })
-                .collect();
-            inputs.push(RowInput::Weighted { members });
+            inputs.push(RowInput::Weighted {
+                paraphrases,
+                prompts,
+                confidences,
+            });
         }
         Ok(inputs)
     }

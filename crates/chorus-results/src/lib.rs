@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | origin | `origin` | question, prompt |
 //! | per_prompt | `per_prompt` | paraphrase_index (u32), paraphrase, prompt |
-//! | fused | `avg`, `max`, `flex` | paraphrases (list<str>), prompts (list<str>) |
+//! | fused | `avg`, `max`, `flex` | paraphrases (list<str>), prompts (list<str>; for flex the packed layout's segment texts) |
 //! | weighted | `weighted_avg`, `weighted_max` | paraphrases, prompts, confidences (list<f64>) |
 //!
 //! then `prediction`, `generation`, `generated_ids` (list<u32>),
@@ -36,7 +36,7 @@
 //!
 //! ```
 //! use chorus_results::{
-//!     FusedMember, Method, Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey,
+//!     Method, Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey,
 //!     RunInfo, StopReason, WriteOptions, read_results,
 //! };
 //!
@@ -49,7 +49,8 @@
 //!     uuid: format!("uuid-{item_index}"),
 //!     answers: vec!["Paris".into()],
 //!     input: RowInput::Fused {
-//!         members: vec![FusedMember { paraphrase: "Capital of France?".into(), prompt: "Q: Capital of France?\nA:".into() }],
+//!         paraphrases: vec!["Capital of France?".into()],
+//!         prompts: vec!["Q: Capital of France?\nA:".into()],
 //!     },
 //!     output: Output {
 //!         prediction: "Paris".into(),
@@ -103,9 +104,7 @@ pub use error::{Result, ResultsError};
 pub use feather::read_results;
 pub use merge::{add_lemma_columns, merge};
 pub use output::{Outcome, OutputPaths, Written, write_table};
-pub use row::{
-    ColumnSet, FusedMember, Lemmas, Output, ResultRow, RowInput, RowKey, StopReason, WeightedMember,
-};
+pub use row::{ColumnSet, Lemmas, Output, ResultRow, RowInput, RowKey, StopReason};
 pub use run::{FORMAT_VERSION, Method, RowKind, RunInfo, ShardInfo, UnknownMethod, keys};
 pub use schema::Column;
 pub use table::ResultTable;

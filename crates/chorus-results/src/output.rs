@@ -114,7 +114,7 @@ pub(crate) fn render_cell(cell: Cell<'_>) -> String {
         Cell::Text(text) => out.push_str(text),
         Cell::TextList(items) => push_list(&mut out, items, push_str_repr),
         Cell::FloatList(values) => push_list(&mut out, values, |out, value| {
-            out.push_str(&float_repr(value))
+            out.push_str(&float_repr(*value))
         }),
         Cell::IdList(ids) => push_list(&mut out, ids, |out, id| out.push_str(&id.to_string())),
         Cell::TextListList(lists) => push_list(&mut out, lists, |out, list| {
@@ -146,7 +146,7 @@ mod tests {
             "[['new', 'york'], []]"
         );
         assert_eq!(render_cell(Cell::IdList(&[3, 14])), "[3, 14]");
-        assert_eq!(render_cell(Cell::FloatList(vec![0.25, 1.0])), "[0.25, 1.0]");
+        assert_eq!(render_cell(Cell::FloatList(&[0.25, 1.0])), "[0.25, 1.0]");
         assert_eq!(render_cell(Cell::Text("a,b")), "a,b");
     }
 }

@@ -53,33 +53,22 @@ pub enum RowInput {
     /// `avg`, `max`, `flex`: several paraphrases fused into one answer.
     Fused {
         /// The paraphrases, in the order they were fused.
-        members: Vec<FusedMember>,
+        paraphrases: Vec<String>,
+        /// The prompt texts fed: one standalone prompt per paraphrase for
+        /// `avg` and `max`; for `flex`, the packed layout's segment texts
+        /// (their concatenation is the packed prompt), so the two lists may
+        /// differ in length.
+        prompts: Vec<String>,
     },
     /// `weighted_avg`, `weighted_max`: fused with per-paraphrase confidence.
     Weighted {
-        /// The paraphrases with their confidences, in the order they were fused.
-        members: Vec<WeightedMember>,
+        /// The paraphrases, in the order they were fused.
+        paraphrases: Vec<String>,
+        /// One standalone prompt per paraphrase.
+        prompts: Vec<String>,
+        /// One confidence per paraphrase, computed in the same run; finite.
+        confidences: Vec<f64>,
     },
-}
-
-/// One paraphrase of a fused row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FusedMember {
-    /// The paraphrase text.
-    pub paraphrase: String,
-    /// Its full prompt.
-    pub prompt: String,
-}
-
-/// One paraphrase of a weighted row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WeightedMember {
-    /// The paraphrase text.
-    pub paraphrase: String,
-    /// Its full prompt.
-    pub prompt: String,
-    /// Its confidence, computed in the same run; must be finite.
-    pub confidence: f64,
 }
 
 /// What the model generated.
@@ -238,13 +227,28 @@ impl ResultRow {
                 ),
             ));
         }
-        if let RowInput::Weighted { members } = &self.input
-            && let Some(member) = members.iter().find(|m| !m.confidence.is_finite())
+        if let RowInput::Weighted {
+            paraphrases,
+            confidences,
+            ..
+        } = &self.input
         {
-            return Err(invalid(
-                Column::Confidences,
-                format!("confidence {} is not finite", member.confidence),
-            ));
+            if confidences.len() != paraphrases.len() {
+                return Err(invalid(
+                    Column::Confidences,
+                    format!(
+                        "{} confidences for {} paraphrases",
+                        confidences.len(),
+                        paraphrases.len()
+                    ),
+                ));
+            }
+            if let Some(confidence) = confidences.iter().find(|c| !c.is_finite()) {
+                return Err(invalid(
+                    Column::Confidences,
+                    format!("confidence {confidence} is not finite"),
+                ));
+            }
         }
         match (&self.lemmas, columns.lemmas) {
             (None, false) => Ok(()),
@@ -296,10 +300,8 @@ mod tests {
             uuid: "u".into(),
             answers: vec!["Paris".into()],
             input: RowInput::Fused {
-                members: vec![FusedMember {
-                    paraphrase: "q".into(),
-                    prompt: "Q: q\nA:".into(),
-                }],
+                paraphrases: vec!["q".into()],
+                prompts: vec!["Q: q\nA:".into()],
             },
             output: Output {
                 prediction: "Paris".into(),

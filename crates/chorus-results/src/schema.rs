@@ -170,7 +170,7 @@ pub(crate) enum Cell<'a> {
     U32(u32),
     Text(&'a str),
     TextList(Vec<&'a str>),
-    FloatList(Vec<f64>),
+    FloatList(&'a [f64]),
     IdList(&'a [u32]),
     TextListList(&'a [Vec<String>]),
 }
@@ -200,20 +200,15 @@ pub(crate) fn cell(row: &ResultRow, column: Column) -> Option<Cell<'_>> {
             },
         ) => Cell::U32(*paraphrase_index),
         (Column::Paraphrase, RowInput::PerPrompt { paraphrase, .. }) => Cell::Text(paraphrase),
-        (Column::Paraphrases, RowInput::Fused { members }) => {
-            Cell::TextList(members.iter().map(|m| m.paraphrase.as_str()).collect())
+        (
+            Column::Paraphrases,
+            RowInput::Fused { paraphrases, .. } | RowInput::Weighted { paraphrases, .. },
+        ) => texts(paraphrases),
+        (Column::Prompts, RowInput::Fused { prompts, .. } | RowInput::Weighted { prompts, .. }) => {
+            texts(prompts)
         }
-        (Column::Paraphrases, RowInput::Weighted { members }) => {
-            Cell::TextList(members.iter().map(|m| m.paraphrase.as_str()).collect())
-        }
-        (Column::Prompts, RowInput::Fused { members }) => {
-            Cell::TextList(members.iter().map(|m| m.prompt.as_str()).collect())
-        }
-        (Column::Prompts, RowInput::Weighted { members }) => {
-            Cell::TextList(members.iter().map(|m| m.prompt.as_str()).collect())
-        }
-        (Column::Confidences, RowInput::Weighted { members }) => {
-            Cell::FloatList(members.iter().map(|m| m.confidence).collect())
+        (Column::Confidences, RowInput::Weighted { confidences, .. }) => {
+            Cell::FloatList(confidences)
         }
         _ => return None,
     })
@@ -222,7 +217,7 @@ pub(crate) fn cell(row: &ResultRow, column: Column) -> Option<Cell<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::{FusedMember, Lemmas, Output, StopReason, WeightedMember};
+    use crate::row::{Lemmas, Output, StopReason};
 
     fn row_of(kind: RowKind) -> ResultRow {
         let input = match kind {
@@ -236,17 +231,13 @@ mod tests {
                 prompt: "p".into(),
             },
             RowKind::Fused => RowInput::Fused {
-                members: vec![FusedMember {
-                    paraphrase: "q".into(),
-                    prompt: "p".into(),
-                }],
+                paraphrases: vec!["q".into()],
+                prompts: vec!["p".into()],
             },
             RowKind::Weighted => RowInput::Weighted {
-                members: vec![WeightedMember {
-                    paraphrase: "q".into(),
-                    prompt: "p".into(),
-                    confidence: 0.5,
-                }],
+                paraphrases: vec!["q".into()],
+                prompts: vec!["p".into()],
+                confidences: vec![0.5],
             },
         };
         ResultRow {

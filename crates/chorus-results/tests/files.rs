@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chorus_results::{
-    FusedMember, Method, Outcome, Output, ResultRow, ResultWriter, ResultsError, RowInput, RowKey,
-    RunInfo, ShardInfo, StopReason, WeightedMember, WriteOptions, add_lemma_columns, merge,
-    read_results,
+    Method, Outcome, Output, ResultRow, ResultWriter, ResultsError, RowInput, RowKey, RunInfo,
+    ShardInfo, StopReason, WriteOptions, add_lemma_columns, merge, read_results,
 };
 use proptest::prelude::*;
 
@@ -44,21 +43,23 @@ fn row(method: Method, item_index: u64, paraphrase: u32) -> ResultRow {
             prompt,
         },
         Method::WeightedAvg | Method::WeightedMax => RowInput::Weighted {
-            members: members(3)
-                .into_iter()
-                .enumerate()
-                .map(|(p, (paraphrase, prompt))| WeightedMember {
-                    paraphrase,
-                    prompt,
-                    confidence: 0.25 * (p as f64 + 1.0),
-                })
-                .collect(),
+            paraphrases: members(3).into_iter().map(|(p, _)| p).collect(),
+            prompts: members(3).into_iter().map(|(_, p)| p).collect(),
+            confidences: vec![0.25, 0.5, 0.75],
         },
-        Method::Avg | Method::Max | Method::Flex => RowInput::Fused {
-            members: members(3)
-                .into_iter()
-                .map(|(paraphrase, prompt)| FusedMember { paraphrase, prompt })
-                .collect(),
+        // Flex prompts are layout segments: not one per paraphrase.
+        Method::Flex => RowInput::Fused {
+            paraphrases: members(3).into_iter().map(|(p, _)| p).collect(),
+            prompts: vec![
+                "Instruction.\n\n".into(),
+                question.clone(),
+                "\nA:".into(),
+                "x".into(),
+            ],
+        },
+        Method::Avg | Method::Max => RowInput::Fused {
+            paraphrases: members(3).into_iter().map(|(p, _)| p).collect(),
+            prompts: members(3).into_iter().map(|(_, p)| p).collect(),
         },
     };
     ResultRow {
@@ -464,14 +465,9 @@ proptest! {
                 uuid: texts[0].clone(),
                 answers: texts.clone(),
                 input: RowInput::Weighted {
-                    members: texts
-                        .iter()
-                        .map(|text| WeightedMember {
-                            paraphrase: text.clone(),
-                            prompt: format!("{text}\n"),
-                            confidence,
-                        })
-                        .collect(),
+                    paraphrases: texts.clone(),
+                    prompts: texts.iter().map(|text| format!("{text}\n")).collect(),
+                    confidences: vec![confidence; texts.len()],
                 },
                 output: Output {
                     prediction: texts[texts.len() - 1].clone(),
