@@ -16,6 +16,13 @@ Usage (Python 3.9+; PyPI reachable):
   python3 -m venv /tmp/spacy-venv
   /tmp/spacy-venv/bin/pip install 'spacy==3.8.*' 'spacy-lookups-data==1.0.5'
   /tmp/spacy-venv/bin/python scripts/build-lemma-table.py
+  /tmp/spacy-venv/bin/python scripts/build-lemma-table.py --tokens
+
+With --tokens it also writes data/lemmas/spacy_tokens_dev.jsonl: 2,000
+strings from data/ (questions, paraphrases, answers) and
+tests/fixtures/golden/ (generations), plus hand-picked hard cases, with the
+tokens spacy.blank("en") gives them; chorus-eval's tokenizer test compares
+against it.
 
 Nothing here reads data/lemmas/spacy_lg_dev.jsonl: the tables are derived from
 spaCy's own resources only, so the dev set stays a fair test.
@@ -183,8 +190,61 @@ def tokenizer_data():
     }
 
 
+HARD_CASES = [
+    "Apple Inc.", "Los Angeles, Calif.", "Santa Fe, N.M.", "the U.S.", "(U.S.)",
+    "Texas A&M", "AT&T", "R&B", "don't", "I'd've", "can't", "Gov't", "y'all",
+    "B-52's", "People's Republic", "St. John's", "Jones'", "JONES'S", "it’s",
+    "'90s", "’90s", "It's 5km away.", "costs $5.50!", "US$5", "5°C.", "100,000",
+    "(see http://example.com/a/b?c=d)", "en.wikipedia.org/wiki/Paris",
+    "e-mail me at a@b.com", "3+4=7", "1990-2000", "1990s–2000s", "a--b", "a---b",
+    "a~b", "a—b", "—dash—", "singer/songwriter", "a:b", "x/y", "hello...world",
+    "well…", "wait...", "Mt.Everest", "St.Louis", "Co.Ltd. Beer", "(Part 1): Dreams",
+    "(Part 1) : Dreams", "``hi''", ":)", "(:", "<3", "i.e.", "e.g.", "etc.", "vs.",
+    "a.m.", "p.m.", "Ph.D.", "U.S.A.", "S.H.I.E.L.D.", "N.Y.C.", "Jr.", "O'Neill",
+    "rock'n'roll", "o'clock", "'Tis", "co-op", "mother-in-law", "U.K.-based",
+    "7-Eleven", "C++", "C#", "#1", "@user", "snake_case", "50%", "§5", "+44", "+ve",
+    "«quoted»", "„Über“", "‘Êraq", "naïve café", "São Paulo", "Ελλάδα", "Москва",
+    "東京", "🐶🐱", "I ♥ NY", "a  b", "a\nb", " a", "a ", "10:30am", "5pm.",
+]
+
+
+def token_dev_set():
+    """Hard cases plus a fixed sample of the repository's own strings."""
+    import hashlib
+
+    import spacy
+
+    texts = []
+    for path in sorted((ROOT / "data").glob("*/*.jsonl")):
+        if path.parent.name == "lemmas":
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            for key in ("question", "answers", "paraphrases", "manual_paraphrases", "auto_paraphrases"):
+                value = item.get(key)
+                texts.extend(value if isinstance(value, list) else [value] if value else [])
+    for path in sorted((ROOT / "tests" / "fixtures" / "golden").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            texts.extend(item[k] for k in ("generation", "prediction") if isinstance(item.get(k), str))
+    unique = sorted({t for t in texts if isinstance(t, str) and t} - set(HARD_CASES))
+    unique.sort(key=lambda t: hashlib.md5(t.encode("utf-8")).hexdigest())
+    nlp = spacy.blank("en")
+    return [
+        {"text": t, "tokens": [token.text for token in nlp(t)]}
+        for t in HARD_CASES + unique[:2000]
+    ]
+
+
 def main():
     OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if "--tokens" in sys.argv[1:]:
+        path = OUT_DIR / "spacy_tokens_dev.jsonl"
+        rows = token_dev_set()
+        path.write_text(
+            "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8"
+        )
+        print(f"wrote {path.relative_to(ROOT)}: {len(rows)} strings")
     rules, exc, index = load_lookups()
     table = OUT_DIR / "en_lemma_table.txt"
     table.write_text(lemma_table_text(rules, exc, index), encoding="utf-8")

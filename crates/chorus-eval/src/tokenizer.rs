@@ -11,9 +11,10 @@
 //! are written out by hand below, and the script refuses to run if spaCy's
 //! patterns ever change.
 //!
-//! Not ported: spaCy's post-pass that re-applies special cases across
-//! tokens (it only matters for emoticons glued to other punctuation), and
-//! URLs written as IP addresses.
+//! Like spaCy, a post-pass then merges runs of adjacent tokens that spell a
+//! special case containing affix characters (`Co.Ltd.` → `Co.`, `Ltd.`;
+//! `):` after a closing parenthesis). Not ported: URLs written as IP
+//! addresses.
 
 use std::collections::HashMap;
 
@@ -75,6 +76,9 @@ pub struct Tokenizer {
     upper: CharClass,
     icons: CharClass,
     suffix_dot_after: CharClass,
+    /// Special cases that ordinary tokenization would split, keyed by their
+    /// first piece: `(pieces without special cases, the special case)`.
+    split_specials: HashMap<String, Vec<(Vec<String>, String)>>,
 }
 
 impl Tokenizer {
@@ -129,7 +133,7 @@ impl Tokenizer {
         suffix_literals.push("…".to_owned());
         let quotes = CharClass::from_ranges(&data.quote_chars);
         let upper = CharClass::from_ranges(&data.alpha_upper);
-        Ok(Self {
+        let mut tokenizer = Self {
             specials,
             prefixes,
             suffix_literals,
@@ -146,7 +150,35 @@ impl Tokenizer {
             upper,
             icons: CharClass::from_ranges(&data.icons),
             suffix_dot_after: CharClass::from_ranges(&data.suffix_dot_after),
-        })
+            split_specials: HashMap::new(),
+        };
+        tokenizer.split_specials = tokenizer.index_split_specials();
+        Ok(tokenizer)
+    }
+
+    /// spaCy's special-case matcher patterns: every special case that has a
+    /// prefix, suffix, infix or space, as ordinary tokenization splits it.
+    fn index_split_specials(&self) -> HashMap<String, Vec<(Vec<String>, String)>> {
+        let mut index: HashMap<String, Vec<(Vec<String>, String)>> = HashMap::new();
+        for chunk in self.specials.keys() {
+            let affixed = self.find_prefix(chunk) != 0
+                || self.find_suffix(chunk) != 0
+                || !self.find_infixes(chunk).is_empty()
+                || chunk.contains(' ');
+            if !affixed {
+                continue;
+            }
+            let mut pieces = Vec::new();
+            self.tokenize_text(chunk, false, &mut pieces);
+            let pieces: Vec<String> = pieces.into_iter().map(str::to_owned).collect();
+            if let Some(first) = pieces.first() {
+                index
+                    .entry(first.clone())
+                    .or_default()
+                    .push((pieces, chunk.clone()));
+            }
+        }
+        index
     }
 
     /// Splits `text` into tokens, as spaCy's English tokenizer does.
@@ -155,15 +187,24 @@ impl Tokenizer {
     /// a token of its own (as in spaCy, `"a  b"` gives `["a", " ", "b"]`).
     pub fn tokenize<'a>(&self, text: &'a str) -> Vec<&'a str> {
         let mut tokens = Vec::new();
-        let Some(first) = text.chars().next() else {
+        self.tokenize_text(text, true, &mut tokens);
+        if self.split_specials.is_empty() {
             return tokens;
+        }
+        self.merge_split_specials(text, tokens)
+    }
+
+    /// Whitespace splitting plus affix/infix rules (spaCy's `_tokenize_affixes`).
+    fn tokenize_text<'a>(&self, text: &'a str, with_specials: bool, tokens: &mut Vec<&'a str>) {
+        let Some(first) = text.chars().next() else {
+            return;
         };
         let mut in_space = is_space(first);
         let mut start = 0;
         for (index, c) in text.char_indices() {
             if is_space(c) != in_space {
                 if start < index {
-                    self.tokenize_chunk(&text[start..index], &mut tokens);
+                    self.tokenize_chunk(&text[start..index], with_specials, tokens);
                 }
                 // A single ' ' after a token is that token's trailing space.
                 start = if c == ' ' { index + 1 } else { index };
@@ -171,20 +212,66 @@ impl Tokenizer {
             }
         }
         if start < text.len() {
-            self.tokenize_chunk(&text[start..], &mut tokens);
+            self.tokenize_chunk(&text[start..], with_specials, tokens);
         }
-        tokens
     }
 
-    fn tokenize_chunk<'a>(&self, chunk: &'a str, tokens: &mut Vec<&'a str>) {
-        if self.push_special(chunk, tokens) {
+    /// spaCy's `_apply_special_cases`: finds runs of adjacent tokens that
+    /// spell a special case, keeps the longest (then leftmost) of
+    /// overlapping runs, and replaces each by the special case's pieces.
+    fn merge_split_specials<'a>(&self, text: &'a str, tokens: Vec<&'a str>) -> Vec<&'a str> {
+        let offset = |token: &str| token.as_ptr() as usize - text.as_ptr() as usize;
+        let mut matches: Vec<(usize, usize, &str)> = Vec::new();
+        for (start, token) in tokens.iter().enumerate() {
+            let Some(candidates) = self.split_specials.get(*token) else {
+                continue;
+            };
+            for (pieces, chunk) in candidates {
+                let end = start + pieces.len();
+                if end > tokens.len() || !tokens[start..end].iter().zip(pieces).all(|(t, p)| t == p) {
+                    continue;
+                }
+                let from = offset(tokens[start]);
+                let to = offset(tokens[end - 1]) + tokens[end - 1].len();
+                if &text[from..to] == chunk.as_str() {
+                    matches.push((start, end, &text[from..to]));
+                }
+            }
+        }
+        if matches.is_empty() {
+            return tokens;
+        }
+        // Longest first, then later start first, as spaCy's filter visits them.
+        matches.sort_by(|a, b| (b.1 - b.0).cmp(&(a.1 - a.0)).then(b.0.cmp(&a.0)));
+        let mut taken = vec![false; tokens.len()];
+        let mut kept = Vec::new();
+        for (start, end, span) in matches {
+            if !taken[start] && !taken[end - 1] {
+                kept.push((start, end, span));
+            }
+            taken[start..end].iter_mut().for_each(|t| *t = true);
+        }
+        kept.sort_by_key(|m| m.0);
+        let mut merged = Vec::with_capacity(tokens.len());
+        let mut index = 0;
+        for (start, end, span) in kept {
+            merged.extend_from_slice(&tokens[index..start]);
+            self.push_special(span, &mut merged);
+            index = end;
+        }
+        merged.extend_from_slice(&tokens[index..]);
+        merged
+    }
+
+    fn tokenize_chunk<'a>(&self, chunk: &'a str, with_specials: bool, tokens: &mut Vec<&'a str>) {
+        if with_specials && self.push_special(chunk, tokens) {
             return;
         }
         let mut prefixes = Vec::new();
         let mut suffixes = Vec::new();
-        let core = self.split_affixes(chunk, &mut prefixes, &mut suffixes);
+        let core = self.split_affixes(chunk, with_specials, &mut prefixes, &mut suffixes);
         tokens.extend(prefixes);
-        if !core.is_empty() && !self.push_special(core, tokens) {
+        if !core.is_empty() && !(with_specials && self.push_special(core, tokens)) {
             if looks_like_url(core) {
                 tokens.push(core);
             } else {
@@ -211,19 +298,21 @@ impl Tokenizer {
     fn split_affixes<'a>(
         &self,
         mut s: &'a str,
+        with_specials: bool,
         prefixes: &mut Vec<&'a str>,
         suffixes: &mut Vec<&'a str>,
     ) -> &'a str {
+        let special = |s: &str| with_specials && self.specials.contains_key(s);
         let mut last_len = usize::MAX;
         while !s.is_empty() && s.len() != last_len {
-            if self.specials.contains_key(s) {
+            if special(s) {
                 break;
             }
             last_len = s.len();
             let prefix_len = self.find_prefix(s);
             if prefix_len != 0 {
                 let rest = &s[prefix_len..];
-                if !rest.is_empty() && self.specials.contains_key(rest) {
+                if !rest.is_empty() && special(rest) {
                     prefixes.push(&s[..prefix_len]);
                     s = rest;
                     break;
@@ -233,7 +322,7 @@ impl Tokenizer {
             let cut = s.len() - suffix_len;
             if suffix_len != 0 {
                 let rest = &s[..cut];
-                if !rest.is_empty() && self.specials.contains_key(rest) {
+                if !rest.is_empty() && special(rest) {
                     suffixes.push(&s[cut..]);
                     s = rest;
                     break;
@@ -551,6 +640,14 @@ mod tests {
         assert_eq!(tokens("5km"), ["5", "km"]);
         assert_eq!(tokens("end."), ["end", "."]);
         assert_eq!(tokens("‘Êraq"), ["‘", "Êraq"]);
+    }
+
+    #[test]
+    fn special_cases_are_merged_after_splitting() {
+        assert_eq!(tokens("Co.Ltd. Beer"), ["Co.", "Ltd.", "Beer"]);
+        assert_eq!(tokens("St.Louis"), ["St.", "Louis"]);
+        assert_eq!(tokens("(Part 1): Dreams"), ["(", "Part", "1", "):", "Dreams"]);
+        assert_eq!(tokens("(Part 1) : Dreams"), ["(", "Part", "1", ")", ":", "Dreams"]);
     }
 
     #[test]
