@@ -4,8 +4,24 @@
 //! biases, and compilation to dense (bit-packed, also incremental), block-sparse
 //! and per-row interval forms. Pure Rust, no Burn dependency.
 //!
+//! | piece | FlexAttention counterpart |
+//! |---|---|
+//! | [`MaskPredicate`] (+ [`and`], [`or`], [`not`], closures) | `mask_mod(b, h, q_idx, kv_idx)`, `and_masks`, `or_masks` |
+//! | [`causal`], [`sliding_window`], [`prefix_lm`], [`document`] | the usual example masks |
+//! | [`ScoreBias`], [`DenseBias`], [`shared_prefix_bias`] | an additive `score_mod` |
+//! | [`DenseMask`] | the materialised boolean mask (one bit per cell) |
+//! | [`BlockMask`] | `BlockMask` (`kv_num_blocks`, `kv_indices`, `full_kv_*`) |
+//! | [`IntervalMask`] | per-query visible key ranges (no direct counterpart) |
+//!
+//! Prompts are described by a [`SegmentTable`] (contiguous [`Segment`]s with a
+//! [`Role`]); [`flex_rule`] and [`structured_rule`] turn one into a predicate from
+//! the declarative tables [`FLEX_RULES`] and [`STRUCTURED_RULES`]. Tokens past the
+//! table are generated tokens. Compiling over a sub-range of query rows is the
+//! incremental form a decoder uses at each step. [`render_ascii`] and
+//! [`render_png`] draw masks.
+//!
 //! ```
-//! use chorus_mask::{flex_rule, DenseMask, MaskPredicate, Role, SegmentTable};
+//! use chorus_mask::{flex_rule, BlockMask, DenseMask, IntervalMask, MaskPredicate, Role, SegmentTable};
 //!
 //! // Two paraphrases packed into one sequence, then a shared "\nA:" suffix.
 //! let table = SegmentTable::from_lengths(&[
@@ -21,6 +37,11 @@
 //! let step = DenseMask::compile(&rule, 6..7, 7);
 //! assert_eq!(prefill.count_visible(), 6 + 3 + 6);
 //! assert!((0..7).all(|kv| step.get(0, kv)));
+//! // The same mask, block-sparse (FlexAttention layout) and as key ranges per row.
+//! let blocks = BlockMask::compile(&rule, 7, 7, 4)?;
+//! assert_eq!(blocks.to_dense(), DenseMask::compile(&rule, 0..7, 7));
+//! let ranges = IntervalMask::compile(&rule, 0..7, 7);
+//! assert_eq!(ranges.row(4), &[3..5]); // paraphrase 1's second token
 //! # Ok::<(), chorus_mask::MaskError>(())
 //! ```
 
