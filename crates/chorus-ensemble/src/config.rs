@@ -1,0 +1,425 @@
+//! Methods and run options: what the binaries parse from the command line.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chorus_prompt::{DEFAULT_QUESTIONS_PER_EXAMPLE, FuseFirst};
+
+use crate::error::EnsembleError;
+
+/// An ensemble method (DESIGN.md, "Methods").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Only paraphrase 0 (the original question) is asked.
+    Origin,
+    /// Every paraphrase on its own; one answer per paraphrase.
+    PerPrompt,
+    /// Mean of the paraphrases' next-token logits.
+    Avg,
+    /// Element-wise maximum of the paraphrases' next-token probabilities.
+    Max,
+    /// Logits weighted by normalised per-paraphrase confidences.
+    WeightedAvg,
+    /// Logits of the most confident paraphrase.
+    WeightedMax,
+    /// All paraphrase prompts packed into one sequence; fusion inside attention.
+    Flex,
+}
+
+impl Method {
+    /// Every method, in documentation order.
+    pub const ALL: [Method; 7] = [
+        Method::Origin,
+        Method::PerPrompt,
+        Method::Avg,
+        Method::Max,
+        Method::WeightedAvg,
+        Method::WeightedMax,
+        Method::Flex,
+    ];
+
+    /// The method's command-line and file name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Origin => "origin",
+            Method::PerPrompt => "per_prompt",
+            Method::Avg => "avg",
+            Method::Max => "max",
+            Method::WeightedAvg => "weighted_avg",
+            Method::WeightedMax => "weighted_max",
+            Method::Flex => "flex",
+        }
+    }
+
+    /// Whether the method returns one answer per paraphrase rather than per question.
+    pub fn per_paraphrase(self) -> bool {
+        self == Method::PerPrompt
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = EnsembleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| EnsembleError::UnknownMethod {
+                name: s.to_owned(),
+                valid: names(Method::ALL.iter().map(|m| m.name())),
+            })
+    }
+}
+
+/// Position ids of a packed flex sequence (DESIGN.md, flex rule 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Positions {
+    /// Positions restart in every paraphrase segment, as in a standalone prompt;
+    /// the first generated token gets the largest segment end.
+    #[default]
+    Segment,
+    /// `0..N-1` over the whole packed sequence (the Python pipeline).
+    Continuous,
+}
+
+/// Which visibility rules a flex run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum FlexMask {
+    /// Paraphrase segments isolated from each other; generated tokens see all.
+    #[default]
+    Flex,
+    /// The MyriadLAMA structured layout and rules (ANCHOR.md).
+    Structured,
+}
+
+/// Options of the `flex` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlexConfig {
+    /// Position ids of the packed sequence.
+    pub positions: Positions,
+    /// Keep one copy of instruction + few-shot block, with an `ln(k)` score bias
+    /// for generated tokens (only with [`Positions::Segment`] and [`FlexMask::Flex`]).
+    pub share_prefix: bool,
+    /// Visibility rules.
+    pub mask: FlexMask,
+    /// How the first answer token is fused ([`FlexMask::Flex`] only; the
+    /// structured layout always ends with a shared `"\nA:"`).
+    pub fuse_first: FuseFirst,
+    /// Question phrasings shown per few-shot example in the structured layout.
+    pub questions_per_example: usize,
+}
+
+impl Default for FlexConfig {
+    fn default() -> Self {
+        Self {
+            positions: Positions::Segment,
+            share_prefix: false,
+            mask: FlexMask::Flex,
+            fuse_first: FuseFirst::SharedSuffix,
+            questions_per_example: DEFAULT_QUESTIONS_PER_EXAMPLE,
+        }
+    }
+}
+
+impl FlexConfig {
+    /// The Python pipeline's flex (and the goldens'): no sharing, no fused first
+    /// token, with the given positions.
+    pub fn pipeline(positions: Positions) -> Self {
+        Self {
+            positions,
+            fuse_first: FuseFirst::None,
+            ..Self::default()
+        }
+    }
+
+    /// Rejects combinations that have no meaning.
+    pub fn validate(&self) -> Result<(), EnsembleError> {
+        if self.share_prefix && self.positions != Positions::Segment {
+            return Err(EnsembleError::Config(
+                "--share-prefix needs segment positions (continuous positions differ per copy)"
+                    .into(),
+            ));
+        }
+        if self.share_prefix && self.mask == FlexMask::Structured {
+            return Err(EnsembleError::Config(
+                "--share-prefix applies to the flex mask only; the structured layout has one prefix already".into(),
+            ));
+        }
+        if self.questions_per_example == 0 {
+            return Err(EnsembleError::Config(
+                "questions_per_example must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the prediction is cut from the generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PredictionRule {
+    /// The first line, trimmed.
+    #[default]
+    FirstLine,
+    /// The first whitespace-separated word of the first line (MyriadLAMA flex).
+    FirstWord,
+}
+
+impl PredictionRule {
+    /// The prediction for a generation.
+    pub fn apply(self, generation: &str) -> String {
+        let line = generation.split('\n').next().unwrap_or("").trim();
+        match self {
+            PredictionRule::FirstLine => line.to_owned(),
+            PredictionRule::FirstWord => line.split_whitespace().next().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+/// Greedy decoding options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeConfig {
+    /// Tokens generated at most per answer.
+    pub max_new_tokens: usize,
+    /// Questions decoded together in one batch of forward passes.
+    pub batch_size: usize,
+    /// How the prediction is cut from the generation.
+    pub prediction: PredictionRule,
+}
+
+impl Default for DecodeConfig {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 10,
+            batch_size: 8,
+            prediction: PredictionRule::FirstLine,
+        }
+    }
+}
+
+impl DecodeConfig {
+    /// Rejects zero sizes.
+    pub fn validate(&self) -> Result<(), EnsembleError> {
+        if self.max_new_tokens == 0 || self.batch_size == 0 {
+            return Err(EnsembleError::Config(format!(
+                "max_new_tokens ({}) and batch_size ({}) must be at least 1",
+                self.max_new_tokens, self.batch_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Sampling options for paraphrase generation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingConfig {
+    /// Softmax temperature; `0` means greedy.
+    pub temperature: f32,
+    /// Nucleus mass kept (`1` keeps every token).
+    pub top_p: f32,
+    /// Seed of the random stream.
+    pub seed: u64,
+    /// Tokens generated at most.
+    pub max_new_tokens: usize,
+}
+
+impl Default for SamplingConfig {
+    /// The paraphrase pipeline's settings (ANCHOR.md): temperature 1.5, top-p 0.9,
+    /// 30 new tokens, seed 0.
+    fn default() -> Self {
+        Self {
+            temperature: 1.5,
+            top_p: 0.9,
+            seed: 0,
+            max_new_tokens: 30,
+        }
+    }
+}
+
+impl SamplingConfig {
+    /// Rejects negative or non-finite temperatures and top-p outside `(0, 1]`.
+    pub fn validate(&self) -> Result<(), EnsembleError> {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(EnsembleError::Config(format!(
+                "temperature must be finite and >= 0, got {}",
+                self.temperature
+            )));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(EnsembleError::Config(format!(
+                "top_p must be in (0, 1], got {}",
+                self.top_p
+            )));
+        }
+        if self.max_new_tokens == 0 {
+            return Err(EnsembleError::Config(
+                "max_new_tokens must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+macro_rules! named_option {
+    ($ty:ty, $option:literal, [$(($variant:path, $name:literal)),+ $(,)?]) => {
+        impl $ty {
+            /// The value's command-line name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($variant => $name,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = EnsembleError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $(if s == $name { return Ok($variant); })+
+                Err(EnsembleError::UnknownOption {
+                    option: $option,
+                    name: s.to_owned(),
+                    valid: names([$($name),+]),
+                })
+            }
+        }
+    };
+}
+
+named_option!(
+    Positions,
+    "positions",
+    [
+        (Positions::Segment, "segment"),
+        (Positions::Continuous, "continuous")
+    ]
+);
+named_option!(
+    FlexMask,
+    "mask",
+    [
+        (FlexMask::Flex, "flex"),
+        (FlexMask::Structured, "structured")
+    ]
+);
+named_option!(
+    PredictionRule,
+    "prediction",
+    [
+        (PredictionRule::FirstLine, "first-line"),
+        (PredictionRule::FirstWord, "first-word")
+    ]
+);
+
+/// Parses `--fuse-first`: `shared-suffix` or `none`.
+pub fn parse_fuse_first(s: &str) -> Result<FuseFirst, EnsembleError> {
+    match s {
+        "shared-suffix" => Ok(FuseFirst::SharedSuffix),
+        "none" => Ok(FuseFirst::None),
+        _ => Err(EnsembleError::UnknownOption {
+            option: "fuse-first",
+            name: s.to_owned(),
+            valid: "shared-suffix, none".into(),
+        }),
+    }
+}
+
+fn names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_round_trip() {
+        for method in Method::ALL {
+            assert_eq!(method.to_string().parse::<Method>().unwrap(), method);
+        }
+        let err = "mean".parse::<Method>().unwrap_err().to_string();
+        assert!(
+            err.contains("`mean`") && err.contains("weighted_max") && err.contains("per_prompt"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn option_names_round_trip() {
+        for p in [Positions::Segment, Positions::Continuous] {
+            assert_eq!(p.to_string().parse::<Positions>().unwrap(), p);
+        }
+        for m in [FlexMask::Flex, FlexMask::Structured] {
+            assert_eq!(m.to_string().parse::<FlexMask>().unwrap(), m);
+        }
+        assert!(
+            "diagonal"
+                .parse::<FlexMask>()
+                .unwrap_err()
+                .to_string()
+                .contains("flex, structured")
+        );
+        assert_eq!(parse_fuse_first("none").unwrap(), FuseFirst::None);
+        assert!(parse_fuse_first("all").is_err());
+    }
+
+    #[test]
+    fn predictions_cut_first_line_or_word() {
+        assert_eq!(
+            PredictionRule::FirstLine.apply(" Jamaican English\n"),
+            "Jamaican English"
+        );
+        assert_eq!(
+            PredictionRule::FirstWord.apply(" Jamaican English\nx"),
+            "Jamaican"
+        );
+        assert_eq!(PredictionRule::FirstLine.apply("\nlater"), "");
+        assert_eq!(PredictionRule::FirstWord.apply("   "), "");
+    }
+
+    #[test]
+    fn invalid_combinations_are_rejected() {
+        let shared_continuous = FlexConfig {
+            share_prefix: true,
+            positions: Positions::Continuous,
+            ..FlexConfig::default()
+        };
+        assert!(shared_continuous.validate().is_err());
+        assert!(FlexConfig::default().validate().is_ok());
+        assert!(
+            DecodeConfig {
+                batch_size: 0,
+                ..DecodeConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SamplingConfig {
+                top_p: 0.0,
+                ..SamplingConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            SamplingConfig {
+                temperature: -1.0,
+                ..SamplingConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}
