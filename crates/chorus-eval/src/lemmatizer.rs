@@ -90,10 +90,10 @@ impl Lemmatizer {
     /// `next` is the following token.
     fn lemma(&self, token: &str, alone: bool, next: Option<&str>) -> String {
         let lower = token.to_lowercase();
-        if token == lower {
-            if let Some(lemma) = function_word_lemma(token, next) {
-                return lemma.to_owned();
-            }
+        if token == lower
+            && let Some(lemma) = function_word_lemma(token, next)
+        {
+            return lemma.to_owned();
         }
         if token == "'s" || token == "'S" {
             return "'s".to_owned();
@@ -124,10 +124,11 @@ impl Lemmatizer {
         if looks_plural(&word) {
             return self.plural_noun_lemma(&word);
         }
-        if word.ends_with("ing") && word.chars().count() >= 5 {
-            if let Some(lemma) = self.ing_verb_lemma(&word) {
-                return lemma;
-            }
+        if word.ends_with("ing")
+            && word.chars().count() >= 5
+            && let Some(lemma) = self.ing_verb_lemma(&word)
+        {
+            return lemma;
         }
         word
     }

@@ -184,12 +184,18 @@ impl Report {
     }
 
     /// Draws accuracy against the number of paraphrases, one line per
-    /// model and method, and writes it to `path` as PNG.
+    /// model and method (a `_k3`-style suffix of the method is ignored, so
+    /// `avg_k1`, `avg_k3`, `avg_k5` form one line), and writes it to `path`
+    /// as PNG.
     pub fn write_plot(&self, path: &Path) -> Result<(), EvalError> {
         let mut series: BTreeMap<String, Vec<(usize, f64)>> = BTreeMap::new();
         for file in &self.files {
             series
-                .entry(format!("{} {}", file.model, file.method))
+                .entry(format!(
+                    "{} {}",
+                    file.model,
+                    without_count_suffix(&file.method)
+                ))
                 .or_default()
                 .push((file.paraphrases, file.prediction.accuracy));
         }
@@ -209,6 +215,19 @@ impl Report {
     }
 }
 
+/// `avg_k3` → `avg`: drops a trailing `_k<digits>` or `-k<digits>`.
+fn without_count_suffix(method: &str) -> &str {
+    let digits = method.len() - method.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let head = &method[..method.len() - digits];
+    match head.strip_suffix("_k").or_else(|| head.strip_suffix("-k")) {
+        Some(base) if digits > 0 && !base.is_empty() => base,
+        _ => method,
+    }
+}
+
+/// `predict_lemma` and `answer_lemmas` columns, row by row.
+type StoredLemmas = (Vec<Vec<String>>, Vec<Vec<Vec<String>>>);
+
 /// A result file's columns, as far as the report needs them.
 #[derive(Debug, Default)]
 struct ResultTable {
@@ -217,7 +236,7 @@ struct ResultTable {
     predictions: Vec<String>,
     generations: Option<Vec<String>>,
     paraphrase_counts: Option<Vec<usize>>,
-    stored_lemmas: Option<(Vec<Vec<String>>, Vec<Vec<Vec<String>>>)>,
+    stored_lemmas: Option<StoredLemmas>,
 }
 
 fn score_table(
@@ -712,6 +731,15 @@ mod tests {
         );
         assert!(parse_literal("['a'").is_err());
         assert!(parse_literal("'a'").unwrap().into_strings().is_err());
+    }
+
+    #[test]
+    fn count_suffix_is_dropped() {
+        assert_eq!(without_count_suffix("avg_k3"), "avg");
+        assert_eq!(without_count_suffix("flex-k10"), "flex");
+        assert_eq!(without_count_suffix("avg"), "avg");
+        assert_eq!(without_count_suffix("_k3"), "_k3");
+        assert_eq!(without_count_suffix("max_k"), "max_k");
     }
 
     #[test]

@@ -58,9 +58,7 @@ impl LemmaTables {
                 line: line_number,
                 message,
             };
-            tables
-                .add_row(&section, &fields)
-                .map_err(|message| error(message))?;
+            tables.add_row(&section, &fields).map_err(error)?;
         }
         if tables.noun_rules.is_empty() || tables.verb_index.is_empty() {
             return Err(EvalError::Table {

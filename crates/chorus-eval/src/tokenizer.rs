@@ -228,7 +228,8 @@ impl Tokenizer {
             };
             for (pieces, chunk) in candidates {
                 let end = start + pieces.len();
-                if end > tokens.len() || !tokens[start..end].iter().zip(pieces).all(|(t, p)| t == p) {
+                if end > tokens.len() || !tokens[start..end].iter().zip(pieces).all(|(t, p)| t == p)
+                {
                     continue;
                 }
                 let from = offset(tokens[start]);
@@ -271,7 +272,8 @@ impl Tokenizer {
         let mut suffixes = Vec::new();
         let core = self.split_affixes(chunk, with_specials, &mut prefixes, &mut suffixes);
         tokens.extend(prefixes);
-        if !core.is_empty() && !(with_specials && self.push_special(core, tokens)) {
+        let special_core = with_specials && !core.is_empty() && self.push_special(core, tokens);
+        if !core.is_empty() && !special_core {
             if looks_like_url(core) {
                 tokens.push(core);
             } else {
@@ -646,8 +648,14 @@ mod tests {
     fn special_cases_are_merged_after_splitting() {
         assert_eq!(tokens("Co.Ltd. Beer"), ["Co.", "Ltd.", "Beer"]);
         assert_eq!(tokens("St.Louis"), ["St.", "Louis"]);
-        assert_eq!(tokens("(Part 1): Dreams"), ["(", "Part", "1", "):", "Dreams"]);
-        assert_eq!(tokens("(Part 1) : Dreams"), ["(", "Part", "1", ")", ":", "Dreams"]);
+        assert_eq!(
+            tokens("(Part 1): Dreams"),
+            ["(", "Part", "1", "):", "Dreams"]
+        );
+        assert_eq!(
+            tokens("(Part 1) : Dreams"),
+            ["(", "Part", "1", ")", ":", "Dreams"]
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@
 
 use chorus_eval::Tokenizer;
 
-const DEFAULT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/lemmas/spacy_tokens_dev.jsonl");
+const DEFAULT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../data/lemmas/spacy_tokens_dev.jsonl"
+);
 
 #[test]
 fn tokens_agree_with_spacy() {
