@@ -44,4 +44,26 @@ pub enum LlamaError {
     /// Bad arguments to a forward pass (shapes, positions, mask size, ...).
     #[error("invalid input: {0}")]
     Input(String),
+    /// A weight source handed out a tensor whose shape disagrees with the config
+    /// (the source has no file to name, e.g. generated weights).
+    #[error("weight `{tensor}` has shape {found:?}, config expects {expected:?}")]
+    WeightShape {
+        /// Hugging Face name of the tensor.
+        tensor: String,
+        /// Shape handed out by the source.
+        found: Vec<usize>,
+        /// Shape implied by the config.
+        expected: Vec<usize>,
+    },
+    /// Hyper-parameters the model cannot run with (e.g. heads not dividing width).
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// A tokenizer could not be built or failed on an input.
+    #[error("tokenizer {origin}: {message}")]
+    Tokenizer {
+        /// Where the tokenizer came from (a file path, or `GGUF metadata of <file>`).
+        origin: String,
+        /// What went wrong.
+        message: String,
+    },
 }

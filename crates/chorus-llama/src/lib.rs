@@ -9,12 +9,23 @@
 //! - [`config`]: [`LlamaConfig`], mirroring Hugging Face `config.json`.
 //! - [`weights`]: [`WeightSource`], host-side tensors in Hugging Face naming; the
 //!   GGUF and safetensors loaders implement it, the model consumes it.
-//! - [`error`]: [`LlamaError`].
+//! - [`error`]: the error type, [`LlamaError`].
+//! - [`gguf`]: [`GgufFile`] (GGUF v2/v3 reader, dequantisation, writer).
+//! - [`hf`]: [`HfCheckpoint`] (config.json + safetensors).
+//! - [`tokenizer`]: [`Tokenizer`]; [`checkpoint`]: [`Checkpoint::open`] for either format.
 
+pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod gguf;
+pub mod hf;
+pub mod tokenizer;
 pub mod weights;
 
+pub use checkpoint::Checkpoint;
 pub use config::{LlamaConfig, RopeScaling};
 pub use error::LlamaError;
+pub use gguf::GgufFile;
+pub use hf::HfCheckpoint;
+pub use tokenizer::Tokenizer;
 pub use weights::{HostTensor, WeightSource};

@@ -27,3 +27,80 @@ pub trait WeightSource {
     /// Whether a tensor of this name exists (used for optional `lm_head.weight`).
     fn contains(&self, name: &str) -> bool;
 }
+
+/// Every tensor a `LlamaForCausalLM` checkpoint with this config holds, with
+/// its Hugging Face shape; `lm_head.weight` only when embeddings are not tied.
+pub fn expected_tensor_shapes(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    let h = config.hidden_size;
+    let q = config.num_attention_heads * config.head_dim();
+    let kv = config.kv_heads() * config.head_dim();
+    let ff = config.intermediate_size;
+    let mut shapes = vec![
+        (
+            "model.embed_tokens.weight".to_string(),
+            vec![config.vocab_size, h],
+        ),
+        ("model.norm.weight".to_string(), vec![h]),
+    ];
+    if !config.tie_word_embeddings {
+        shapes.push(("lm_head.weight".to_string(), vec![config.vocab_size, h]));
+    }
+    for i in 0..config.num_hidden_layers {
+        let p = format!("model.layers.{i}");
+        shapes.extend([
+            (format!("{p}.input_layernorm.weight"), vec![h]),
+            (format!("{p}.post_attention_layernorm.weight"), vec![h]),
+            (format!("{p}.self_attn.q_proj.weight"), vec![q, h]),
+            (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
+            (format!("{p}.self_attn.o_proj.weight"), vec![h, q]),
+            (format!("{p}.mlp.gate_proj.weight"), vec![ff, h]),
+            (format!("{p}.mlp.up_proj.weight"), vec![ff, h]),
+            (format!("{p}.mlp.down_proj.weight"), vec![h, ff]),
+        ]);
+    }
+    shapes
+}
+
+/// Checks that a config describes a model whose tensor shapes can be computed
+/// (no zero or absurd sizes, heads dividing evenly), so loaders can reject a
+/// corrupt header before sizing anything from it.
+pub fn check_config_sizes(config: &LlamaConfig) -> Result<(), String> {
+    const MAX_DIM: usize = 1 << 24;
+    let sizes = [
+        ("vocab_size", config.vocab_size),
+        ("hidden_size", config.hidden_size),
+        ("intermediate_size", config.intermediate_size),
+        ("num_attention_heads", config.num_attention_heads),
+        (
+            "num_key_value_heads",
+            config.num_key_value_heads.unwrap_or(1),
+        ),
+        ("head_dim", config.head_dim.unwrap_or(1)),
+    ];
+    for (name, value) in sizes {
+        if value == 0 || value > MAX_DIM {
+            return Err(format!("{name} = {value} is outside 1..={MAX_DIM}"));
+        }
+    }
+    if config.num_hidden_layers > 4096 {
+        return Err(format!(
+            "num_hidden_layers = {} is above 4096",
+            config.num_hidden_layers
+        ));
+    }
+    if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
+        return Err(format!(
+            "num_attention_heads = {} is not a multiple of num_key_value_heads = {}",
+            config.num_attention_heads,
+            config.kv_heads()
+        ));
+    }
+    if config.head_dim.is_none() && !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        return Err(format!(
+            "hidden_size = {} is not a multiple of num_attention_heads = {}",
+            config.hidden_size, config.num_attention_heads
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! The tokenizer rebuilt from the SmolLM2 GGUF against the PyTorch oracle's
+//! goldens (`tests/fixtures/golden`): 50 probe strings and every prompt.
+//! Skipped when the model file is absent.
+
+use std::path::{Path, PathBuf};
+
+use chorus_llama::{GgufFile, Tokenizer};
+use serde_json::Value;
+
+fn model_path() -> Option<PathBuf> {
+    let path = std::env::var_os("CHORUS_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIP: model {} absent (run scripts/fetch-model)",
+            path.display()
+        );
+        None
+    }
+}
+
+fn golden(name: &str) -> Vec<Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/golden")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn tokenizer() -> Option<Tokenizer> {
+    let path = model_path()?;
+    Some(Tokenizer::from_gguf(&GgufFile::open(path).unwrap()).unwrap())
+}
+
+#[test]
+fn special_ids_and_flags_match_the_gguf() {
+    let Some(tok) = tokenizer() else { return };
+    assert_eq!(tok.eos_id(), Some(2));
+    assert!(!tok.add_bos());
+    assert_eq!(tok.vocab_size(), 49152);
+    assert_eq!(tok.token_to_id("<|im_start|>"), Some(1));
+    assert_eq!(tok.token_to_id("<|im_end|>"), Some(2));
+    assert_eq!(tok.encode("<|im_start|>user").unwrap()[0], 1);
+}
+
+#[test]
+fn probe_strings_match_llama_cpp_ids_and_round_trip() {
+    let Some(tok) = tokenizer() else { return };
+    let rows = golden("tokenizer.jsonl");
+    assert_eq!(rows.len(), 50);
+    let mut presplit_differs = 0;
+    for row in rows {
+        let text = row["text"].as_str().unwrap();
+        // DESIGN.md rule 7: follow the declared pre-tokenizer (digits split).
+        let want = match row.get("ids_digit_presplit") {
+            Some(v) => ids(v),
+            None => ids(&row["ids_add_special_tokens_false"]),
+        };
+        if row["digit_presplit_differs"].as_bool() == Some(true) {
+            presplit_differs += 1;
+        }
+        let got = tok.encode(text).unwrap();
+        assert_eq!(got, want, "text {text:?}");
+        // add_bos is false: a prompt is the plain encoding
+        assert_eq!(tok.encode_prompt(text).unwrap(), got, "text {text:?}");
+        assert_eq!(
+            tok.decode(&got).unwrap(),
+            row["decoded"].as_str().unwrap(),
+            "text {text:?}"
+        );
+        if row["roundtrip_ok"].as_bool() == Some(true) {
+            assert_eq!(tok.decode(&got).unwrap(), text);
+        }
+    }
+    assert!(
+        presplit_differs > 0,
+        "the goldens exercise the digit pre-split"
+    );
+}
+
+#[test]
+fn every_golden_prompt_tokenises_identically() {
+    let Some(tok) = tokenizer() else { return };
+    let rows = golden("prompts.jsonl");
+    assert_eq!(rows.len(), 200);
+    for row in rows {
+        let prompt = row["prompt"].as_str().unwrap();
+        assert_eq!(
+            tok.encode_prompt(prompt).unwrap(),
+            ids(&row["token_ids"]),
+            "prompt {prompt:?}"
+        );
+    }
+}
