@@ -328,6 +328,35 @@ mod tests {
     }
 
     #[test]
+    fn all_keeps_every_paraphrase_in_file_order() {
+        let item = myriad_item("u", 2, 2);
+        let applied = ParaphraseSelection::All.apply(&item).unwrap();
+        assert_eq!(applied, item);
+    }
+
+    #[test]
+    fn seeds_and_uuids_change_the_draws() {
+        let items: Vec<Item> = (0..40)
+            .map(|i| myriad_item(&format!("u{i}"), 4, 4))
+            .collect();
+        let picks = |seed| {
+            let spec = SamplingSpec::from_tag("m5a5s3", seed).unwrap();
+            items
+                .iter()
+                .map(|item| spec.select(item).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let (first, second) = (picks(1), picks(2));
+        assert_eq!(first, picks(1));
+        assert_ne!(first, second, "another seed draws differently");
+        let distinct: std::collections::HashSet<&Vec<usize>> = first.iter().collect();
+        assert!(
+            distinct.len() > 10,
+            "items draw independently: {distinct:?}"
+        );
+    }
+
+    #[test]
     fn item_seed_depends_on_seed_and_uuid() {
         assert_ne!(item_seed(1, "a"), item_seed(2, "a"));
         assert_ne!(item_seed(1, "a"), item_seed(1, "b"));
