@@ -320,6 +320,19 @@ mod tests {
         }
 
         #[test]
+        fn anchor_compat_only_changes_empty_cases(p in lemma_seq(), a in lemma_seq()) {
+            let compat = MatchOptions { anchor_compat: true, ..BOTH };
+            if !p.is_empty() && !a.is_empty() {
+                prop_assert_eq!(
+                    is_correct(&p, std::slice::from_ref(&a), BOTH),
+                    is_correct(&p, std::slice::from_ref(&a), compat)
+                );
+            } else {
+                prop_assert!(is_correct(&p, std::slice::from_ref(&a), compat));
+            }
+        }
+
+        #[test]
         fn one_way_implies_bidirectional(p in lemma_seq(), a in lemma_seq()) {
             if is_correct(&p, std::slice::from_ref(&a), ONE_WAY) {
                 prop_assert!(is_correct(&p, std::slice::from_ref(&a), BOTH));
