@@ -1,0 +1,298 @@
+//! The Llama causal language model: weights on a Burn device and the forward pass.
+
+use burn::tensor::{
+    DType, FloatDType, Int, Tensor, TensorCreationOptions, TensorData, backend::Backend,
+};
+
+use crate::attention::{Attention, DecoderLayer, Heads, Linear, Mlp, PassContext, RmsNorm};
+use crate::cache::KvCache;
+use crate::forward::{ForwardInput, InputLimits, PassShape};
+use crate::rope::RopeTable;
+use crate::{LlamaConfig, LlamaError, WeightSource};
+
+/// A Llama-family causal LM (`LlamaForCausalLM`) on backend `B`.
+#[derive(Debug)]
+pub struct Llama<B: Backend> {
+    config: LlamaConfig,
+    device: B::Device,
+    /// `[vocab, hidden]`; also the LM head when embeddings are tied.
+    embed: Tensor<B, 2>,
+    layers: Vec<DecoderLayer<B>>,
+    norm: RmsNorm<B>,
+    /// `[hidden, vocab]` when the head is not tied to the embeddings.
+    lm_head: Option<Tensor<B, 2>>,
+    rope: RopeTable<B>,
+}
+
+impl<B: Backend> Llama<B> {
+    /// Builds the model from any weight source, checking every tensor's shape
+    /// against the config, and uploads it to `device` in the backend's dtype.
+    pub fn from_source(source: &dyn WeightSource, device: &B::Device) -> Result<Self, LlamaError> {
+        let config = source.config().clone();
+        let heads = check_config(&config)?;
+        let loader = Loader {
+            source,
+            device,
+            config: &config,
+        };
+        let embed = loader.matrix(
+            "model.embed_tokens.weight",
+            [config.vocab_size, config.hidden_size],
+        )?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| loader.decoder_layer(i, heads))
+            .collect::<Result<Vec<_>, _>>()?;
+        let norm = loader.norm("model.norm.weight")?;
+        let lm_head = if config.tie_word_embeddings && !source.contains("lm_head.weight") {
+            None
+        } else {
+            Some(
+                loader
+                    .linear("lm_head.weight", config.hidden_size, config.vocab_size)?
+                    .weight,
+            )
+        };
+        tracing::debug!(
+            layers = layers.len(),
+            tied = lm_head.is_none(),
+            "llama weights uploaded"
+        );
+        Ok(Self {
+            rope: RopeTable::new(&config, device),
+            config,
+            device: device.clone(),
+            embed,
+            layers,
+            norm,
+            lm_head,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// The device holding the weights.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// An empty KV cache for `batch` rows.
+    pub fn new_cache(&self, batch: usize) -> KvCache<B> {
+        KvCache::new(self.config.num_hidden_layers, batch)
+    }
+
+    /// Runs the new tokens of `input` over the cached ones, appends their keys and
+    /// values to `cache`, and returns f32 logits `[batch, logits_at.len(), vocab]`.
+    ///
+    /// Nothing is changed when the input is invalid.
+    pub fn forward(
+        &self,
+        input: &ForwardInput,
+        cache: &mut KvCache<B>,
+    ) -> Result<Tensor<B, 3>, LlamaError> {
+        if cache.num_layers() != self.layers.len() {
+            return Err(LlamaError::Input(format!(
+                "KV cache has {} layers, model has {}",
+                cache.num_layers(),
+                self.layers.len()
+            )));
+        }
+        let shape = input.validate(InputLimits {
+            vocab_size: self.config.vocab_size,
+            max_positions: self.config.max_position_embeddings,
+            cache_batch: cache.batch(),
+            cache_len: cache.len(),
+        })?;
+        let context = self.pass_context(input, shape)?;
+        let mut hidden = self.embed_tokens(&input.tokens, shape);
+        for (index, layer) in self.layers.iter().enumerate() {
+            hidden = layer.forward(hidden, &context, cache, index);
+        }
+        cache.advance(shape.len);
+        Ok(self.logits(hidden, &input.logits_at, shape))
+    }
+
+    fn embed_tokens(&self, tokens: &[Vec<u32>], shape: PassShape) -> Tensor<B, 3> {
+        let ids: Vec<i64> = tokens.iter().flatten().map(|&t| i64::from(t)).collect();
+        let ids = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(ids, [shape.batch * shape.len]),
+            &self.device,
+        );
+        self.embed
+            .clone()
+            .select(0, ids)
+            .reshape([shape.batch, shape.len, self.config.hidden_size])
+    }
+
+    fn pass_context(
+        &self,
+        input: &ForwardInput,
+        shape: PassShape,
+    ) -> Result<PassContext<B>, LlamaError> {
+        let positions: Vec<usize> = input.positions.iter().flatten().copied().collect();
+        let (cos, sin) = self.rope.lookup(&positions);
+        let dim = self.config.head_dim();
+        let per_row = |t: Tensor<B, 2>| t.reshape([shape.batch, 1, shape.len, dim]);
+        let mask = input.additive_mask(shape)?.map(|values| {
+            let data = TensorData::new(values, [shape.batch, 1, shape.len, shape.total()]);
+            let options = TensorCreationOptions::new(self.device.clone()).with_dtype(DType::F32);
+            Tensor::from_data(data, options)
+        });
+        Ok(PassContext {
+            cos: per_row(cos),
+            sin: per_row(sin),
+            mask,
+        })
+    }
+
+    /// Final norm and LM head at the requested query indices only.
+    fn logits(&self, hidden: Tensor<B, 3>, logits_at: &[usize], shape: PassShape) -> Tensor<B, 3> {
+        let vocab = self.config.vocab_size;
+        let wanted = logits_at.len();
+        if wanted == 0 {
+            return Tensor::zeros([shape.batch, 0, vocab], &self.device);
+        }
+        let ids: Vec<i64> = logits_at.iter().map(|&i| i as i64).collect();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [wanted]), &self.device);
+        let picked = self.norm.forward(hidden.select(1, ids));
+        let rows = picked.reshape([shape.batch * wanted, self.config.hidden_size]);
+        let logits = match &self.lm_head {
+            Some(head) => rows.matmul(head.clone()),
+            // Tied head: `E · rowsᵀ` then a transpose of the small result, rather
+            // than `rows · Eᵀ`, which would copy the whole `[vocab, hidden]`
+            // embedding into a transposed layout on every call on some backends.
+            None => self.embed.clone().matmul(rows.transpose()).transpose(),
+        };
+        logits
+            .cast(FloatDType::F32)
+            .reshape([shape.batch, wanted, vocab])
+    }
+}
+
+/// Checks the head arithmetic the forward pass relies on.
+fn check_config(config: &LlamaConfig) -> Result<Heads, LlamaError> {
+    let heads = Heads {
+        query: config.num_attention_heads,
+        key_value: config.kv_heads(),
+        dim: config.head_dim(),
+    };
+    let problem = if heads.query == 0 || heads.key_value == 0 || heads.dim == 0 {
+        Some("head counts and head_dim must be positive".to_string())
+    } else if heads.query % heads.key_value != 0 {
+        Some(format!(
+            "num_attention_heads {} is not a multiple of num_key_value_heads {}",
+            heads.query, heads.key_value
+        ))
+    } else if heads.dim % 2 != 0 {
+        Some(format!("head_dim {} must be even for RoPE", heads.dim))
+    } else if config.vocab_size == 0 || config.hidden_size == 0 {
+        Some("vocab_size and hidden_size must be positive".to_string())
+    } else {
+        None
+    };
+    problem.map_or(Ok(heads), |p| Err(LlamaError::Config(p)))
+}
+
+/// Fetches named tensors from a source, checks their shapes and uploads them.
+struct Loader<'a, B: Backend> {
+    source: &'a dyn WeightSource,
+    device: &'a B::Device,
+    config: &'a LlamaConfig,
+}
+
+impl<B: Backend> Loader<'_, B> {
+    fn decoder_layer(&self, index: usize, heads: Heads) -> Result<DecoderLayer<B>, LlamaError> {
+        let prefix = format!("model.layers.{index}");
+        let hidden = self.config.hidden_size;
+        let inter = self.config.intermediate_size;
+        let attn = |name: &str, inputs: usize, outputs: usize| {
+            self.linear(
+                &format!("{prefix}.self_attn.{name}.weight"),
+                inputs,
+                outputs,
+            )
+        };
+        let attention = Attention {
+            q: attn("q_proj", hidden, heads.query * heads.dim)?,
+            k: attn("k_proj", hidden, heads.key_value * heads.dim)?,
+            v: attn("v_proj", hidden, heads.key_value * heads.dim)?,
+            o: attn("o_proj", heads.query * heads.dim, hidden)?,
+            heads,
+        };
+        let mlp = Mlp {
+            gate: self.linear(&format!("{prefix}.mlp.gate_proj.weight"), hidden, inter)?,
+            up: self.linear(&format!("{prefix}.mlp.up_proj.weight"), hidden, inter)?,
+            down: self.linear(&format!("{prefix}.mlp.down_proj.weight"), inter, hidden)?,
+        };
+        Ok(DecoderLayer {
+            input_norm: self.norm(&format!("{prefix}.input_layernorm.weight"))?,
+            attention,
+            post_attention_norm: self.norm(&format!("{prefix}.post_attention_layernorm.weight"))?,
+            mlp,
+        })
+    }
+
+    /// A `[out, in]` Hugging Face weight, stored transposed; its `.bias` sibling
+    /// (Qwen-style attention biases) is loaded when the source has one.
+    fn linear(&self, name: &str, inputs: usize, outputs: usize) -> Result<Linear<B>, LlamaError> {
+        let host = self.host(name, &[outputs, inputs])?;
+        let transposed = transpose(&host.data, outputs, inputs);
+        let weight = Tensor::from_data(TensorData::new(transposed, [inputs, outputs]), self.device);
+        let bias_name = name
+            .strip_suffix(".weight")
+            .map(|stem| format!("{stem}.bias"));
+        let bias = match bias_name.filter(|b| self.source.contains(b)) {
+            Some(bias_name) => Some(self.vector(&bias_name, outputs)?),
+            None => None,
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    fn norm(&self, name: &str) -> Result<RmsNorm<B>, LlamaError> {
+        Ok(RmsNorm {
+            weight: self.vector(name, self.config.hidden_size)?,
+            eps: self.config.rms_norm_eps,
+        })
+    }
+
+    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, LlamaError> {
+        let host = self.host(name, &shape)?;
+        Ok(Tensor::from_data(
+            TensorData::new(host.data, shape),
+            self.device,
+        ))
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Tensor<B, 1>, LlamaError> {
+        let host = self.host(name, &[len])?;
+        Ok(Tensor::from_data(
+            TensorData::new(host.data, [len]),
+            self.device,
+        ))
+    }
+
+    fn host(&self, name: &str, expected: &[usize]) -> Result<crate::HostTensor, LlamaError> {
+        let host = self.source.tensor(name)?;
+        if host.shape != expected || host.data.len() != expected.iter().product::<usize>() {
+            return Err(LlamaError::WeightShape {
+                tensor: name.to_string(),
+                found: host.shape,
+                expected: expected.to_vec(),
+            });
+        }
+        Ok(host)
+    }
+}
+
+/// Row-major `[rows, cols]` to `[cols, rows]`.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for (r, row) in data.chunks_exact(cols).enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            out[c * rows + r] = *value;
+        }
+    }
+    out
+}

@@ -1,0 +1,221 @@
+//! Seeded random weights for any config: tests without a checkpoint, and GPU
+//! benchmarks at real model shapes (e.g. Llama-3.2-3B) without downloading one.
+
+use std::path::PathBuf;
+
+use crate::{HostTensor, LlamaConfig, LlamaError, WeightSource};
+
+/// A [`WeightSource`] whose tensors are uniform noise of a given standard
+/// deviation (norm weights: one plus noise), reproducible from a seed and the
+/// tensor's name, so any tensor can be regenerated independently of the others.
+#[derive(Debug, Clone)]
+pub struct RandomWeights {
+    config: LlamaConfig,
+    seed: u64,
+    std: f32,
+}
+
+impl RandomWeights {
+    /// Random weights for `config` with standard deviation 0.02 (the usual
+    /// Llama initialiser range).
+    pub fn new(config: LlamaConfig, seed: u64) -> Self {
+        Self::with_std(config, seed, 0.02)
+    }
+
+    /// Random weights with a chosen standard deviation.
+    pub fn with_std(config: LlamaConfig, seed: u64, std: f32) -> Self {
+        Self { config, seed, std }
+    }
+
+    /// The Hugging Face shape of a tensor name, or `None` if the model has no
+    /// such tensor.
+    fn shape_of(&self, name: &str) -> Option<Vec<usize>> {
+        let c = &self.config;
+        let (hidden, inter, vocab) = (c.hidden_size, c.intermediate_size, c.vocab_size);
+        let q_width = c.num_attention_heads * c.head_dim();
+        let kv_width = c.kv_heads() * c.head_dim();
+        match name {
+            "model.embed_tokens.weight" => return Some(vec![vocab, hidden]),
+            "model.norm.weight" => return Some(vec![hidden]),
+            "lm_head.weight" if !c.tie_word_embeddings => return Some(vec![vocab, hidden]),
+            _ => {}
+        }
+        let rest = name.strip_prefix("model.layers.")?;
+        let (index, suffix) = rest.split_once('.')?;
+        if index.parse::<usize>().ok()? >= c.num_hidden_layers {
+            return None;
+        }
+        let shape = match suffix {
+            "input_layernorm.weight" | "post_attention_layernorm.weight" => vec![hidden],
+            "self_attn.q_proj.weight" => vec![q_width, hidden],
+            "self_attn.k_proj.weight" | "self_attn.v_proj.weight" => vec![kv_width, hidden],
+            "self_attn.o_proj.weight" => vec![hidden, q_width],
+            "mlp.gate_proj.weight" | "mlp.up_proj.weight" => vec![inter, hidden],
+            "mlp.down_proj.weight" => vec![hidden, inter],
+            _ => return None,
+        };
+        Some(shape)
+    }
+}
+
+impl WeightSource for RandomWeights {
+    fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    fn tensor(&self, name: &str) -> Result<HostTensor, LlamaError> {
+        let shape = self
+            .shape_of(name)
+            .ok_or_else(|| LlamaError::MissingTensor {
+                path: PathBuf::from("<random weights>"),
+                tensor: name.to_string(),
+            })?;
+        let count = shape.iter().product();
+        let mut rng = SplitMix64(self.seed ^ fnv1a(name));
+        // Uniform on [-a, a] has standard deviation a/√3.
+        let amplitude = self.std * 3f32.sqrt();
+        let offset = if name.ends_with("norm.weight") {
+            1.0
+        } else {
+            0.0
+        };
+        let data = (0..count)
+            .map(|_| offset + amplitude * (2.0 * rng.next_unit() - 1.0))
+            .collect();
+        Ok(HostTensor { shape, data })
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.shape_of(name).is_some()
+    }
+}
+
+/// The SplitMix64 generator: tiny, fast, and good enough for test weights.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)` with 24 bits of precision.
+    fn next_unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// FNV-1a hash of a tensor name, to give every tensor its own stream.
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xCBF2_9CE4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+/// Config presets used by tests and benchmarks.
+pub mod presets {
+    use crate::{LlamaConfig, RopeScaling};
+
+    /// Llama-3.2-3B shapes: hidden 3072, 28 layers, 24 query / 8 KV heads,
+    /// intermediate 8192, vocab 128256, θ 500000, Llama-3 RoPE scaling, tied.
+    pub fn llama_3_2_3b() -> LlamaConfig {
+        LlamaConfig {
+            vocab_size: 128_256,
+            hidden_size: 3072,
+            intermediate_size: 8192,
+            num_hidden_layers: 28,
+            num_attention_heads: 24,
+            num_key_value_heads: Some(8),
+            head_dim: Some(128),
+            max_position_embeddings: 131_072,
+            rms_norm_eps: 1e-5,
+            rope_theta: 500_000.0,
+            rope_scaling: Some(RopeScaling {
+                rope_type: "llama3".into(),
+                factor: 32.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 8192,
+            }),
+            tie_word_embeddings: true,
+            bos_token_id: Some(128_000),
+            eos_token_id: Some(128_009),
+        }
+    }
+
+    /// A tiny Llama for fast tests: GQA (4 query / 2 KV heads), Llama-3 RoPE
+    /// scaling, tied embeddings.
+    pub fn tiny() -> LlamaConfig {
+        LlamaConfig {
+            vocab_size: 97,
+            hidden_size: 32,
+            intermediate_size: 48,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: Some(2),
+            head_dim: None,
+            max_position_embeddings: 512,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            rope_scaling: Some(RopeScaling {
+                rope_type: "llama3".into(),
+                factor: 8.0,
+                low_freq_factor: 1.0,
+                high_freq_factor: 4.0,
+                original_max_position_embeddings: 64,
+            }),
+            tie_word_embeddings: true,
+            bos_token_id: Some(1),
+            eos_token_id: Some(2),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tensors_are_reproducible_and_distinct() {
+        let weights = RandomWeights::new(presets::tiny(), 7);
+        let a = weights
+            .tensor("model.layers.0.mlp.up_proj.weight")
+            .expect("known tensor");
+        let b = weights
+            .tensor("model.layers.0.mlp.up_proj.weight")
+            .expect("known tensor");
+        let c = weights
+            .tensor("model.layers.1.mlp.up_proj.weight")
+            .expect("known tensor");
+        assert_eq!(a, b);
+        assert_ne!(a.data, c.data);
+        assert_eq!(a.shape, vec![48, 32]);
+    }
+
+    #[test]
+    fn values_have_the_requested_spread() {
+        let weights = RandomWeights::with_std(presets::tiny(), 1, 0.5);
+        let t = weights
+            .tensor("model.embed_tokens.weight")
+            .expect("known tensor");
+        let n = t.data.len() as f32;
+        let mean = t.data.iter().sum::<f32>() / n;
+        let std = (t.data.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n).sqrt();
+        assert!(mean.abs() < 0.05, "mean {mean}");
+        assert!((std - 0.5).abs() < 0.05, "std {std}");
+    }
+
+    #[test]
+    fn unknown_and_tied_names_are_missing() {
+        let weights = RandomWeights::new(presets::tiny(), 0);
+        assert!(!weights.contains("lm_head.weight"));
+        assert!(!weights.contains("model.layers.2.mlp.up_proj.weight"));
+        assert!(matches!(
+            weights.tensor("model.layers.x.mlp.up_proj.weight"),
+            Err(LlamaError::MissingTensor { .. })
+        ));
+    }
+}
