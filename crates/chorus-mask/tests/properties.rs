@@ -3,8 +3,9 @@
 //! incremental (row-range) form and the shared-prefix bias.
 
 use chorus_mask::{
-    BlockMask, DenseBias, DenseMask, IntervalMask, MaskPredicate, Role, SegmentTable, and, causal,
-    document, flex_rule, not, or, prefix_lm, shared_prefix_bias, sliding_window, structured_rule,
+    BlockMask, DenseBias, DenseMask, IntervalMask, MaskError, MaskPredicate, Role, Segment,
+    SegmentTable, and, causal, document, flex_rule, not, or, prefix_lm, shared_prefix_bias,
+    sliding_window, structured_rule,
 };
 use proptest::prelude::*;
 
@@ -325,6 +326,75 @@ proptest! {
                 let prefix_key = table.segment_of(kv).is_some_and(|s| s < first_question && table.segments()[s].role == Role::Shared);
                 let expected = if qt >= n && prefix_key { ln } else { 0.0 };
                 prop_assert_eq!(d.get(qt, kv), expected, "q {} kv {}", qt, kv);
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn segment_table_accepts_exactly_contiguous_non_empty_ranges(
+        spans in proptest::collection::vec((0..30usize, 0..30usize), 0..6),
+    ) {
+        let segments: Vec<Segment> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end))| Segment::new(start..end, q(i)))
+            .collect();
+        let mut expected_end = 0;
+        let mut first_bad = None;
+        for (i, s) in segments.iter().enumerate() {
+            if s.range.start != expected_end || s.range.end <= s.range.start {
+                first_bad = Some(i);
+                break;
+            }
+            expected_end = s.range.end;
+        }
+        match SegmentTable::new(segments.clone()) {
+            Ok(table) => {
+                prop_assert!(first_bad.is_none() && !segments.is_empty());
+                prop_assert_eq!(table.len(), expected_end);
+                for (i, s) in segments.iter().enumerate() {
+                    for t in s.range.clone() {
+                        prop_assert_eq!(table.segment_of(t), Some(i));
+                    }
+                }
+            }
+            Err(MaskError::EmptyTable) => prop_assert!(segments.is_empty()),
+            Err(
+                MaskError::Gap { index, role, .. }
+                | MaskError::Overlap { index, role, .. }
+                | MaskError::EmptySegment { index, role, .. }
+                | MaskError::OutOfRange { index, role, .. },
+            ) => {
+                prop_assert_eq!(Some(index), first_bad);
+                prop_assert_eq!(role, q(index));
+            }
+            Err(other) => prop_assert!(false, "unexpected error {}", other),
+        }
+    }
+
+    #[test]
+    fn structured_few_shot_visibility_follows_examples(table in structured_table()) {
+        let rule = structured_rule(&table);
+        let n = table.len();
+        for qt in 0..n {
+            for kv in 0..qt {
+                let (qr, kr) = (table.role_of(qt), table.role_of(kv));
+                let same_segment = table.segment_of(qt) == table.segment_of(kv);
+                let expected = match (qr, kr) {
+                    (_, Role::Instruction) => true,
+                    (Role::FewShotQuestion { example: a, .. }, Role::FewShotQuestion { example: b, .. }) => {
+                        same_segment || a != b
+                    }
+                    (Role::FewShotQuestion { .. } | Role::FewShotAnswer { .. }, Role::FewShotAnswer { .. }) => true,
+                    (Role::FewShotAnswer { .. }, Role::FewShotQuestion { .. }) => true,
+                    (Role::Question { .. }, Role::FewShotQuestion { .. } | Role::FewShotAnswer { .. }) => true,
+                    (Role::Question { .. }, Role::Question { .. }) => same_segment,
+                    (Role::Shared, _) => true,
+                    _ => same_segment,
+                };
+                prop_assert_eq!(rule.visible(0, 0, qt, kv), expected, "{:?} at {} -> {:?} at {}", qr, qt, kr, kv);
             }
         }
     }
