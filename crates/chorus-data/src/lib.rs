@@ -3,6 +3,12 @@
 //! folders; paraphrase selection, CPython-identical few-shot sampling and
 //! sharding.
 //!
+//! Everything random is a bit-exact port of CPython's `random` ([`PyRandom`]):
+//! few-shot examples are `random.seed(42); random.sample(range(n), 5)`, and
+//! two-stage paraphrase sampling ([`SamplingSpec`]) seeds each item with
+//! `random.seed(uuid)`, the uuid string, as the pipeline did, so a draw can be
+//! checked against a few lines of Python.
+//!
 //! ```no_run
 //! use chorus_data::{DataDir, Dataset, EmptyPolicy, ParaphraseSelection, Shard};
 //!

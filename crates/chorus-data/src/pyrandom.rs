@@ -1,15 +1,18 @@
 //! A bit-exact port of the parts of CPython's `random` module that the Python
-//! pipeline used: `random.seed(int)`, `getrandbits`, `_randbelow` and `sample`.
+//! pipeline used: `random.seed(int)`, `random.seed(str)`, `getrandbits`,
+//! `random()`, `_randbelow` and `sample`.
 //!
 //! `random.seed(42); random.sample(range(3778), 5)` picked the WebQuestions
-//! few-shot examples, so reproducing the published prompts needs the exact same
-//! stream of numbers, not merely "a Mersenne Twister".
+//! few-shot examples and `random.seed(uuid)` seeded the per-item paraphrase
+//! draws, so reproducing the pipeline needs the exact same stream of numbers,
+//! not merely "a Mersenne Twister".
 
 use rand_mt::Mt;
+use sha2::{Digest, Sha512};
 
 use crate::error::{DataError, Result};
 
-/// CPython's `random.Random` restricted to integer seeds.
+/// CPython's `random.Random` seeded with an integer or a string.
 pub struct PyRandom {
     mt: Mt,
 }
@@ -19,9 +22,34 @@ impl PyRandom {
     /// splits it into 32-bit words, least significant first (one zero word for 0),
     /// and feeds them to MT19937's `init_by_array`.
     pub fn new(seed: i128) -> Self {
+        Self::from_be_bytes(&seed.unsigned_abs().to_be_bytes())
+    }
+
+    /// `random.seed(seed)` for a `str` seed (CPython 3.2+, `version=2`): the seed
+    /// becomes the non-negative integer whose big-endian bytes are
+    /// `seed.encode('utf-8') + sha512(seed.encode('utf-8')).digest()`, which is
+    /// then used like an integer seed.
+    pub fn from_str_seed(seed: &str) -> Self {
+        let text = seed.as_bytes();
+        let mut bytes = Vec::with_capacity(text.len() + 64);
+        bytes.extend_from_slice(text);
+        bytes.extend_from_slice(&Sha512::digest(text));
+        Self::from_be_bytes(&bytes)
+    }
+
+    /// `random.seed(n)` for the non-negative integer `n` with big-endian bytes `be`.
+    fn from_be_bytes(be: &[u8]) -> Self {
         Self {
-            mt: Mt::new_with_key(seed_key(seed.unsigned_abs())),
+            mt: Mt::new_with_key(seed_key(be)),
         }
+    }
+
+    /// `random.random()`: a float in `[0, 1)` built from two 32-bit outputs,
+    /// 27 and 26 of their top bits, exactly as CPython's `random_random`.
+    pub fn random(&mut self) -> f64 {
+        let high = f64::from(self.mt.next_u32() >> 5);
+        let low = f64::from(self.mt.next_u32() >> 6);
+        (high * 67_108_864.0 + low) * (1.0 / 9_007_199_254_740_992.0)
     }
 
     /// `random.getrandbits(k)` for `k <= 64`: 32-bit outputs are consumed least
@@ -110,11 +138,25 @@ impl PyRandom {
     }
 }
 
-/// The 32-bit words of `seed`, least significant first; at least one word.
-fn seed_key(seed: u128) -> Vec<u32> {
-    let mut key: Vec<u32> = (0..4).map(|i| (seed >> (32 * i)) as u32).collect();
+/// The 32-bit words of the non-negative integer with big-endian bytes `be`,
+/// least significant first, without high zero words but at least one word:
+/// the key CPython's `random_seed` passes to `init_by_array`.
+fn seed_key(be: &[u8]) -> Vec<u32> {
+    // Walk 4-byte chunks from the least significant end; the most significant
+    // chunk may be short and is then zero-extended at the top.
+    let mut key: Vec<u32> = be
+        .rchunks(4)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .fold(0u32, |word, &b| (word << 8) | u32::from(b))
+        })
+        .collect();
     while key.len() > 1 && key.last() == Some(&0) {
         key.pop();
+    }
+    if key.is_empty() {
+        key.push(0);
     }
     key
 }
@@ -150,12 +192,37 @@ mod tests {
         );
     }
 
+    fn key_of(seed: u128) -> Vec<u32> {
+        seed_key(&seed.to_be_bytes())
+    }
+
     #[test]
     fn seed_key_matches_cpython_word_split() {
-        assert_eq!(seed_key(0), vec![0]);
-        assert_eq!(seed_key(42), vec![42]);
-        assert_eq!(seed_key(1 << 32), vec![0, 1]);
-        assert_eq!(seed_key(u128::MAX), vec![u32::MAX; 4]);
+        assert_eq!(key_of(0), vec![0]);
+        assert_eq!(key_of(42), vec![42]);
+        assert_eq!(key_of(1 << 32), vec![0, 1]);
+        assert_eq!(key_of(u128::MAX), vec![u32::MAX; 4]);
+        assert_eq!(seed_key(&[]), vec![0]);
+    }
+
+    #[test]
+    fn short_top_chunk_is_zero_extended() {
+        // 0x01_02030405 = words [0x02030405, 0x01].
+        assert_eq!(seed_key(&[1, 2, 3, 4, 5]), vec![0x0203_0405, 1]);
+        assert_eq!(seed_key(&[0, 0, 0, 0, 0, 7]), vec![7]);
+    }
+
+    #[test]
+    fn str_seed_is_the_integer_of_text_and_digest() {
+        // The integer seed built by hand must give the same stream.
+        let text = b"ab";
+        let mut be = text.to_vec();
+        be.extend_from_slice(&Sha512::digest(text));
+        let mut by_str = PyRandom::from_str_seed("ab");
+        let mut by_int = PyRandom::from_be_bytes(&be);
+        for _ in 0..10 {
+            assert_eq!(by_str.getrandbits(32), by_int.getrandbits(32));
+        }
     }
 
     #[test]
@@ -201,6 +268,15 @@ mod tests {
             let unique: std::collections::HashSet<_> = picks.iter().collect();
             prop_assert_eq!(unique.len(), k);
             prop_assert!(picks.iter().all(|&p| p < n));
+        }
+
+        #[test]
+        fn random_is_in_unit_interval(seed in ".{0,40}") {
+            let mut rng = PyRandom::from_str_seed(&seed);
+            for _ in 0..8 {
+                let x = rng.random();
+                prop_assert!((0.0..1.0).contains(&x), "{x}");
+            }
         }
 
         #[test]

@@ -90,14 +90,30 @@ impl ParaphraseSelection {
     }
 }
 
-/// The pipeline's two-stage sampling: draw `num_manual` manual and `num_auto`
-/// automatic paraphrases, then `num_samples` from their union.
+/// Two-stage sampling: draw `num_manual` manual and `num_auto` automatic
+/// paraphrases, then `num_samples` from their union.
 ///
-/// Each draw is CPython's `random.sample` (see [`PyRandom`]) seeded per item with
-/// [`item_seed`]`(seed, uuid)`. A stage asking for more paraphrases than exist takes
-/// all of them (MyriadLAMA items have 3–4 of each, the defaults ask for 5).
-/// "Manual" means human-written: [`ParaphraseSource::Manual`], `Original` and
-/// `Unspecified`; "automatic" means `Auto` and `Generated`.
+/// Each item gets its own CPython generator, seeded like the Python pipeline
+/// seeded its per-item paraphrase draws: `random.seed(uuid)` with the uuid
+/// *string* (see [`item_seed`] and [`PyRandom::from_str_seed`]). With it, in
+/// this order:
+///
+/// ```python
+/// random.seed(uuid)
+/// pool = random.sample(manual, min(num_manual, len(manual)))
+/// pool += random.sample(auto, min(num_auto, len(auto)))
+/// picked = random.sample(pool, min(num_samples, len(pool)))
+/// ```
+///
+/// where `manual` and `auto` list the item's paraphrases of each group in file
+/// order; the result is the paraphrase indices of `picked`, in draw order. An
+/// item's draw depends only on its uuid (and [`SamplingSpec::seed`]), never on
+/// its position, sharding or filtering.
+///
+/// A stage asking for more paraphrases than exist takes all of them (MyriadLAMA
+/// items have 3–4 of each, the defaults ask for 5). "Manual" means
+/// human-written: [`ParaphraseSource::Manual`], `Original` and `Unspecified`;
+/// "automatic" means `Auto` and `Generated`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SamplingSpec {
     /// How many manual paraphrases enter the pool.
@@ -106,23 +122,30 @@ pub struct SamplingSpec {
     pub num_auto: usize,
     /// How many paraphrases are drawn from the pool.
     pub num_samples: usize,
-    /// The run's seed; each item derives its own from it.
+    /// The run's seed. [`SamplingSpec::PIPELINE_SEED`] (the default) seeds each
+    /// item with its bare uuid, as the pipeline did; any other value gives other,
+    /// equally reproducible draws (see [`item_seed`]).
     pub seed: u64,
 }
 
 impl Default for SamplingSpec {
-    /// The pipeline's defaults: 5 manual, 5 automatic, 5 sampled, seed 42.
+    /// The pipeline's defaults: 5 manual, 5 automatic, 5 sampled, seeded like
+    /// the pipeline.
     fn default() -> Self {
         Self {
             num_manual: 5,
             num_auto: 5,
             num_samples: 5,
-            seed: 42,
+            seed: Self::PIPELINE_SEED,
         }
     }
 }
 
 impl SamplingSpec {
+    /// The run seed that reproduces the pipeline's per-item seeding
+    /// (`random.seed(uuid)`); 42 is the pipeline's (and the CLI's) default seed.
+    pub const PIPELINE_SEED: u64 = 42;
+
     /// The pipeline's file-name tag, e.g. `m5a0s3`.
     pub fn tag(&self) -> String {
         format!(
@@ -152,7 +175,7 @@ impl SamplingSpec {
 
     /// The sampled indices into `item.paraphrases`, in draw order.
     pub fn select(&self, item: &Item) -> Result<Vec<usize>> {
-        let mut rng = PyRandom::new(i128::from(item_seed(self.seed, &item.uuid)));
+        let mut rng = PyRandom::from_str_seed(&item_seed(self.seed, &item.uuid));
         let (manual, auto) = split_by_group(item);
         let mut pool = draw(&mut rng, &manual, self.num_manual)?;
         pool.extend(draw(&mut rng, &auto, self.num_auto)?);
@@ -169,7 +192,7 @@ impl fmt::Display for SamplingSpec {
 impl FromStr for SamplingSpec {
     type Err = DataError;
 
-    /// Parses a tag with the default seed (42).
+    /// Parses a tag with the pipeline's seeding ([`SamplingSpec::PIPELINE_SEED`]).
     fn from_str(tag: &str) -> Result<Self> {
         Self::from_tag(tag, Self::default().seed)
     }
@@ -198,27 +221,19 @@ fn split_by_group(item: &Item) -> (Vec<usize>, Vec<usize>) {
     })
 }
 
-/// The seed of one item: `splitmix64(seed XOR fnv1a64(uuid))`.
+/// The string that seeds one item's generator (`random.seed(<this string>)`).
 ///
-/// It depends on the uuid, not on the item's position, so that sharding,
+/// For [`SamplingSpec::PIPELINE_SEED`] it is the uuid itself, exactly what the
+/// pipeline passed to `random.seed`; for any other run seed it is
+/// `"{uuid}:{seed}"`, so other seeds stay reproducible with one line of Python.
+/// Either way it depends on the uuid, not on the item's position, so sharding,
 /// filtering or reordering a dataset never changes what an item draws.
-pub fn item_seed(seed: u64, uuid: &str) -> u64 {
-    splitmix64(seed ^ fnv1a64(uuid.as_bytes()))
-}
-
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(PRIME))
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+pub fn item_seed(seed: u64, uuid: &str) -> String {
+    if seed == SamplingSpec::PIPELINE_SEED {
+        uuid.to_owned()
+    } else {
+        format!("{uuid}:{seed}")
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +376,30 @@ mod tests {
         assert_ne!(item_seed(1, "a"), item_seed(2, "a"));
         assert_ne!(item_seed(1, "a"), item_seed(1, "b"));
         assert_eq!(item_seed(1, "a"), item_seed(1, "a"));
+    }
+
+    #[test]
+    fn pipeline_seed_is_the_bare_uuid() {
+        assert_eq!(item_seed(SamplingSpec::PIPELINE_SEED, "abc-1"), "abc-1");
+        assert_eq!(item_seed(7, "abc-1"), "abc-1:7");
+        assert_eq!(SamplingSpec::default().seed, SamplingSpec::PIPELINE_SEED);
+    }
+
+    #[test]
+    fn draw_order_is_manual_then_auto_then_pool() {
+        // The same three `sample` calls made by hand on one generator.
+        let item = myriad_item("04dc00943c6cc89-03c2db8f35e8577", 3, 4);
+        let spec = SamplingSpec::from_tag("m2a3s4", SamplingSpec::PIPELINE_SEED).unwrap();
+        let mut rng = PyRandom::from_str_seed(&item.uuid);
+        let mut pool: Vec<usize> = rng.sample(3, 2).unwrap();
+        pool.extend(rng.sample(4, 3).unwrap().into_iter().map(|i| i + 3));
+        let expected: Vec<usize> = rng
+            .sample(5, 4)
+            .unwrap()
+            .into_iter()
+            .map(|i| pool[i])
+            .collect();
+        assert_eq!(spec.select(&item).unwrap(), expected);
     }
 
     proptest! {
