@@ -96,7 +96,11 @@ pub fn check_config_sizes(config: &LlamaConfig) -> Result<(), String> {
             config.kv_heads()
         ));
     }
-    if config.head_dim.is_none() && !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+    if config.head_dim.is_none()
+        && !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
         return Err(format!(
             "hidden_size = {} is not a multiple of num_attention_heads = {}",
             config.hidden_size, config.num_attention_heads

@@ -108,3 +108,45 @@ fn every_golden_prompt_tokenises_identically() {
         );
     }
 }
+
+#[test]
+fn tokenizer_and_checkpoint_are_send_sync_clone() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_clone<T: Clone>() {}
+    assert_send_sync::<Tokenizer>();
+    assert_clone::<Tokenizer>();
+    assert_send_sync::<chorus_llama::Checkpoint>();
+    assert_send_sync::<GgufFile>();
+    assert_send_sync::<chorus_llama::HfCheckpoint>();
+}
+
+/// The GGUF-rebuilt tokenizer saved as `tokenizer.json` and loaded back through
+/// the Hugging Face path gives the same ids: both paths share one definition.
+#[test]
+fn gguf_tokenizer_saved_as_json_loads_identically() {
+    let Some(tok) = tokenizer() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, tok.inner().to_string(false).unwrap()).unwrap();
+    let back = Tokenizer::from_file(&path)
+        .unwrap()
+        .with_special_ids(Some(1), Some(2));
+    assert_eq!(back.eos_id(), Some(2));
+    assert!(!back.add_bos());
+    for row in golden("tokenizer.jsonl")
+        .iter()
+        .chain(golden("prompts.jsonl").iter().take(20))
+    {
+        let text = row
+            .get("text")
+            .or_else(|| row.get("prompt"))
+            .unwrap()
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            back.encode(text).unwrap(),
+            tok.encode(text).unwrap(),
+            "{text:?}"
+        );
+    }
+}
