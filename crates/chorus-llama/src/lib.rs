@@ -13,12 +13,25 @@
 //! - [`gguf`]: [`GgufFile`] (GGUF v2/v3 reader, dequantisation, writer).
 //! - [`hf`]: [`HfCheckpoint`] (config.json + safetensors).
 //! - [`tokenizer`]: [`Tokenizer`]; [`checkpoint`]: [`Checkpoint::open`] for either format.
+//! - [`model`]: [`Llama`], the Burn model and its forward pass; [`forward`]:
+//!   [`ForwardInput`] and [`AttentionMask`]; [`cache`]: [`KvCache`].
+//! - [`rope`]: rotary embeddings with Llama-3 scaling; [`attention`] (private):
+//!   RMSNorm, grouped-query attention, SwiGLU.
+//! - [`backend`]: [`Cpu`] and, with feature `cuda`, `CudaBf16`/`CudaF16`/`CudaF32`.
+//! - [`random`]: [`RandomWeights`] and config [`presets`](random::presets).
 
+mod attention;
+pub mod backend;
+pub mod cache;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
+pub mod forward;
 pub mod gguf;
 pub mod hf;
+pub mod model;
+pub mod random;
+pub mod rope;
 pub mod tokenizer;
 pub mod weights;
 
@@ -29,3 +42,11 @@ pub use gguf::GgufFile;
 pub use hf::HfCheckpoint;
 pub use tokenizer::Tokenizer;
 pub use weights::{HostTensor, WeightSource};
+
+pub use backend::Cpu;
+#[cfg(feature = "cuda")]
+pub use backend::{CudaBf16, CudaF16, CudaF32};
+pub use cache::KvCache;
+pub use forward::{AttentionMask, ForwardInput};
+pub use model::Llama;
+pub use random::{RandomWeights, presets};
