@@ -57,6 +57,9 @@ pub enum EnsembleError {
         /// What chorus-mask reported.
         source: chorus_mask::MaskError,
     },
+    /// Logits could not be read back from the device.
+    #[error("reading logits back from the device: {0}")]
+    Readback(String),
     /// The model returned logits of an unexpected shape.
     #[error("model returned logits of shape {found:?}, expected {expected:?}")]
     LogitsShape {

@@ -4,15 +4,28 @@
 //! Module map:
 //! - [`config`]: [`Method`], [`FlexConfig`], [`DecodeConfig`], [`SamplingConfig`];
 //! - [`answer`]: [`Question`] in, [`Answer`] out;
+//! - [`strategy`]: the [`Strategy`] trait and one small type per method;
+//! - [`rows`]: prompt rows (standard and packed flex) with positions, masks, biases;
+//! - [`engine`]: [`Engine`], the batched, KV-cached decoding loop;
+//! - [`score`]: argmax with margins, softmax, logit fusions;
+//! - [`sampling`]: seeded temperature / top-p sampling;
+//! - [`paraphrase`]: [`generate_paraphrases`] for WebQuestions;
 //! - [`error`]: [`EnsembleError`].
 
 pub mod answer;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod rows;
+pub mod sampling;
+pub mod score;
+pub mod strategy;
 
 pub use answer::{Answer, Question, StopReason};
 pub use config::{
     DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule, SamplingConfig,
     parse_fuse_first,
 };
+pub use engine::{Engine, TracedAnswer};
 pub use error::EnsembleError;
+pub use strategy::{GroupPlan, Strategy, strategy_for};

@@ -1,0 +1,385 @@
+//! Engine behaviour on a tiny random model: batching, padding, KV cache, method
+//! laws (one paraphrase fuses to itself), share-prefix exactness, sampling.
+
+mod common;
+
+use chorus_ensemble::{
+    Answer, DecodeConfig, FlexConfig, FlexMask, Method, Positions, Question, SamplingConfig,
+    StopReason,
+};
+use chorus_llama::ForwardInput;
+use chorus_prompt::FuseFirst;
+use common::{questions, tiny_engine};
+
+fn decode(batch_size: usize) -> DecodeConfig {
+    DecodeConfig {
+        batch_size,
+        ..DecodeConfig::default()
+    }
+}
+
+fn ids(answers: &[Answer]) -> Vec<Vec<u32>> {
+    answers.iter().map(|a| a.generated_ids.clone()).collect()
+}
+
+fn flex_configs() -> Vec<FlexConfig> {
+    let mut configs = Vec::new();
+    for positions in [Positions::Segment, Positions::Continuous] {
+        for fuse_first in [FuseFirst::None, FuseFirst::SharedSuffix] {
+            configs.push(FlexConfig {
+                positions,
+                fuse_first,
+                ..FlexConfig::default()
+            });
+        }
+    }
+    configs.push(FlexConfig {
+        share_prefix: true,
+        ..FlexConfig::default()
+    });
+    configs.push(FlexConfig {
+        mask: FlexMask::Structured,
+        ..FlexConfig::default()
+    });
+    configs
+}
+
+/// Greedy decoding the slow way: one full forward over prompt + generation per
+/// step, no cache reuse, no padding.
+fn reference_greedy(
+    engine: &chorus_ensemble::Engine<chorus_llama::Cpu>,
+    prompt: &str,
+    max_new: usize,
+) -> Vec<u32> {
+    let mut tokens = engine.tokenizer().encode_prompt(prompt).unwrap();
+    let mut out = Vec::new();
+    let vocab = engine.model().config().vocab_size;
+    for _ in 0..max_new {
+        let mut cache = engine.model().new_cache(1);
+        let logits = engine
+            .model()
+            .forward(&ForwardInput::causal(vec![tokens.clone()], 0), &mut cache)
+            .unwrap();
+        let logits: Vec<f32> = logits.into_data().into_vec().unwrap();
+        let token = chorus_ensemble::score::argmax(&logits[..vocab])
+            .unwrap()
+            .token;
+        out.push(token);
+        tokens.push(token);
+        let text = engine.tokenizer().decode(&[token]).unwrap();
+        if Some(token) == engine.tokenizer().eos_id() || text.contains('\n') {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn kv_cached_batched_per_prompt_equals_uncached_greedy() {
+    let engine = tiny_engine(decode(8), false);
+    let answers = engine
+        .run(Method::PerPrompt, &FlexConfig::default(), &questions())
+        .unwrap();
+    assert_eq!(answers.len(), 6);
+    for answer in &answers {
+        let expected = reference_greedy(&engine, &answer.prompts[0], 10);
+        assert_eq!(
+            answer.generated_ids, expected,
+            "item {} paraphrase {:?}",
+            answer.item_index, answer.paraphrase_index
+        );
+        assert_eq!(answer.step_margins.len(), answer.generated_ids.len());
+    }
+}
+
+#[test]
+fn answers_do_not_depend_on_batch_size() {
+    let one = tiny_engine(decode(1), false);
+    let many = tiny_engine(decode(3), false);
+    for method in Method::ALL {
+        for flex in flex_configs() {
+            let a = one.run(method, &flex, &questions()).unwrap();
+            let b = many.run(method, &flex, &questions()).unwrap();
+            assert_eq!(ids(&a), ids(&b), "{method} {flex:?}");
+            if method != Method::Flex {
+                break;
+            }
+        }
+    }
+}
+
+#[test]
+fn one_paraphrase_fuses_to_itself() {
+    let engine = tiny_engine(decode(4), false);
+    let single: Vec<Question> = questions()
+        .into_iter()
+        .map(|q| Question::new(q.item_index, vec![q.paraphrases[0].clone()]))
+        .collect();
+    let reference = ids(&engine
+        .run(Method::PerPrompt, &FlexConfig::default(), &single)
+        .unwrap());
+    for method in [
+        Method::Origin,
+        Method::Avg,
+        Method::Max,
+        Method::WeightedAvg,
+        Method::WeightedMax,
+    ] {
+        assert_eq!(
+            ids(&engine.run(method, &FlexConfig::default(), &single).unwrap()),
+            reference,
+            "{method}"
+        );
+    }
+    for flex in flex_configs() {
+        assert_eq!(
+            ids(&engine.run(Method::Flex, &flex, &single).unwrap()),
+            reference,
+            "{flex:?}"
+        );
+    }
+}
+
+#[test]
+fn origin_answers_paraphrase_zero() {
+    let engine = tiny_engine(decode(8), false);
+    let origin = engine
+        .run(Method::Origin, &FlexConfig::default(), &questions())
+        .unwrap();
+    let per_prompt = engine
+        .run(Method::PerPrompt, &FlexConfig::default(), &questions())
+        .unwrap();
+    let firsts: Vec<&Answer> = per_prompt
+        .iter()
+        .filter(|a| a.paraphrase_index == Some(0))
+        .collect();
+    assert_eq!(origin.len(), 3);
+    for (o, p) in origin.iter().zip(firsts) {
+        assert_eq!(o.generated_ids, p.generated_ids);
+        assert_eq!(o.paraphrase_index, Some(0));
+    }
+}
+
+#[test]
+fn share_prefix_is_exactly_plain_flex() {
+    let engine = tiny_engine(decode(3), false);
+    for fuse_first in [FuseFirst::SharedSuffix, FuseFirst::None] {
+        let plain = FlexConfig {
+            fuse_first,
+            ..FlexConfig::default()
+        };
+        let shared = FlexConfig {
+            share_prefix: true,
+            ..plain
+        };
+        let a = engine.trace(Method::Flex, &plain, &questions(), 5).unwrap();
+        let b = engine
+            .trace(Method::Flex, &shared, &questions(), 5)
+            .unwrap();
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(
+                x.answer.generated_ids, y.answer.generated_ids,
+                "{fuse_first:?}"
+            );
+            assert!(
+                y.answer.prompt_tokens < x.answer.prompt_tokens || x.answer.paraphrases.len() == 1
+            );
+            for (sx, sy) in x.steps.iter().zip(&y.steps) {
+                for ((tx, vx), (ty, vy)) in sx.iter().zip(sy) {
+                    assert_eq!(tx, ty);
+                    assert!((vx - vy).abs() < 1e-4, "{fuse_first:?}: {vx} vs {vy}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pipeline_flex_first_token_is_the_last_paraphrases_own() {
+    let engine = tiny_engine(decode(3), false);
+    let flex = engine
+        .trace(
+            Method::Flex,
+            &FlexConfig::pipeline(Positions::Segment),
+            &questions(),
+            5,
+        )
+        .unwrap();
+    let alone = engine
+        .trace(Method::PerPrompt, &FlexConfig::default(), &questions(), 5)
+        .unwrap();
+    for f in &flex {
+        let last = f.answer.paraphrases.len() - 1;
+        let own = alone
+            .iter()
+            .find(|a| {
+                a.answer.item_index == f.answer.item_index
+                    && a.answer.paraphrase_index == Some(last)
+            })
+            .unwrap();
+        for ((tf, vf), (ta, va)) in f.steps[0].iter().zip(&own.steps[0]) {
+            assert_eq!(tf, ta);
+            assert!((vf - va).abs() < 1e-4, "{vf} vs {va}");
+        }
+    }
+}
+
+#[test]
+fn weighted_methods_store_confidences_and_weighted_max_follows_the_most_confident() {
+    let engine = tiny_engine(decode(3), false);
+    let qs = questions();
+    let weighted = engine
+        .run(Method::WeightedMax, &FlexConfig::default(), &qs)
+        .unwrap();
+    let per_prompt = engine
+        .run(Method::PerPrompt, &FlexConfig::default(), &qs)
+        .unwrap();
+    for answer in &weighted {
+        let confidences = answer.confidences.as_ref().unwrap();
+        assert_eq!(confidences.len(), answer.paraphrases.len());
+        assert!(
+            confidences.iter().all(|c| *c > 0.0 && *c <= 1.0),
+            "{confidences:?}"
+        );
+        let best = chorus_ensemble::score::most_confident(confidences);
+        let own = per_prompt
+            .iter()
+            .find(|a| a.item_index == answer.item_index && a.paraphrase_index == Some(best))
+            .unwrap();
+        assert_eq!(answer.generated_ids, own.generated_ids);
+    }
+    let avg = engine
+        .run(Method::WeightedAvg, &FlexConfig::default(), &qs)
+        .unwrap();
+    assert!(avg.iter().all(|a| {
+        a.confidences
+            .as_ref()
+            .is_some_and(|c| c.len() == a.paraphrases.len())
+    }));
+    assert!(
+        engine
+            .run(Method::Avg, &FlexConfig::default(), &qs)
+            .unwrap()
+            .iter()
+            .all(|a| a.confidences.is_none())
+    );
+}
+
+#[test]
+fn answers_are_consistent_records() {
+    let engine = tiny_engine(decode(2), false);
+    for method in Method::ALL {
+        let answers = engine
+            .run(method, &FlexConfig::default(), &questions())
+            .unwrap();
+        for a in &answers {
+            assert!(!a.generated_ids.is_empty() && a.generated_ids.len() <= 10);
+            let last = *a.generated_ids.last().unwrap();
+            let last_text = engine.tokenizer().decode(&[last]).unwrap();
+            match a.stop_reason {
+                StopReason::Newline => assert!(last_text.contains('\n')),
+                StopReason::Eos => assert_eq!(Some(last), engine.tokenizer().eos_id()),
+                StopReason::MaxNewTokens => assert_eq!(a.generated_ids.len(), 10),
+            }
+            assert_eq!(
+                a.prediction,
+                a.generation.split('\n').next().unwrap().trim()
+            );
+            assert!(a.prompt_tokens > 0);
+        }
+    }
+}
+
+#[test]
+fn batches_are_handed_over_in_order() {
+    let engine = tiny_engine(decode(2), false);
+    let mut seen = Vec::new();
+    engine
+        .run_with(Method::Avg, &FlexConfig::default(), &questions(), |batch| {
+            seen.push(batch.iter().map(|a| a.item_index).collect::<Vec<_>>());
+            Ok::<(), chorus_ensemble::EnsembleError>(())
+        })
+        .unwrap();
+    assert_eq!(seen, vec![vec![0, 1], vec![2]]);
+}
+
+#[test]
+fn bos_starts_every_standalone_segment() {
+    let engine = tiny_engine(decode(3), true);
+    let bos = engine.tokenizer().bos_id().unwrap();
+    let prompter = engine.prompter();
+    let paraphrases = vec!["a?".to_string(), "bb?".to_string()];
+    let plain = prompter
+        .packed_row(0, &paraphrases, &FlexConfig::pipeline(Positions::Segment))
+        .unwrap();
+    let starts: Vec<u32> = plain
+        .table
+        .segments()
+        .iter()
+        .map(|s| plain.row.tokens[s.range.start])
+        .collect();
+    assert_eq!(starts, vec![bos, bos]);
+    let shared = prompter
+        .packed_row(
+            0,
+            &paraphrases,
+            &FlexConfig {
+                share_prefix: true,
+                ..FlexConfig::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(shared.row.tokens.iter().filter(|&&t| t == bos).count(), 1);
+    assert_eq!(shared.row.tokens[0], bos);
+    // With BOS, flex of one paraphrase still equals that prompt alone.
+    let single = vec![Question::new(0, vec!["a?".into()])];
+    let alone = engine
+        .run(Method::PerPrompt, &FlexConfig::default(), &single)
+        .unwrap();
+    let flex = engine
+        .run(Method::Flex, &FlexConfig::default(), &single)
+        .unwrap();
+    assert_eq!(ids(&alone), ids(&flex));
+}
+
+#[test]
+fn sampling_is_seeded_and_cold_sampling_is_greedy() {
+    let engine = tiny_engine(decode(2), false);
+    let prompts: Vec<String> = ["Q: a\nA:", "Q: bb\nA:", "Q: ccc\nA:"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let hot = SamplingConfig {
+        temperature: 1.5,
+        top_p: 0.9,
+        seed: 3,
+        max_new_tokens: 12,
+    };
+    let a = engine.sample(&prompts, &hot).unwrap();
+    assert_eq!(a, engine.sample(&prompts, &hot).unwrap());
+    let other = engine
+        .sample(&prompts, &SamplingConfig { seed: 4, ..hot })
+        .unwrap();
+    assert_ne!(a, other);
+    // Batching does not change a prompt's draws.
+    assert_eq!(
+        a[2],
+        tiny_engine(decode(1), false)
+            .sample(&prompts[2..], &hot)
+            .unwrap()[0]
+    );
+    let cold = engine
+        .sample(
+            &prompts,
+            &SamplingConfig {
+                temperature: 0.0,
+                ..hot
+            },
+        )
+        .unwrap();
+    for (prompt, sampled) in prompts.iter().zip(&cold) {
+        let greedy = reference_greedy(&engine, prompt, 12);
+        let text = engine.tokenizer().decode(&greedy).unwrap();
+        assert_eq!(sampled, text.split('\n').next().unwrap().trim());
+    }
+}
