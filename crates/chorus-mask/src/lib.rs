@@ -45,6 +45,8 @@
 //! # Ok::<(), chorus_mask::MaskError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bias;
 mod bits;
 pub mod block;
