@@ -73,6 +73,39 @@ fn small_gguf_parses_with_every_value_type() {
     assert_eq!(header.tensors[0].n_bytes, 2 * 34);
 }
 
+#[test]
+fn version_2_reads_like_version_3_and_big_endian_is_named() {
+    let mut bytes = small_gguf();
+    bytes[4..8].copy_from_slice(&2u32.to_le_bytes());
+    let v2 = parse_header(&bytes).unwrap();
+    assert_eq!(v2.version, 2);
+    assert_eq!(v2.tensors, parse_header(&small_gguf()).unwrap().tensors);
+    bytes[4..8].copy_from_slice(&3u32.to_be_bytes());
+    let err = parse_header(&bytes).unwrap_err();
+    assert!(err.contains("big-endian"), "{err}");
+}
+
+#[test]
+fn general_alignment_is_honoured() {
+    let mut w = GgufWriter::new();
+    w.metadata("general.alignment", GgufValue::U32(64));
+    w.tensor("a", &[3], GgmlType::F32, &[1.0, 2.0, 3.0])
+        .unwrap();
+    w.tensor("b", &[2], GgmlType::F32, &[4.0, 5.0]).unwrap();
+    let bytes = w.to_bytes();
+    let header = parse_header(&bytes).unwrap();
+    assert_eq!(header.alignment, 64);
+    assert_eq!(header.data_offset % 64, 0);
+    assert_eq!(header.tensors[1].offset, 64);
+    let at = header.data_offset + 64;
+    assert_eq!(&bytes[at..at + 4], &4.0f32.to_le_bytes());
+    // an alignment that is not a power of two is rejected
+    let mut w = GgufWriter::new();
+    w.metadata("general.alignment", GgufValue::U32(48));
+    let err = parse_header(&w.to_bytes()).unwrap_err();
+    assert!(err.contains("general.alignment"), "{err}");
+}
+
 fn gguf_opens_without_panic(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     let header = parse_header(&bytes);
     let file = GgufFile::from_bytes("fuzz.gguf", bytes);

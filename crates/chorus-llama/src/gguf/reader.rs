@@ -70,9 +70,13 @@ pub fn parse_header(bytes: &[u8]) -> Result<GgufHeader, String> {
     }
     let version = c.u32().map_err(|e| format!("version: {e}"))?;
     if !(2..=3).contains(&version) {
-        return Err(format!(
-            "unsupported GGUF version {version} (only 2 and 3 are read)"
-        ));
+        // A big-endian file (GGUF v3 allows them) shows a byte-swapped version.
+        let hint = if (2..=3).contains(&version.swap_bytes()) {
+            ": the file is big-endian, only little-endian GGUF is read"
+        } else {
+            " (only 2 and 3 are read)"
+        };
+        return Err(format!("unsupported GGUF version {version}{hint}"));
     }
     let n_tensors = c.u64().map_err(|e| format!("tensor count: {e}"))?;
     let n_kv = c.u64().map_err(|e| format!("metadata count: {e}"))?;
