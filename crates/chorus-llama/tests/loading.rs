@@ -475,3 +475,54 @@ fn real_gguf_checkpoint_opens_with_tokenizer() {
     let ids = ckpt.tokenizer.encode("Q: who\nA:").unwrap();
     assert_eq!(ckpt.tokenizer.decode(&ids).unwrap(), "Q: who\nA:");
 }
+
+/// Dequantised, un-permuted tensors agree with the PyTorch oracle's own numpy
+/// dequantiser (`tests/fixtures/gguf_weight_probe.json`, made by
+/// `gguf_weight_probe.py` from `oracle.py`'s code): spot values exactly, sums
+/// and position-weighted sums (which catch row permutations) to rounding.
+#[test]
+fn real_gguf_matches_the_oracle_numpy_dequantiser() {
+    let Some(path) = model_path() else { return };
+    let file = GgufFile::open(&path).unwrap();
+    let probe_path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gguf_weight_probe.json");
+    let probe: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(probe_path).unwrap()).unwrap();
+    let tensors = probe["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 7);
+    for t in tensors {
+        let name = t["hf_name"].as_str().unwrap();
+        let got = file.tensor(name).unwrap();
+        let shape: Vec<usize> = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(got.shape, shape, "{name}");
+        let indices = t["spot_indices"].as_array().unwrap();
+        let values = t["spot_values"].as_array().unwrap();
+        for (i, v) in indices.iter().zip(values) {
+            let i = i.as_u64().unwrap() as usize;
+            assert_eq!(got.data[i], v.as_f64().unwrap() as f32, "{name}[{i}]");
+        }
+        let abs_sum: f64 = got.data.iter().map(|&x| f64::from(x).abs() * 97.0).sum();
+        let sum: f64 = got.data.iter().map(|&x| f64::from(x)).sum();
+        let weighted: f64 = got
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| f64::from(x) * ((i % 97) + 1) as f64)
+            .sum();
+        let tol = abs_sum * 1e-12 + 1e-9;
+        assert!(
+            (sum - t["sum"].as_f64().unwrap()).abs() <= tol,
+            "{name} sum {sum}"
+        );
+        let want = t["weighted_sum"].as_f64().unwrap();
+        assert!(
+            (weighted - want).abs() <= tol,
+            "{name} weighted sum {weighted} vs {want}"
+        );
+    }
+}
