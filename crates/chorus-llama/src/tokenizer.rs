@@ -325,3 +325,67 @@ fn post_processor_adds(tok: &tokenizers::Tokenizer, bos: Option<u32>) -> bool {
         .map(|enc| enc.get_ids().first() == Some(&bos))
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny byte-level vocabulary with digit merges: `1 2` → `12`, `12 3` → `123`.
+    fn tiny(pre: &str) -> Result<tokenizers::Tokenizer, String> {
+        let tokens: Vec<String> = ["<s>", "1", "2", "3", "4", "12", "123", "a", "Ġ", "Ġa"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let merges: Vec<String> = ["1 2", "12 3", "Ġ a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut types = vec![1i64; tokens.len()];
+        types[0] = TOKEN_TYPE_CONTROL;
+        build_bpe(&tokens, &merges, &types, pre)
+    }
+
+    fn ids(tok: &tokenizers::Tokenizer, text: &str) -> Vec<u32> {
+        tok.encode(text, false).unwrap().get_ids().to_vec()
+    }
+
+    #[test]
+    fn smollm_splits_every_digit_before_bpe() {
+        let tok = tiny("smollm").unwrap();
+        assert_eq!(ids(&tok, "1234"), vec![1, 2, 3, 4]);
+        assert_eq!(ids(&tok, "a 1"), vec![7, 8, 1]);
+    }
+
+    #[test]
+    fn gpt2_default_merges_digit_runs() {
+        let tok = tiny("default").unwrap();
+        assert_eq!(ids(&tok, "1234"), vec![6, 4]);
+        assert_eq!(ids(&tok, "a a"), vec![7, 9]);
+    }
+
+    #[test]
+    fn llama3_groups_digits_by_three() {
+        let tok = tiny("llama-bpe").unwrap();
+        assert_eq!(ids(&tok, "1234"), vec![6, 4]);
+        assert_eq!(ids(&tok, "12 a"), vec![5, 9]);
+    }
+
+    #[test]
+    fn control_tokens_are_special_and_matched_in_text() {
+        let tok = tiny("smollm").unwrap();
+        assert_eq!(ids(&tok, "a<s>1"), vec![7, 0, 1]);
+        assert_eq!(tok.decode(&[7, 0, 1], false).unwrap(), "a<s>1");
+    }
+
+    #[test]
+    fn unknown_pre_tokenizer_and_bad_merges_are_errors() {
+        let err = tiny("qwen2").unwrap_err();
+        assert!(
+            err.contains("tokenizer.ggml.pre") && err.contains("qwen2"),
+            "{err}"
+        );
+        let tokens = vec!["a".to_string()];
+        let err = build_bpe(&tokens, &["ab".to_string()], &[1], "default").unwrap_err();
+        assert!(err.contains("merge #0"), "{err}");
+    }
+}
