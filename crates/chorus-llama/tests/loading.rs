@@ -526,3 +526,60 @@ fn real_gguf_matches_the_oracle_numpy_dequantiser() {
         );
     }
 }
+
+/// A Llama-3 GGUF stores RoPE scaling as `rope_freqs.weight`; the config gets an
+/// equivalent `rope_scaling` back (same factors for every frequency).
+#[test]
+fn rope_freqs_tensor_becomes_llama3_rope_scaling() {
+    use chorus_llama::RopeScaling;
+    use chorus_llama::gguf::llama3_rope_factors;
+    let scaling = RopeScaling {
+        rope_type: "llama3".into(),
+        factor: 8.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 32.0,
+        original_max_position_embeddings: 2000,
+    };
+    let factors: Vec<f32> = llama3_rope_factors(&scaling, 10_000.0, 8)
+        .iter()
+        .map(|&f| f as f32)
+        .collect();
+    let mut w = tiny_writer(None, GgmlType::F32);
+    w.tensor("rope_freqs.weight", &[4], GgmlType::F32, &factors)
+        .unwrap();
+    let file = GgufFile::from_bytes("llama3.gguf", w.to_bytes()).unwrap();
+    let recovered = file
+        .config()
+        .rope_scaling
+        .clone()
+        .expect("rope scaling recovered");
+    assert_eq!(recovered.rope_type, "llama3");
+    assert_eq!(recovered.factor, 8.0);
+    for (a, b) in llama3_rope_factors(&recovered, 10_000.0, 8)
+        .iter()
+        .zip(&factors)
+    {
+        assert!((a - f64::from(*b)).abs() < 1e-5 * a, "{a} vs {b}");
+    }
+    // Factors that no Llama-3 scaling produces are rejected, naming the file.
+    let mut w = tiny_writer(None, GgmlType::F32);
+    w.tensor(
+        "rope_freqs.weight",
+        &[4],
+        GgmlType::F32,
+        &[1.0, 2.0, 1.5, 7.0],
+    )
+    .unwrap();
+    let msg = open_err_named("llama3.gguf", w.to_bytes());
+    assert!(
+        msg.contains("llama3.gguf") && msg.contains("rope_freqs.weight"),
+        "{msg}"
+    );
+}
+
+fn open_err_named(name: &str, bytes: Vec<u8>) -> String {
+    match GgufFile::from_bytes(name, bytes) {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}

@@ -218,8 +218,8 @@ pub fn config_from_metadata(
 }
 
 /// `{arch}.rope.scaling.*` as Hugging Face `rope_scaling`, when the file has it.
-/// (Llama-3 files store their frequency factors as `rope_freqs.weight`; the GGUF
-/// opener rejects those rather than run with wrong RoPE, see `GgufFile::open`.)
+/// (Llama-3 files store their frequency factors as `rope_freqs.weight` instead;
+/// see [`llama3_scaling_from_factors`].)
 fn rope_scaling(meta: &[(String, GgufValue)], arch: &str) -> Result<Option<RopeScaling>, String> {
     let kind = meta
         .lookup(&format!("{arch}.rope.scaling.type"))
@@ -239,6 +239,109 @@ fn rope_scaling(meta: &[(String, GgufValue)], arch: &str) -> Result<Option<RopeS
         high_freq_factor: 4.0,
         original_max_position_embeddings: original.unwrap_or(8192),
     }))
+}
+
+/// The `original_max_position_embeddings` given to a scaling recovered from
+/// `rope_freqs.weight`. Llama-3 frequencies depend only on the ratios
+/// `low_freq_factor / original` and `high_freq_factor / original`, so any value
+/// reproduces them exactly; 8192 is Llama 3.x's, for which the recovered factors
+/// are the published ones.
+const RECOVERED_ORIGINAL_CONTEXT: f64 = 8192.0;
+
+/// RoPE wavelengths `2π / inv_freq` for `head_dim / 2` frequencies.
+fn wavelengths(rope_theta: f64, head_dim: usize) -> Vec<f64> {
+    (0..head_dim / 2)
+        .map(|i| 2.0 * std::f64::consts::PI * rope_theta.powf((2 * i) as f64 / head_dim as f64))
+        .collect()
+}
+
+/// llama.cpp's `rope_freqs` factors (inverse-frequency divisors) for a Llama-3
+/// scaling, as `convert_hf_to_gguf.py` computes them.
+pub fn llama3_rope_factors(scaling: &RopeScaling, rope_theta: f64, head_dim: usize) -> Vec<f64> {
+    let original = scaling.original_max_position_embeddings as f64;
+    let (low, high, factor) = (
+        scaling.low_freq_factor,
+        scaling.high_freq_factor,
+        scaling.factor,
+    );
+    wavelengths(rope_theta, head_dim)
+        .into_iter()
+        .map(|wavelen| {
+            if wavelen < original / high {
+                1.0
+            } else if wavelen > original / low {
+                factor
+            } else {
+                let smooth = (original / wavelen - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            }
+        })
+        .collect()
+}
+
+/// Rounds to three decimals when that changes the value by under 1e-4
+/// (recovers e.g. exactly 1.0 and 4.0 from f32-stored factors).
+fn tidy(v: f64) -> f64 {
+    let r = (v * 1000.0).round() / 1000.0;
+    if (r - v).abs() < 1e-4 { r } else { v }
+}
+
+/// Recovers a Llama-3 `rope_scaling` from llama.cpp's `rope_freqs.weight`
+/// (one factor per frequency): `factor` is the largest factor; `low_freq_factor`
+/// and `high_freq_factor` follow from two factors of the smoothly interpolated
+/// band; the result is checked against every stored factor.
+pub fn llama3_scaling_from_factors(
+    factors: &[f32],
+    rope_theta: f64,
+    head_dim: usize,
+) -> Result<RopeScaling, String> {
+    if factors.len() * 2 != head_dim {
+        return Err(format!(
+            "rope_freqs.weight has {} factors, head_dim {head_dim} needs {}",
+            factors.len(),
+            head_dim / 2
+        ));
+    }
+    let factor = factors.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    if !factor.is_finite() || factor <= 1.0 {
+        return Err(format!(
+            "rope_freqs.weight: largest factor {factor} is not above 1"
+        ));
+    }
+    // In the interpolated band 1/f = (1 - s)/factor + s, with s linear in 1/wavelength.
+    let band: Vec<(f64, f64)> = wavelengths(rope_theta, head_dim)
+        .into_iter()
+        .zip(factors)
+        .map(|(wavelen, &f)| (RECOVERED_ORIGINAL_CONTEXT / wavelen, f as f64))
+        .filter(|&(_, f)| f > 1.0 + 1e-4 && f < factor * (1.0 - 1e-4))
+        .map(|(x, f)| (x, (1.0 / f - 1.0 / factor) / (1.0 - 1.0 / factor)))
+        .collect();
+    let (Some(&(x1, s1)), Some(&(x2, s2))) = (band.first(), band.last()) else {
+        return Err("rope_freqs.weight: no interpolated band to recover Llama-3 scaling".into());
+    };
+    if band.len() < 2 || (s1 - s2).abs() < 1e-9 {
+        return Err(
+            "rope_freqs.weight: interpolated band too narrow to recover Llama-3 scaling".into(),
+        );
+    }
+    let width = (x1 - x2) / (s1 - s2);
+    let low = tidy(x1 - s1 * width);
+    let scaling = RopeScaling {
+        rope_type: "llama3".into(),
+        factor: tidy(factor),
+        low_freq_factor: low,
+        high_freq_factor: tidy(low + width),
+        original_max_position_embeddings: RECOVERED_ORIGINAL_CONTEXT as usize,
+    };
+    let recomputed = llama3_rope_factors(&scaling, rope_theta, head_dim);
+    for (i, (&stored, again)) in factors.iter().zip(&recomputed).enumerate() {
+        if (stored as f64 - again).abs() > 1e-3 * again.abs() {
+            return Err(format!(
+                "rope_freqs.weight[{i}] = {stored} is not a Llama-3 scaling factor (expected {again} for {scaling:?})"
+            ));
+        }
+    }
+    Ok(scaling)
 }
 
 #[cfg(test)]
@@ -306,5 +409,48 @@ mod tests {
                 prop_assert!(data.chunks(cols).any(|o| o == r));
             }
         }
+    }
+
+    #[test]
+    fn llama_3_2_scaling_is_recovered_from_its_factors() {
+        let published = RopeScaling {
+            rope_type: "llama3".into(),
+            factor: 32.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192,
+        };
+        let factors: Vec<f32> = llama3_rope_factors(&published, 500_000.0, 128)
+            .iter()
+            .map(|&f| f as f32)
+            .collect();
+        assert_eq!(
+            llama3_scaling_from_factors(&factors, 500_000.0, 128).unwrap(),
+            published
+        );
+    }
+
+    #[test]
+    fn other_original_contexts_give_the_same_factors() {
+        let scaling = RopeScaling {
+            rope_type: "llama3".into(),
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 32.0,
+            original_max_position_embeddings: 2000,
+        };
+        let factors: Vec<f32> = llama3_rope_factors(&scaling, 10_000.0, 8)
+            .iter()
+            .map(|&f| f as f32)
+            .collect();
+        let recovered = llama3_scaling_from_factors(&factors, 10_000.0, 8).unwrap();
+        for (a, b) in llama3_rope_factors(&recovered, 10_000.0, 8)
+            .iter()
+            .zip(&factors)
+        {
+            assert!((a - f64::from(*b)).abs() < 1e-5 * a, "{a} vs {b}");
+        }
+        assert!(llama3_scaling_from_factors(&factors[..3], 10_000.0, 8).is_err());
+        assert!(llama3_scaling_from_factors(&[1.0, 2.0, 1.5, 7.0], 10_000.0, 8).is_err());
     }
 }

@@ -23,7 +23,10 @@ use memmap2::Mmap;
 use crate::weights::{check_config_sizes, expected_tensor_shapes};
 use crate::{HostTensor, LlamaConfig, LlamaError, WeightSource};
 
-pub use llama::{config_from_metadata, gguf_name, hf_name, permute_qk, unpermute_qk};
+pub use llama::{
+    config_from_metadata, gguf_name, hf_name, llama3_rope_factors, llama3_scaling_from_factors,
+    permute_qk, unpermute_qk,
+};
 pub use quant::{dequantize, quantize};
 pub use reader::{GgufHeader, GgufTensorInfo, parse_header};
 pub use types::{GgmlType, GgufValue};
@@ -106,17 +109,27 @@ impl GgufFile {
         let embd_rows = by_hf_name
             .get("model.embed_tokens.weight")
             .and_then(|&i| header.tensors[i].torch_shape().first().copied());
-        let config =
+        let mut config =
             config_from_metadata(&header.metadata, has_output, embd_rows).map_err(format)?;
         check_config_sizes(&config).map_err(|e| format(format!("llama metadata: {e}")))?;
         if config.rope_scaling.is_none()
-            && header.tensors.iter().any(|t| t.name == "rope_freqs.weight")
+            && let Some(info) = header
+                .tensors
+                .iter()
+                .find(|t| t.name == "rope_freqs.weight")
         {
-            return Err(format(
-                "tensor `rope_freqs.weight` (Llama-3 RoPE frequency scaling) is not supported \
-                 from GGUF; load the Hugging Face checkpoint instead"
-                    .into(),
-            ));
+            let start = header.data_offset + info.offset as usize;
+            let raw = &bytes[start..start + info.n_bytes];
+            let factors = dequantize(info.ggml_type, raw, info.n_elements)
+                .map_err(|e| format(format!("tensor `rope_freqs.weight`: {e}")))?;
+            let scaling =
+                llama3_scaling_from_factors(&factors, config.rope_theta, config.head_dim())
+                    .map_err(format)?;
+            tracing::debug!(
+                ?scaling,
+                "Llama-3 RoPE scaling recovered from rope_freqs.weight"
+            );
+            config.rope_scaling = Some(scaling);
         }
         let file = Self {
             path,
