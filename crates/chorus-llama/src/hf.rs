@@ -79,13 +79,24 @@ struct Shard {
 }
 
 /// An opened Hugging Face checkpoint directory.
-#[derive(Debug)]
 pub struct HfCheckpoint {
     dir: PathBuf,
     config: LlamaConfig,
     shards: Vec<Shard>,
     /// Tensor name → (shard index, entry).
     tensors: HashMap<String, (usize, SafetensorsEntry)>,
+}
+
+/// Summarises instead of printing every tensor entry.
+impl std::fmt::Debug for HfCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HfCheckpoint")
+            .field("dir", &self.dir)
+            .field("shards", &self.shards.len())
+            .field("tensors", &self.tensors.len())
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl HfCheckpoint {

@@ -30,13 +30,26 @@ const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 const LLAMA3_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// A text tokenizer with the model's special-token ids. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: Arc<tokenizers::Tokenizer>,
     bos: Option<u32>,
     eos: Option<u32>,
     add_bos: bool,
     origin: String,
+}
+
+/// Summarises instead of printing the whole vocabulary.
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("origin", &self.origin)
+            .field("vocab_size", &self.vocab_size())
+            .field("bos", &self.bos)
+            .field("eos", &self.eos)
+            .field("add_bos", &self.add_bos)
+            .finish()
+    }
 }
 
 impl Tokenizer {

@@ -150,3 +150,16 @@ fn gguf_tokenizer_saved_as_json_loads_identically() {
         );
     }
 }
+
+#[test]
+fn debug_output_is_a_summary() {
+    let Some(path) = model_path() else { return };
+    let file = GgufFile::open(&path).unwrap();
+    let tok = Tokenizer::from_gguf(&file).unwrap();
+    let text = format!("{file:?} {tok:?}");
+    assert!(
+        text.contains("vocab_size: 49152") && text.contains("tensors: 272"),
+        "{text}"
+    );
+    assert!(text.len() < 4000, "{} bytes of Debug output", text.len());
+}

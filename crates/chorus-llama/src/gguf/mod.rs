@@ -6,6 +6,7 @@
 //! dequantised to f32 on request ([`WeightSource::tensor`]), renamed to Hugging
 //! Face names, and Q/K projections get llama.cpp's row permutation undone, so
 //! the model sees what `transformers` loads from the same file.
+//! A Llama-3 file's `rope_freqs.weight` becomes the equivalent `rope_scaling`.
 
 mod llama;
 mod quant;
@@ -68,7 +69,6 @@ pub(crate) fn map_file(path: &Path) -> Result<Bytes, LlamaError> {
 }
 
 /// An opened GGUF checkpoint of a Llama-family model.
-#[derive(Debug)]
 pub struct GgufFile {
     path: PathBuf,
     bytes: Bytes,
@@ -76,6 +76,20 @@ pub struct GgufFile {
     config: LlamaConfig,
     /// Hugging Face name → index into `header.tensors`.
     by_hf_name: HashMap<String, usize>,
+}
+
+/// Summarises instead of printing all metadata (the token list alone has
+/// tens of thousands of entries).
+impl std::fmt::Debug for GgufFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GgufFile")
+            .field("path", &self.path)
+            .field("version", &self.header.version)
+            .field("metadata_keys", &self.header.metadata.len())
+            .field("tensors", &self.header.tensors.len())
+            .field("config", &self.config)
+            .finish()
+    }
 }
 
 impl GgufFile {
