@@ -4,19 +4,33 @@
 use burn::tensor::{DType, FloatDType, Tensor, activation, backend::Backend};
 
 use crate::cache::KvCache;
+use crate::host::HostMatrix;
 use crate::rope::apply_rotary;
+
+/// A weight matrix: a device tensor, or a host buffer for the CPU kernels
+/// (see [`crate::host`]).
+#[derive(Debug, Clone)]
+pub(crate) enum Matrix<B: Backend> {
+    /// On the backend's device.
+    Device(Tensor<B, 2>),
+    /// Row-major in host memory (CPU backend only).
+    Host(HostMatrix),
+}
 
 /// A linear map stored as `[in, out]` so that `x · W` needs no transpose.
 #[derive(Debug, Clone)]
 pub(crate) struct Linear<B: Backend> {
-    pub weight: Tensor<B, 2>,
+    pub weight: Matrix<B>,
     pub bias: Option<Tensor<B, 1>>,
 }
 
 impl<B: Backend> Linear<B> {
     /// `x: [rows, in] -> [rows, out]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = x.matmul(self.weight.clone());
+        let y = match &self.weight {
+            Matrix::Device(weight) => x.matmul(weight.clone()),
+            Matrix::Host(weight) => weight.left_multiply(x),
+        };
         match &self.bias {
             Some(bias) => y + bias.clone().unsqueeze(),
             None => y,
@@ -42,19 +56,22 @@ impl<B: Backend> RmsNorm<B> {
     }
 }
 
-/// SwiGLU feed-forward: `down(silu(gate(x)) · up(x))`.
+/// SwiGLU feed-forward: `down(silu(gate(x)) · up(x))`, gate and up fused.
 #[derive(Debug, Clone)]
 pub(crate) struct Mlp<B: Backend> {
-    pub gate: Linear<B>,
-    pub up: Linear<B>,
+    /// `[hidden, 2·intermediate]`: gate columns, then up columns.
+    pub gate_up: Linear<B>,
     pub down: Linear<B>,
+    pub intermediate: usize,
 }
 
 impl<B: Backend> Mlp<B> {
     /// `x: [rows, hidden] -> [rows, hidden]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let gated = activation::silu(self.gate.forward(x.clone())) * self.up.forward(x);
-        self.down.forward(gated)
+        let both = self.gate_up.forward(x);
+        let gate = both.clone().narrow(1, 0, self.intermediate);
+        let up = both.narrow(1, self.intermediate, self.intermediate);
+        self.down.forward(activation::silu(gate) * up)
     }
 }
 
@@ -80,9 +97,8 @@ pub(crate) struct PassContext<B: Backend> {
 /// Grouped-query self-attention with rotary embeddings.
 #[derive(Debug, Clone)]
 pub(crate) struct Attention<B: Backend> {
-    pub q: Linear<B>,
-    pub k: Linear<B>,
-    pub v: Linear<B>,
+    /// `[hidden, (query + 2·key_value)·head_dim]`: q, k and v projections fused.
+    pub qkv: Linear<B>,
     pub o: Linear<B>,
     pub heads: Heads,
 }
@@ -105,9 +121,11 @@ impl<B: Backend> Attention<B> {
         let rows = x.reshape([batch * len, hidden]);
         let split =
             |t: Tensor<B, 2>, heads: usize| t.reshape([batch, len, heads, dim]).swap_dims(1, 2);
-        let q = split(self.q.forward(rows.clone()), query);
-        let k = split(self.k.forward(rows.clone()), key_value);
-        let v = split(self.v.forward(rows), key_value);
+        let qkv = self.qkv.forward(rows);
+        let (q_width, kv_width) = (query * dim, key_value * dim);
+        let q = split(qkv.clone().narrow(1, 0, q_width), query);
+        let k = split(qkv.clone().narrow(1, q_width, kv_width), key_value);
+        let v = split(qkv.narrow(1, q_width + kv_width, kv_width), key_value);
         let q = apply_rotary(q, context.cos.clone(), context.sin.clone());
         let k = apply_rotary(k, context.cos.clone(), context.sin.clone());
         let (keys, values) = match cache.layer(layer) {

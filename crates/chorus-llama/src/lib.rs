@@ -16,7 +16,8 @@
 //! - [`model`]: [`Llama`], the Burn model and its forward pass; [`forward`]:
 //!   [`ForwardInput`] and [`AttentionMask`]; [`cache`]: [`KvCache`].
 //! - [`rope`]: rotary embeddings with Llama-3 scaling; [`attention`] (private):
-//!   RMSNorm, grouped-query attention, SwiGLU.
+//!   RMSNorm, grouped-query attention, SwiGLU; `host` (private): CPU matmul
+//!   kernels on host buffers, used by the [`Cpu`] backend.
 //! - [`backend`]: [`Cpu`] and, with feature `cuda`, `CudaBf16`/`CudaF16`/`CudaF32`.
 //! - [`random`]: [`RandomWeights`] and config [`presets`](random::presets).
 
@@ -29,6 +30,7 @@ pub mod error;
 pub mod forward;
 pub mod gguf;
 pub mod hf;
+mod host;
 pub mod model;
 pub mod random;
 pub mod rope;

@@ -4,9 +4,10 @@ use burn::tensor::{
     DType, FloatDType, Int, Tensor, TensorCreationOptions, TensorData, backend::Backend,
 };
 
-use crate::attention::{Attention, DecoderLayer, Heads, Linear, Mlp, PassContext, RmsNorm};
+use crate::attention::{Attention, DecoderLayer, Heads, Linear, Matrix, Mlp, PassContext, RmsNorm};
 use crate::cache::KvCache;
 use crate::forward::{ForwardInput, InputLimits, PassShape};
+use crate::host::{HostMatrix, is_cpu};
 use crate::rope::RopeTable;
 use crate::{LlamaConfig, LlamaError, WeightSource};
 
@@ -16,11 +17,11 @@ pub struct Llama<B: Backend> {
     config: LlamaConfig,
     device: B::Device,
     /// `[vocab, hidden]`; also the LM head when embeddings are tied.
-    embed: Tensor<B, 2>,
+    embed: Matrix<B>,
     layers: Vec<DecoderLayer<B>>,
     norm: RmsNorm<B>,
-    /// `[hidden, vocab]` when the head is not tied to the embeddings.
-    lm_head: Option<Tensor<B, 2>>,
+    /// `hidden -> vocab` when the head is not tied to the embeddings.
+    lm_head: Option<Linear<B>>,
     rope: RopeTable<B>,
 }
 
@@ -46,11 +47,10 @@ impl<B: Backend> Llama<B> {
         let lm_head = if config.tie_word_embeddings && !source.contains("lm_head.weight") {
             None
         } else {
-            Some(
-                loader
-                    .linear("lm_head.weight", config.hidden_size, config.vocab_size)?
-                    .weight,
-            )
+            Some(loader.fused_linear(
+                &[("lm_head.weight".to_string(), config.vocab_size)],
+                config.hidden_size,
+            )?)
         };
         tracing::debug!(
             layers = layers.len(),
@@ -115,15 +115,20 @@ impl<B: Backend> Llama<B> {
     }
 
     fn embed_tokens(&self, tokens: &[Vec<u32>], shape: PassShape) -> Tensor<B, 3> {
-        let ids: Vec<i64> = tokens.iter().flatten().map(|&t| i64::from(t)).collect();
-        let ids = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(ids, [shape.batch * shape.len]),
-            &self.device,
-        );
-        self.embed
-            .clone()
-            .select(0, ids)
-            .reshape([shape.batch, shape.len, self.config.hidden_size])
+        let rows = match &self.embed {
+            Matrix::Device(embed) => {
+                let ids: Vec<i64> = tokens.iter().flatten().map(|&t| i64::from(t)).collect();
+                let ids = TensorData::new(ids, [shape.batch * shape.len]);
+                embed
+                    .clone()
+                    .select(0, Tensor::<B, 1, Int>::from_data(ids, &self.device))
+            }
+            Matrix::Host(embed) => {
+                let ids: Vec<usize> = tokens.iter().flatten().map(|&t| t as usize).collect();
+                embed.gather_rows::<B>(&ids, &self.device)
+            }
+        };
+        rows.reshape([shape.batch, shape.len, self.config.hidden_size])
     }
 
     fn pass_context(
@@ -158,12 +163,13 @@ impl<B: Backend> Llama<B> {
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [wanted]), &self.device);
         let picked = self.norm.forward(hidden.select(1, ids));
         let rows = picked.reshape([shape.batch * wanted, self.config.hidden_size]);
-        let logits = match &self.lm_head {
-            Some(head) => rows.matmul(head.clone()),
+        let logits = match (&self.lm_head, &self.embed) {
+            (Some(head), _) => head.forward(rows),
             // Tied head: `E · rowsᵀ` then a transpose of the small result, rather
             // than `rows · Eᵀ`, which would copy the whole `[vocab, hidden]`
             // embedding into a transposed layout on every call on some backends.
-            None => self.embed.clone().matmul(rows.transpose()).transpose(),
+            (None, Matrix::Device(embed)) => embed.clone().matmul(rows.transpose()).transpose(),
+            (None, Matrix::Host(embed)) => embed.left_multiply_transposed(rows),
         };
         logits
             .cast(FloatDType::F32)
@@ -207,24 +213,28 @@ impl<B: Backend> Loader<'_, B> {
         let prefix = format!("model.layers.{index}");
         let hidden = self.config.hidden_size;
         let inter = self.config.intermediate_size;
-        let attn = |name: &str, inputs: usize, outputs: usize| {
-            self.linear(
-                &format!("{prefix}.self_attn.{name}.weight"),
-                inputs,
-                outputs,
-            )
-        };
+        let (q_width, kv_width) = (heads.query * heads.dim, heads.key_value * heads.dim);
+        let attn = |name: &str| format!("{prefix}.self_attn.{name}.weight");
+        let mlp = |name: &str| format!("{prefix}.mlp.{name}.weight");
         let attention = Attention {
-            q: attn("q_proj", hidden, heads.query * heads.dim)?,
-            k: attn("k_proj", hidden, heads.key_value * heads.dim)?,
-            v: attn("v_proj", hidden, heads.key_value * heads.dim)?,
-            o: attn("o_proj", heads.query * heads.dim, hidden)?,
+            qkv: self.fused_linear(
+                &[
+                    (attn("q_proj"), q_width),
+                    (attn("k_proj"), kv_width),
+                    (attn("v_proj"), kv_width),
+                ],
+                hidden,
+            )?,
+            o: self.fused_linear(&[(attn("o_proj"), hidden)], q_width)?,
             heads,
         };
         let mlp = Mlp {
-            gate: self.linear(&format!("{prefix}.mlp.gate_proj.weight"), hidden, inter)?,
-            up: self.linear(&format!("{prefix}.mlp.up_proj.weight"), hidden, inter)?,
-            down: self.linear(&format!("{prefix}.mlp.down_proj.weight"), inter, hidden)?,
+            gate_up: self.fused_linear(
+                &[(mlp("gate_proj"), inter), (mlp("up_proj"), inter)],
+                hidden,
+            )?,
+            down: self.fused_linear(&[(mlp("down_proj"), hidden)], inter)?,
+            intermediate: inter,
         };
         Ok(DecoderLayer {
             input_norm: self.norm(&format!("{prefix}.input_layernorm.weight"))?,
@@ -234,18 +244,50 @@ impl<B: Backend> Loader<'_, B> {
         })
     }
 
-    /// A `[out, in]` Hugging Face weight, stored transposed; its `.bias` sibling
-    /// (Qwen-style attention biases) is loaded when the source has one.
-    fn linear(&self, name: &str, inputs: usize, outputs: usize) -> Result<Linear<B>, LlamaError> {
-        let host = self.host(name, &[outputs, inputs])?;
-        let transposed = transpose(&host.data, outputs, inputs);
-        let weight = Tensor::from_data(TensorData::new(transposed, [inputs, outputs]), self.device);
-        let bias_name = name
-            .strip_suffix(".weight")
-            .map(|stem| format!("{stem}.bias"));
-        let bias = match bias_name.filter(|b| self.source.contains(b)) {
-            Some(bias_name) => Some(self.vector(&bias_name, outputs)?),
-            None => None,
+    /// Linear maps sharing one input, fused into one `[in, Σ out]` matrix so a
+    /// single product computes them all (q/k/v; gate/up). Each part is a
+    /// `[out, in]` Hugging Face weight; `.bias` siblings (Qwen-style) are loaded
+    /// when any part has one, zeros standing in for parts without.
+    fn fused_linear(
+        &self,
+        parts: &[(String, usize)],
+        inputs: usize,
+    ) -> Result<Linear<B>, LlamaError> {
+        let outputs: usize = parts.iter().map(|(_, out)| out).sum();
+        let mut stacked = Vec::with_capacity(outputs * inputs);
+        for (name, out) in parts {
+            stacked.extend(self.host(name, &[*out, inputs])?.data);
+        }
+        let transposed = transpose(&stacked, outputs, inputs);
+        let weight = if is_cpu::<B>() {
+            Matrix::Host(HostMatrix::new(transposed, inputs, outputs))
+        } else {
+            Matrix::Device(Tensor::from_data(
+                TensorData::new(transposed, [inputs, outputs]),
+                self.device,
+            ))
+        };
+        let bias_of = |name: &String| {
+            name.strip_suffix(".weight")
+                .map(|stem| format!("{stem}.bias"))
+        };
+        let has_bias = parts
+            .iter()
+            .any(|(name, _)| bias_of(name).is_some_and(|b| self.source.contains(&b)));
+        let bias = if has_bias {
+            let mut values = Vec::with_capacity(outputs);
+            for (name, out) in parts {
+                match bias_of(name).filter(|b| self.source.contains(b)) {
+                    Some(bias_name) => values.extend(self.host(&bias_name, &[*out])?.data),
+                    None => values.extend(std::iter::repeat_n(0.0, *out)),
+                }
+            }
+            Some(Tensor::from_data(
+                TensorData::new(values, [outputs]),
+                self.device,
+            ))
+        } else {
+            None
         };
         Ok(Linear { weight, bias })
     }
@@ -257,12 +299,16 @@ impl<B: Backend> Loader<'_, B> {
         })
     }
 
-    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Tensor<B, 2>, LlamaError> {
+    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Matrix<B>, LlamaError> {
         let host = self.host(name, &shape)?;
-        Ok(Tensor::from_data(
-            TensorData::new(host.data, shape),
-            self.device,
-        ))
+        Ok(if is_cpu::<B>() {
+            Matrix::Host(HostMatrix::new(host.data, shape[0], shape[1]))
+        } else {
+            Matrix::Device(Tensor::from_data(
+                TensorData::new(host.data, shape),
+                self.device,
+            ))
+        })
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor<B, 1>, LlamaError> {

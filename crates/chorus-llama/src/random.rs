@@ -146,6 +146,27 @@ pub mod presets {
         }
     }
 
+    /// SmolLM2-135M shapes: hidden 576, 30 layers, 9 query / 3 KV heads, head 64,
+    /// intermediate 1536, vocab 49152, θ 100000, tied; eps as the GGUF stores it.
+    pub fn smollm2_135m() -> LlamaConfig {
+        LlamaConfig {
+            vocab_size: 49_152,
+            hidden_size: 576,
+            intermediate_size: 1536,
+            num_hidden_layers: 30,
+            num_attention_heads: 9,
+            num_key_value_heads: Some(3),
+            head_dim: Some(64),
+            max_position_embeddings: 8192,
+            rms_norm_eps: f64::from(1e-5f32),
+            rope_theta: 100_000.0,
+            rope_scaling: None,
+            tie_word_embeddings: true,
+            bos_token_id: Some(1),
+            eos_token_id: Some(2),
+        }
+    }
+
     /// A tiny Llama for fast tests: GQA (4 query / 2 KV heads), Llama-3 RoPE
     /// scaling, tied embeddings.
     pub fn tiny() -> LlamaConfig {

@@ -1,0 +1,348 @@
+//! CPU fast path for the weight matmuls.
+//!
+//! Burn's ndarray backend copies both operands of every `matmul` (a reshape to 3-D
+//! that clones standard-layout arrays) before `matrixmultiply` packs them again, so
+//! a decode step streams each weight matrix about five times. On the [`Cpu`]
+//! backend the model therefore keeps its weight matrices as plain row-major host
+//! buffers and multiplies them here: few-row products (decoding, LM head) read each
+//! weight once with an axpy / dot loop, many-row products (prefill) call
+//! `matrixmultiply::sgemm` directly on the buffers. Work is split over the
+//! available cores with scoped threads. Activations cross the Burn boundary by
+//! value (`into_data` / `from_data`): they are tiny next to the weights.
+//!
+//! [`Cpu`]: crate::Cpu
+
+use std::any::TypeId;
+use std::sync::{Arc, OnceLock};
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+
+/// Rows up to which the streaming kernels beat packing for `sgemm`.
+const SMALL_ROWS: usize = 8;
+/// Below this many multiply-adds a product is not worth a second thread.
+const PARALLEL_WORK: usize = 1 << 16;
+
+/// Whether `B` is the CPU backend the host kernels serve.
+pub(crate) fn is_cpu<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<crate::Cpu>()
+}
+
+/// Worker threads per product: env `CHORUS_CPU_THREADS` if set, else the cores.
+fn threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("CHORUS_CPU_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// A row-major `[rows, cols]` f32 matrix in host memory.
+#[derive(Debug, Clone)]
+pub(crate) struct HostMatrix {
+    data: Arc<[f32]>,
+    rows: usize,
+    cols: usize,
+}
+
+impl HostMatrix {
+    /// Wraps row-major data; `data.len()` must be `rows * cols` (checked by the loader).
+    pub fn new(data: Vec<f32>, rows: usize, cols: usize) -> Self {
+        debug_assert_eq!(data.len(), rows * cols);
+        Self {
+            data: data.into(),
+            rows,
+            cols,
+        }
+    }
+
+    /// `x · self` for `x: [m, rows]`, giving `[m, cols]`.
+    pub fn left_multiply<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let (xs, m, device) = to_host(x);
+        let out = matmul(&xs, m, self);
+        Tensor::from_data(TensorData::new(out, [m, self.cols]), &device)
+    }
+
+    /// `x · selfᵀ` for `x: [m, cols]`, giving `[m, rows]` (the tied LM head).
+    pub fn left_multiply_transposed<B: Backend>(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let (xs, m, device) = to_host(x);
+        let out = matmul_transposed(&xs, m, self);
+        Tensor::from_data(TensorData::new(out, [m, self.rows]), &device)
+    }
+
+    /// Rows `ids` stacked, `[ids.len(), cols]` (the embedding lookup).
+    pub fn gather_rows<B: Backend>(&self, ids: &[usize], device: &B::Device) -> Tensor<B, 2> {
+        let mut out = Vec::with_capacity(ids.len() * self.cols);
+        for &id in ids {
+            out.extend_from_slice(&self.data[id * self.cols..(id + 1) * self.cols]);
+        }
+        Tensor::from_data(TensorData::new(out, [ids.len(), self.cols]), device)
+    }
+}
+
+fn to_host<B: Backend>(x: Tensor<B, 2>) -> (Vec<f32>, usize, B::Device) {
+    let device = x.device();
+    let [m, _] = x.dims();
+    // The CPU backend is f32 and its data conversion cannot fail; `convert` keeps
+    // this correct (if slower) for any other float backend routed here.
+    let values = x
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default();
+    (values, m, device)
+}
+
+/// `x [m, k] · w [k, n]`, row-major.
+fn matmul(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
+    let (k, n) = (w.rows, w.cols);
+    let mut out = vec![0f32; m * n];
+    if m <= SMALL_ROWS {
+        // Split the output columns: each thread streams its column band of `w` once.
+        let bands = bands(n, m * k * n);
+        run_bands(&mut out, m, n, &bands, |lo, hi, band| {
+            for (row, x_row) in x.chunks_exact(k).enumerate() {
+                let y = &mut band[row * (hi - lo)..(row + 1) * (hi - lo)];
+                for (i, &xi) in x_row.iter().enumerate() {
+                    let w_row = &w.data[i * n + lo..i * n + hi];
+                    for (yj, wj) in y.iter_mut().zip(w_row) {
+                        *yj += xi * wj;
+                    }
+                }
+            }
+        });
+        return out;
+    }
+    // Many rows: split them across threads, one plain sgemm per share.
+    let shares = row_shares(m, m * k * n);
+    std::thread::scope(|scope| {
+        let mut rest = out.as_mut_slice();
+        let mut start = 0;
+        for &rows in &shares {
+            let (mine, tail) = rest.split_at_mut(rows * n);
+            rest = tail;
+            let x_part = &x[start * k..(start + rows) * k];
+            start += rows;
+            scope.spawn(move || sgemm(x_part, rows, k, &w.data, (n as isize, 1), n, mine));
+        }
+    });
+    out
+}
+
+/// `x [m, k] · wᵀ` with `w: [n, k]` row-major.
+fn matmul_transposed(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
+    let (n, k) = (w.rows, w.cols);
+    let mut out = vec![0f32; m * n];
+    if m <= SMALL_ROWS {
+        let bands = bands(n, m * k * n);
+        run_bands(&mut out, m, n, &bands, |lo, hi, band| {
+            for j in lo..hi {
+                let w_row = &w.data[j * k..(j + 1) * k];
+                for (row, x_row) in x.chunks_exact(k).enumerate() {
+                    band[row * (hi - lo) + (j - lo)] = dot(x_row, w_row);
+                }
+            }
+        });
+        return out;
+    }
+    let shares = row_shares(m, m * k * n);
+    std::thread::scope(|scope| {
+        let mut rest = out.as_mut_slice();
+        let mut start = 0;
+        for &rows in &shares {
+            let (mine, tail) = rest.split_at_mut(rows * n);
+            rest = tail;
+            let x_part = &x[start * k..(start + rows) * k];
+            start += rows;
+            scope.spawn(move || sgemm(x_part, rows, k, &w.data, (1, k as isize), n, mine));
+        }
+    });
+    out
+}
+
+/// Eight independent partial sums so the loop vectorises without reassociation.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (ca, cb) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            acc[lane] += ca[lane] * cb[lane];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `out [m, n] = x [m, k] · B` where `B[i][j]` is at `b[i * rs + j * cs]`.
+fn sgemm(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    b: &[f32],
+    (rs, cs): (isize, isize),
+    n: usize,
+    out: &mut [f32],
+) {
+    // SAFETY: `x` holds m·k values (row-major), `b` holds k·n values addressed by
+    // the given strides (both layouts checked by the callers' shapes), and `out`
+    // holds m·n values; the slices do not overlap.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            x.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            rs,
+            cs,
+            0.0,
+            out.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// Column bands `[lo, hi)` covering `0..n`, one per thread when the work is large.
+fn bands(n: usize, work: usize) -> Vec<(usize, usize)> {
+    let count = if work >= PARALLEL_WORK {
+        threads().min(n).max(1)
+    } else {
+        1
+    };
+    (0..count)
+        .map(|t| (t * n / count, (t + 1) * n / count))
+        .collect()
+}
+
+/// Row counts per thread for `m` rows.
+fn row_shares(m: usize, work: usize) -> Vec<usize> {
+    let count = if work >= PARALLEL_WORK {
+        threads().min(m).max(1)
+    } else {
+        1
+    };
+    (0..count)
+        .map(|t| (t + 1) * m / count - t * m / count)
+        .collect()
+}
+
+/// Runs `kernel(lo, hi, band)` per column band, each writing a `[m, hi - lo]`
+/// scratch block, then scatters the blocks into `out [m, n]`.
+fn run_bands(
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    bands: &[(usize, usize)],
+    kernel: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    if let [(lo, hi)] = bands {
+        // One band spanning every column: write straight into `out`.
+        kernel(*lo, *hi, out);
+        return;
+    }
+    let blocks: Vec<Vec<f32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bands
+            .iter()
+            .map(|&(lo, hi)| {
+                let kernel = &kernel;
+                scope.spawn(move || {
+                    let mut block = vec![0f32; m * (hi - lo)];
+                    kernel(lo, hi, &mut block);
+                    block
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (&(lo, hi), block) in bands.iter().zip(&blocks) {
+        let width = hi - lo;
+        if block.len() != m * width {
+            continue; // only if a worker panicked; its panic is re-raised by scope
+        }
+        for row in 0..m {
+            out[row * n + lo..row * n + hi].copy_from_slice(&block[row * width..(row + 1) * width]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
+        for r in 0..m {
+            for j in 0..n {
+                out[r * n + j] = (0..k).map(|i| x[r * k + i] * w[i * n + j]).sum();
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
+    }
+
+    fn transpose(w: &[f32], k: usize, n: usize) -> Vec<f32> {
+        let mut t = vec![0f32; k * n];
+        for i in 0..k {
+            for j in 0..n {
+                t[j * k + i] = w[i * n + j];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn kernels_agree_with_the_naive_product_for_few_and_many_rows() {
+        let (k, n) = (70, 300);
+        let w = values(k * n, 1);
+        let plain = HostMatrix::new(w.clone(), k, n);
+        let transposed = HostMatrix::new(transpose(&w, k, n), n, k);
+        for m in [1, 3, 8, 9, 40] {
+            let x = values(m * k, m as u32);
+            let want = naive(&x, m, k, &w, n);
+            for got in [matmul(&x, m, &plain), matmul_transposed(&x, m, &transposed)] {
+                let diff = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(diff < 1e-4, "m = {m}: max abs diff {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn bands_and_shares_cover_everything_once() {
+        for (n, work) in [(1, 1 << 20), (7, 1 << 20), (1000, 10), (1000, 1 << 20)] {
+            let b = bands(n, work);
+            assert_eq!(b.first().map(|x| x.0), Some(0));
+            assert_eq!(b.last().map(|x| x.1), Some(n));
+            assert!(b.windows(2).all(|w| w[0].1 == w[1].0));
+            assert_eq!(row_shares(n, work).iter().sum::<usize>(), n);
+        }
+    }
+
+    #[test]
+    fn only_the_ndarray_f32_backend_takes_the_host_path() {
+        assert!(is_cpu::<crate::Cpu>());
+        assert!(!is_cpu::<burn::backend::NdArray<f64>>());
+    }
+}
