@@ -32,7 +32,7 @@ pub struct TracedAnswer {
 /// Greedy paraphrase-ensemble decoding over a Llama model.
 #[derive(Debug)]
 pub struct Engine<B: Backend> {
-    model: Llama<B>,
+    model: Arc<Llama<B>>,
     tokenizer: Tokenizer,
     context: PromptContext,
     decode: DecodeConfig,
@@ -73,6 +73,9 @@ impl Chosen {
     }
 }
 
+/// Picks a group's next token from its rows' logits (group index, row logits).
+type Chooser<'a> = dyn FnMut(usize, &[&[f32]]) -> Option<Chosen> + 'a;
+
 /// A batch row in the cache.
 #[derive(Debug, Clone)]
 struct LiveRow {
@@ -101,6 +104,17 @@ impl<B: Backend> Engine<B> {
         context: PromptContext,
         decode: DecodeConfig,
     ) -> Self {
+        Self::shared(Arc::new(model), tokenizer, context, decode)
+    }
+
+    /// As [`Engine::new`] over a model shared with other engines (e.g. one per
+    /// dataset context).
+    pub fn shared(
+        model: Arc<Llama<B>>,
+        tokenizer: Tokenizer,
+        context: PromptContext,
+        decode: DecodeConfig,
+    ) -> Self {
         let vocab = model.config().vocab_size;
         let newline = (0..vocab)
             .map(|id| {
@@ -124,6 +138,19 @@ impl<B: Backend> Engine<B> {
     /// The model.
     pub fn model(&self) -> &Llama<B> {
         &self.model
+    }
+
+    /// The same model and tokenizer with another prompt context and decoding
+    /// options (cheap: the weights are shared).
+    pub fn with_context(&self, context: PromptContext, decode: DecodeConfig) -> Self {
+        Self {
+            model: Arc::clone(&self.model),
+            tokenizer: self.tokenizer.clone(),
+            context,
+            decode,
+            newline: self.newline.clone(),
+            pad_id: self.pad_id,
+        }
     }
 
     /// The tokenizer.
@@ -298,7 +325,9 @@ impl<B: Backend> Engine<B> {
             rows = rows.iter().map(Vec::len).sum::<usize>(),
             "decoding batch"
         );
+        let started = std::time::Instant::now();
         let encoded = self.encode(&rows)?;
+        let encoded_at = started.elapsed();
         let confidences = if strategy.needs_confidences() {
             Some(self.confidences(encoded.clone(), &rows)?)
         } else {
@@ -319,6 +348,12 @@ impl<B: Backend> Engine<B> {
             self.decode.max_new_tokens,
             &mut choose,
         )?;
+        tracing::debug!(
+            prefill_ms = encoded_at.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            steps = decoded.iter().map(|d| d.ids.len()).max().unwrap_or(0),
+            "batch decoded"
+        );
         plans
             .into_iter()
             .zip(decoded)
@@ -497,7 +532,7 @@ impl<B: Backend> Engine<B> {
         encoded: Encoded<B>,
         groups: usize,
         max_new_tokens: usize,
-        choose: &mut dyn FnMut(usize, &[&[f32]]) -> Option<Chosen>,
+        choose: &mut Chooser<'_>,
     ) -> Result<Vec<Decoded>, EnsembleError> {
         let Encoded {
             mut cache,

@@ -2,20 +2,21 @@
 //! KV-cached greedy decoding engine over chorus-llama.
 //!
 //! Module map:
-//! - [`config`]: [`Method`], [`FlexConfig`], [`DecodeConfig`], [`SamplingConfig`];
-//! - [`answer`]: [`Question`] in, [`Answer`] out;
-//! - [`strategy`]: the [`Strategy`] trait and one small type per method;
-//! - [`rows`]: prompt rows (standard and packed flex) with positions, masks, biases;
-//! - [`engine`]: [`Engine`], the batched, KV-cached decoding loop;
-//! - [`score`]: argmax with margins, softmax, logit fusions;
-//! - [`sampling`]: seeded temperature / top-p sampling;
-//! - [`paraphrase`]: [`generate_paraphrases`] for WebQuestions;
-//! - [`error`]: [`EnsembleError`].
+//! - [`config`] — [`Method`], [`FlexConfig`], [`DecodeConfig`], [`SamplingConfig`];
+//! - [`answer`] — [`Question`] in, [`Answer`] out;
+//! - [`strategy`] — the [`Strategy`] trait and one small type per method;
+//! - [`rows`] — prompt rows (standard and packed flex) with positions, masks, biases;
+//! - [`engine`] — [`Engine`], the batched, KV-cached decoding loop;
+//! - [`score`] — argmax with margins, softmax, logit fusions;
+//! - [`sampling`] — seeded temperature / top-p sampling;
+//! - [`paraphrase`] — [`generate_paraphrases`] for WebQuestions;
+//! - [`error`] — [`EnsembleError`].
 
 pub mod answer;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod paraphrase;
 pub mod rows;
 pub mod sampling;
 pub mod score;
@@ -28,4 +29,5 @@ pub use config::{
 };
 pub use engine::{Engine, TracedAnswer};
 pub use error::EnsembleError;
+pub use paraphrase::generate_paraphrases;
 pub use strategy::{GroupPlan, Strategy, strategy_for};

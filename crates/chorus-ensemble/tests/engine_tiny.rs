@@ -383,3 +383,49 @@ fn sampling_is_seeded_and_cold_sampling_is_greedy() {
         assert_eq!(sampled, text.split('\n').next().unwrap().trim());
     }
 }
+
+#[test]
+fn generated_paraphrases_load_back_as_webquestions() {
+    let engine = tiny_engine(decode(4), false);
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("test.jsonl");
+    std::fs::write(
+        &source,
+        "{\"uuid\":\"u1\",\"qid\":\"wqs0\",\"question\":\"who is it?\",\"answers\":[\"me\"]}\n\
+         {\"uuid\":\"u2\",\"qid\":\"wqs1\",\"question\":\"where now?\",\"answers\":[\"here\",\"there\"]}\n",
+    )
+    .unwrap();
+    let items = chorus_data::load_webquestions(&source, chorus_data::EmptyPolicy::Error)
+        .unwrap()
+        .items;
+    let sampling = SamplingConfig {
+        max_new_tokens: 8,
+        ..SamplingConfig::default()
+    };
+    let rows = chorus_ensemble::generate_paraphrases(&engine, &items, 3, &sampling).unwrap();
+    assert_eq!(
+        rows,
+        chorus_ensemble::generate_paraphrases(&engine, &items, 3, &sampling).unwrap()
+    );
+    let out = dir.path().join("with_paraphrases.jsonl");
+    let text: String = rows
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    std::fs::write(&out, text).unwrap();
+    let loaded = chorus_data::load_webquestions(&out, chorus_data::EmptyPolicy::Error)
+        .unwrap()
+        .items;
+    for (before, after) in items.iter().zip(&loaded) {
+        assert_eq!(after.uuid, before.uuid);
+        assert_eq!(after.answers, before.answers);
+        assert_eq!(after.paraphrases.len(), 4);
+        assert_eq!(after.paraphrases[0], before.paraphrases[0]);
+        assert!(
+            after
+                .paraphrases
+                .iter()
+                .all(|p| !p.is_empty() && !p.contains('\n'))
+        );
+    }
+}

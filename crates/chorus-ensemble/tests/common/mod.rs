@@ -63,6 +63,8 @@ pub fn tiny_engine(decode: DecodeConfig, add_bos: bool) -> Engine<Cpu> {
     let tokenizer = char_tokenizer(dir.path(), add_bos);
     let mut config = presets::tiny();
     config.vocab_size = VOCAB;
+    // Character-level paraphrase-generation prompts are ~1,000 tokens long.
+    config.max_position_embeddings = 2048;
     let model = Llama::<Cpu>::from_source(
         &RandomWeights::with_std(config, 11, 0.5),
         &Default::default(),
