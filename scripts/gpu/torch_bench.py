@@ -57,6 +57,10 @@ def main():
     ap.add_argument("--items", type=int, default=8, help="items per timed method run")
     ap.add_argument("--new-tokens", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--item-batch", type=int, default=1,
+                    help="items decoded together (avg: item-batch x P rows; flex: item-batch packed rows)")
+    ap.add_argument("--parts", default="prefill,decode,avg,flex",
+                    help="comma-separated subset of prefill,decode,avg,flex")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -68,13 +72,15 @@ def main():
     res = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
            "dtype": "bf16", "attn": model.config._attn_implementation}
 
-    ids = torch.randint(0, vocab, (args.prefill_batch, args.prefill_len), device=dev)
-    t = timed(lambda: model(input_ids=ids, use_cache=False, logits_to_keep=1), args.repeats)
-    res["prefill"] = {"batch": args.prefill_batch, "len": args.prefill_len,
-                      "seconds": t, "tokens_per_s": ids.numel() / t}
+    parts = set(args.parts.split(","))
+    if "prefill" in parts:
+        ids = torch.randint(0, vocab, (args.prefill_batch, args.prefill_len), device=dev)
+        t = timed(lambda: model(input_ids=ids, use_cache=False, logits_to_keep=1), args.repeats)
+        res["prefill"] = {"batch": args.prefill_batch, "len": args.prefill_len,
+                          "seconds": t, "tokens_per_s": ids.numel() / t}
 
     res["decode"] = []
-    for b in args.decode_batch:
+    for b in (args.decode_batch if "decode" in parts else []):
         ctx = torch.randint(0, vocab, (b, args.decode_context), device=dev)
         tok = torch.randint(0, vocab, (b, 1), device=dev)
 
@@ -93,40 +99,45 @@ def main():
         steps = statistics.median(run_decode() for _ in range(args.repeats))
         res["decode"].append({"batch": b, "context": args.decode_context, "ms_per_step": steps * 1e3})
 
-    P, L, N = args.paraphrases, args.prompt_len, args.new_tokens
+    P, L, N, IB = args.paraphrases, args.prompt_len, args.new_tokens, args.item_batch
 
-    def avg_item():
-        ids = torch.randint(0, vocab, (P, L), device=dev)
+    def avg_batch():
+        # IB items x P paraphrase rows; the items' mean logits pick one token per item.
+        ids = torch.randint(0, vocab, (IB * P, L), device=dev)
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         for _ in range(N):
-            nxt = out.logits[:, -1].float().mean(0).argmax()
-            out = model(input_ids=nxt.view(1, 1).expand(P, 1), past_key_values=cache, use_cache=True)
+            nxt = out.logits[:, -1].float().view(IB, P, -1).mean(1).argmax(-1)
+            out = model(input_ids=nxt.repeat_interleave(P).view(IB * P, 1), past_key_values=cache, use_cache=True)
             cache = out.past_key_values
 
-    def flex_item():
+    def flex_batch():
+        # IB packed rows of P segments of L tokens each, a dense additive 4D mask.
         n = P * L
-        ids = torch.randint(0, vocab, (1, n), device=dev)
+        ids = torch.randint(0, vocab, (IB, n), device=dev)
         seg = torch.arange(n, device=dev) // L
         causal = torch.arange(n, device=dev)[:, None] >= torch.arange(n, device=dev)[None, :]
         visible = causal & (seg[:, None] == seg[None, :])
-        mask = torch.zeros(1, 1, n, n, device=dev, dtype=torch.bfloat16)
+        mask = torch.zeros(IB, 1, n, n, device=dev, dtype=torch.bfloat16)
         mask.masked_fill_(~visible, torch.finfo(torch.bfloat16).min)
-        pos = (torch.arange(n, device=dev) % L).view(1, n)
+        pos = (torch.arange(n, device=dev) % L).view(1, n).expand(IB, n)
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         for step in range(N):
-            nxt = out.logits[:, -1].argmax(-1).view(1, 1)
+            nxt = out.logits[:, -1].argmax(-1).view(IB, 1)
             kv = n + step + 1
-            m = torch.zeros(1, 1, 1, kv, device=dev, dtype=torch.bfloat16)
-            out = model(input_ids=nxt, attention_mask=m, position_ids=torch.tensor([[L + step]], device=dev),
-                        past_key_values=cache, use_cache=True)
+            m = torch.zeros(IB, 1, 1, kv, device=dev, dtype=torch.bfloat16)
+            p = torch.full((IB, 1), L + step, device=dev)
+            out = model(input_ids=nxt, attention_mask=m, position_ids=p, past_key_values=cache, use_cache=True)
             cache = out.past_key_values
 
-    for name, fn in [("avg", avg_item), ("flex", flex_item)]:
-        t = timed(lambda: [fn() for _ in range(args.items)], args.repeats)
-        res[name] = {"paraphrases": P, "prompt_len": L, "new_tokens": N, "items": args.items,
-                     "seconds": t, "items_per_s": args.items / t}
+    batches = max(1, args.items // IB)
+    for name, fn in [("avg", avg_batch), ("flex", flex_batch)]:
+        if name not in parts:
+            continue
+        t = timed(lambda: [fn() for _ in range(batches)], args.repeats)
+        res[name] = {"paraphrases": P, "prompt_len": L, "new_tokens": N, "items": batches * IB,
+                     "item_batch": IB, "seconds": t, "items_per_s": batches * IB / t}
 
     text = json.dumps(res, indent=1)
     print(text)
