@@ -12,3 +12,5 @@ pub use chorus_llama as llama;
 pub use chorus_mask as mask;
 pub use chorus_prompt as prompt;
 pub use chorus_results as results;
+
+pub mod cli;

@@ -1,6 +1,8 @@
-//! `ensemble-generate`: logit-level ensembles (origin, per_prompt, avg, max, weighted) over a dataset.
+//! `ensemble-generate`: logit-level ensembles (origin, per_prompt, avg, max,
+//! weighted_avg, weighted_max) over a dataset, plus `merge` and `paraphrase`.
+//!
+//! A thin front end: flags, run loop and subcommands live in [`chorus::cli`].
 
-fn main() {
-    eprintln!("ensemble-generate: not implemented yet (see issue 5)");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    chorus::cli::ensemble_main()
 }

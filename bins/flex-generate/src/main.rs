@@ -1,6 +1,7 @@
 //! `flex-generate`: attention-fusion (flex) generation over a dataset.
+//!
+//! A thin front end: flags, run loop and `merge` live in [`chorus::cli`].
 
-fn main() {
-    eprintln!("flex-generate: not implemented yet (see issue 5)");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    chorus::cli::flex_main()
 }

@@ -1,0 +1,283 @@
+//! Command-line flags of `flex-generate` and `ensemble-generate`.
+//!
+//! Flag names follow the Python pipeline (`--max_samples`, `--num_manual`,
+//! `--indexs`, ...); each also has a dashed alias (`--max-samples`), and the
+//! Chorus-only flags are dashed with an underscore alias.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The model used when `--model` is not given (an entry of `models.toml`).
+pub const DEFAULT_MODEL: &str = "smollm2-135m-it";
+
+/// `flex-generate`: attention fusion over a dataset.
+#[derive(Debug, Parser)]
+#[command(
+    name = "flex-generate",
+    version,
+    about = "Answer every question of a dataset with all its paraphrases packed into one \
+             sequence and fused inside attention (flex).",
+    args_conflicts_with_subcommands = true
+)]
+pub struct FlexCli {
+    /// `merge` instead of a generation run.
+    #[command(subcommand)]
+    pub command: Option<FlexCommand>,
+    /// The method: only `flex` (accepted for compatibility with
+    /// ensemble-generate's flag).
+    #[arg(long, default_value = "flex")]
+    pub method: String,
+    /// What to run and where to write it.
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Flex layout and mask options.
+    #[command(flatten)]
+    pub flex: FlexArgs,
+}
+
+/// Subcommands of `flex-generate`.
+#[derive(Debug, Subcommand)]
+pub enum FlexCommand {
+    /// Join the outputs of `--shard i/n` runs into one file.
+    Merge(MergeArgs),
+}
+
+/// `ensemble-generate`: logit-level ensembles over a dataset.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ensemble-generate",
+    version,
+    about = "Answer every question of a dataset with a paraphrase ensemble: origin, \
+             per_prompt, avg, max, weighted_avg or weighted_max.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct EnsembleCli {
+    /// `merge` or `paraphrase` instead of a generation run.
+    #[command(subcommand)]
+    pub command: Option<EnsembleCommand>,
+    /// origin | per_prompt | avg | max | weighted_avg | weighted_max.
+    #[arg(long, default_value = "avg")]
+    pub method: String,
+    /// What to run and where to write it.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Subcommands of `ensemble-generate`.
+#[derive(Debug, Subcommand)]
+pub enum EnsembleCommand {
+    /// Join the outputs of `--shard i/n` runs into one file.
+    Merge(MergeArgs),
+    /// Generate paraphrases of each question with the model (sampled, 5
+    /// rounds) and write a WebQuestions JSONL file with a `paraphrases` field.
+    Paraphrase(ParaphraseArgs),
+}
+
+/// The flags of a generation run, shared by both binaries.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// `webqa`, `myriadlama`, or a JSONL file / `save_to_disk` folder
+    /// (required for a generation run).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// A name from models.toml, a Hugging Face folder or a `.gguf` file.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// The data folder (default: $CHORUS_DATA, else the repository's data/).
+    #[arg(long = "data-dir", alias = "data_dir")]
+    pub data_dir: Option<PathBuf>,
+    /// Prompt context (instruction + few-shot block) for a dataset given as a
+    /// path: webqa (default) or myriadlama.
+    #[arg(long)]
+    pub context: Option<ContextName>,
+    /// Fixed paraphrase indices, e.g. `0,1,2`.
+    #[arg(long = "indexs", alias = "indices")]
+    pub indexs: Option<String>,
+    /// Use the first N paraphrases of each item.
+    #[arg(
+        long = "num_ensemble",
+        visible_alias = "num-ensemble",
+        alias = "num_paraphrases",
+        alias = "num-paraphrases"
+    )]
+    pub num_ensemble: Option<usize>,
+    /// Two-stage sampling: manual paraphrases drawn into the pool.
+    #[arg(long = "num_manual", alias = "num-manual", default_value_t = 5)]
+    pub num_manual: usize,
+    /// Two-stage sampling: automatic paraphrases drawn into the pool.
+    #[arg(long = "num_auto", alias = "num-auto", default_value_t = 5)]
+    pub num_auto: usize,
+    /// Two-stage sampling: paraphrases drawn from the pool.
+    #[arg(long = "num_samples", alias = "num-samples", default_value_t = 5)]
+    pub num_samples: usize,
+    /// Seed of the paraphrase sampling (each item derives its own).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Only the first N items of the dataset.
+    #[arg(long = "max_samples", alias = "max-samples")]
+    pub max_samples: Option<usize>,
+    /// Add `predict_lemma` and `answer_lemmas` columns to the output.
+    #[arg(long)]
+    pub lemmaize: bool,
+    /// `cpu` or `cuda[:i]`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight and activation type (cpu: f32 only; cuda default bf16).
+    #[arg(long)]
+    pub dtype: Option<Dtype>,
+    /// Questions decoded together.
+    #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
+    pub batch_size: usize,
+    /// Tokens generated at most per answer.
+    #[arg(
+        long = "max-new-tokens",
+        alias = "max_new_tokens",
+        default_value_t = 10
+    )]
+    pub max_new_tokens: usize,
+    /// first-line or first-word (default: first-word for MyriadLAMA, else
+    /// first-line).
+    #[arg(long)]
+    pub prediction: Option<String>,
+    /// Run shard `i` of `n` (0-based), e.g. `0/4`; join with `merge`.
+    #[arg(long)]
+    pub shard: Option<String>,
+    /// The Feather output (default:
+    /// `results/{model}/{dataset}/{method}-{tag}.feather`).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// The folder default outputs go under.
+    #[arg(long = "results-dir", alias = "results_dir", default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Overwrite an existing output (and discard a checkpoint unless --resume).
+    #[arg(long)]
+    pub force: bool,
+    /// Continue an interrupted run from its checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Test hook: fail once this many items are checkpointed (also
+    /// `$CHORUS_TEST_ABORT_AFTER`), to exercise --resume.
+    #[arg(long = "abort-after", hide = true)]
+    pub abort_after: Option<usize>,
+}
+
+/// The flex-only flags.
+#[derive(Debug, Clone, Args)]
+pub struct FlexArgs {
+    /// Position ids: `segment` (restart per paraphrase) or `continuous`.
+    #[arg(long, default_value = "segment")]
+    pub positions: String,
+    /// Keep one copy of the shared instruction + few-shot prefix.
+    #[arg(long = "share-prefix", alias = "share_prefix")]
+    pub share_prefix: bool,
+    /// `flex` (isolated paraphrases) or `structured` (MyriadLAMA layout).
+    #[arg(long, default_value = "flex")]
+    pub mask: String,
+    /// `shared-suffix` (fuse the first answer token) or `none` (pipeline).
+    #[arg(
+        long = "fuse-first",
+        alias = "fuse_first",
+        default_value = "shared-suffix"
+    )]
+    pub fuse_first: String,
+    /// Structured layout: question phrasings per few-shot example.
+    #[arg(
+        long = "num_fs_paraphrases",
+        alias = "num-fs-paraphrases",
+        default_value_t = 3
+    )]
+    pub num_fs_paraphrases: usize,
+}
+
+impl Default for FlexArgs {
+    fn default() -> Self {
+        FlexArgs {
+            positions: "segment".into(),
+            share_prefix: false,
+            mask: "flex".into(),
+            fuse_first: "shared-suffix".into(),
+            num_fs_paraphrases: 3,
+        }
+    }
+}
+
+/// `merge`: shard outputs into one file.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The merged Feather file (its CSV is written beside it).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Overwrite an existing merged file.
+    #[arg(long)]
+    pub force: bool,
+    /// The shard outputs (Feather files).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `paraphrase`: model-generated paraphrases for a dataset.
+#[derive(Debug, Clone, Args)]
+pub struct ParaphraseArgs {
+    /// `webqa` or a WebQuestions-style JSONL file.
+    #[arg(long, default_value = "webqa")]
+    pub dataset: String,
+    /// A name from models.toml, a Hugging Face folder or a `.gguf` file.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// The data folder (default: $CHORUS_DATA, else the repository's data/).
+    #[arg(long = "data-dir", alias = "data_dir")]
+    pub data_dir: Option<PathBuf>,
+    /// The JSONL file to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Paraphrasing rounds (one paraphrase per round, seed = round).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Only the first N items.
+    #[arg(long = "max_samples", alias = "max-samples")]
+    pub max_samples: Option<usize>,
+    /// `cpu` or `cuda[:i]`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight and activation type.
+    #[arg(long)]
+    pub dtype: Option<Dtype>,
+    /// Prompts sampled together.
+    #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
+    pub batch_size: usize,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A prompt context by dataset name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ContextName {
+    /// WebQuestions instruction and 5 train examples.
+    Webqa,
+    /// MyriadLAMA instruction and its 5 fixed examples.
+    Myriadlama,
+}
+
+/// Weight and activation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dtype {
+    /// 32-bit float.
+    F32,
+    /// bfloat16.
+    Bf16,
+    /// IEEE half.
+    F16,
+}
+
+impl Dtype {
+    /// The flag value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::Bf16 => "bf16",
+            Dtype::F16 => "f16",
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `--model` resolution: an existing path, or a name from `models.toml`.
+//!
+//! `models.toml` maps names to checkpoint paths, one `name = "path"` line
+//! each. It is looked for at `$CHORUS_MODELS_TOML`, then `./models.toml`, then
+//! the repository root this binary was built from. A relative path is tried
+//! under `$CHORUS_MODELS` (as given, then by file name) when that variable is
+//! set, and otherwise relative to the folder holding `models.toml`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::cli::error::{CliError, Result};
+
+/// Environment variable naming the models.toml to use.
+pub const MODELS_TOML_ENV: &str = "CHORUS_MODELS_TOML";
+/// Environment variable naming a folder relative models.toml entries live in.
+pub const MODELS_DIR_ENV: &str = "CHORUS_MODELS";
+
+/// A model to load: its short name (for output paths and metadata) and the
+/// checkpoint path (a `.gguf` file or a Hugging Face folder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedModel {
+    /// The models.toml name, or the file stem / folder name of a path.
+    pub name: String,
+    /// The checkpoint.
+    pub path: PathBuf,
+}
+
+/// Resolves `--model`: an existing path wins; otherwise a models.toml name.
+pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
+    let direct = Path::new(spec);
+    if direct.exists() {
+        return Ok(ResolvedModel {
+            name: name_of_path(direct),
+            path: direct.to_path_buf(),
+        });
+    }
+    let Some(toml_path) = find_models_toml() else {
+        return Err(CliError::UnknownModel {
+            name: spec.into(),
+            known: "models.toml (none found; looked at $CHORUS_MODELS_TOML, ./models.toml and the repository root)".into(),
+        });
+    };
+    let entries = read_models_toml(&toml_path)?;
+    let Some(entry) = entries.get(spec) else {
+        let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+        return Err(CliError::UnknownModel {
+            name: spec.into(),
+            known: format!("{} (names: {})", toml_path.display(), names.join(", ")),
+        });
+    };
+    let base = toml_path.parent().unwrap_or(Path::new("."));
+    let models_dir = std::env::var_os(MODELS_DIR_ENV).map(PathBuf::from);
+    let path = locate_entry(Path::new(entry), base, models_dir.as_deref());
+    if !path.exists() {
+        return Err(CliError::MissingModelFile {
+            name: spec.into(),
+            path,
+        });
+    }
+    Ok(ResolvedModel {
+        name: spec.into(),
+        path,
+    })
+}
+
+/// The short name of a checkpoint path: the file stem of a file
+/// (`SmolLM2-135M-Instruct.Q4_1`), the name of a folder.
+fn name_of_path(path: &Path) -> String {
+    let stem = if path.is_dir() {
+        path.file_name()
+    } else {
+        path.file_stem()
+    };
+    stem.map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "model".into())
+}
+
+fn find_models_toml() -> Option<PathBuf> {
+    let from_env = std::env::var_os(MODELS_TOML_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let candidates = [
+        from_env,
+        Some(PathBuf::from("models.toml")),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("models.toml")),
+    ];
+    candidates.into_iter().flatten().find(|path| path.is_file())
+}
+
+/// Reads `name = "path"` entries.
+pub fn read_models_toml(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+        path: path.to_path_buf(),
+        action: "read",
+        source,
+    })?;
+    toml::from_str(&text).map_err(|error| CliError::ModelsToml {
+        path: path.to_path_buf(),
+        message: format!("expected `name = \"path\"` lines: {error}"),
+    })
+}
+
+/// Where a models.toml entry points: absolute paths as they are; relative
+/// ones under `models_dir` (as given, then by file name) when it is set and
+/// holds them, else under `base`.
+fn locate_entry(entry: &Path, base: &Path, models_dir: Option<&Path>) -> PathBuf {
+    if entry.is_absolute() {
+        return entry.to_path_buf();
+    }
+    if let Some(dir) = models_dir {
+        let as_given = dir.join(entry);
+        if as_given.exists() {
+            return as_given;
+        }
+        if let Some(file) = entry.file_name() {
+            let by_name = dir.join(file);
+            if by_name.exists() {
+                return by_name;
+            }
+        }
+    }
+    base.join(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_resolve_under_the_models_dir_or_the_toml_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = dir.path().join("elsewhere");
+        std::fs::create_dir_all(&models).unwrap();
+        std::fs::write(models.join("m.gguf"), b"x").unwrap();
+        let entry = Path::new("models/m.gguf");
+        assert_eq!(
+            locate_entry(entry, dir.path(), Some(&models)),
+            models.join("m.gguf")
+        );
+        assert_eq!(
+            locate_entry(entry, dir.path(), None),
+            dir.path().join("models/m.gguf")
+        );
+        assert_eq!(
+            locate_entry(Path::new("/abs/m.gguf"), dir.path(), Some(&models)),
+            PathBuf::from("/abs/m.gguf")
+        );
+    }
+
+    #[test]
+    fn models_toml_parses_and_bad_lines_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "a = \"models/a.gguf\"\nb = \"/x/b\"\n").unwrap();
+        let entries = read_models_toml(&good).unwrap();
+        assert_eq!(entries["a"], "models/a.gguf");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "a = 3\n").unwrap();
+        let message = read_models_toml(&bad).unwrap_err().to_string();
+        assert!(message.contains("bad.toml"), "{message}");
+    }
+
+    #[test]
+    fn paths_are_named_by_stem_and_unknown_names_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("Tiny.Q8_0.gguf");
+        std::fs::write(&file, b"x").unwrap();
+        let resolved = resolve_model(file.to_str().unwrap()).unwrap();
+        assert_eq!(resolved.name, "Tiny.Q8_0");
+        let error = resolve_model("no-such-model-name").unwrap_err();
+        assert!(matches!(error, CliError::UnknownModel { .. }), "{error}");
+    }
+}

@@ -1,0 +1,462 @@
+//! From flags to a [`RunPlan`]: method and options checked, model, dataset
+//! and output resolved, run parameters collected for the file's metadata.
+
+use std::path::{Path, PathBuf};
+
+use chorus_data::{DataDir, Dataset, Item, ParaphraseSelection, SamplingSpec, Shard};
+use chorus_ensemble::{
+    DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule, Question,
+    parse_fuse_first,
+};
+use chorus_prompt::FuseFirst;
+use chorus_results::{RunInfo, ShardInfo, WriteOptions};
+
+use crate::cli::args::{ContextName, Dtype, FlexArgs, RunArgs};
+use crate::cli::error::{CliError, Result};
+use crate::cli::models::{ResolvedModel, resolve_model};
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// The CPU (Burn ndarray).
+    Cpu,
+    /// CUDA device `i`.
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    /// Parses `cpu`, `cuda` or `cuda:i`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            _ => text
+                .strip_prefix("cuda:")
+                .and_then(|index| index.parse().ok())
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "--device `{text}`: expected cpu, cuda or cuda:<index>"
+                    ))
+                }),
+        }
+    }
+
+    /// `cpu` or `cuda` (the index does not change results).
+    pub fn backend_name(self) -> &'static str {
+        match self {
+            DeviceSpec::Cpu => "cpu",
+            DeviceSpec::Cuda(_) => "cuda",
+        }
+    }
+}
+
+/// Everything a generation run needs, checked.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// The binary's name, for messages.
+    pub binary: &'static str,
+    /// The method.
+    pub method: Method,
+    /// Flex options (used by `flex` only).
+    pub flex: FlexConfig,
+    /// Decoding options.
+    pub decode: DecodeConfig,
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The data folder.
+    pub data_dir: DataDir,
+    /// Which prompt context the questions get.
+    pub context: ContextName,
+    /// Paraphrase selection (not used by `origin`, which asks paraphrase 0).
+    pub selection: ParaphraseSelection,
+    /// Only the first N items.
+    pub max_samples: Option<usize>,
+    /// This run's shard, if sharded.
+    pub shard: Option<Shard>,
+    /// The model checkpoint.
+    pub model: ResolvedModel,
+    /// Where it runs.
+    pub device: DeviceSpec,
+    /// Its float type.
+    pub dtype: Dtype,
+    /// The Feather output.
+    pub output: PathBuf,
+    /// Skip / force / resume.
+    pub write: WriteOptions,
+    /// Add lemma columns at the end.
+    pub lemmaize: bool,
+    /// Test hook: stop with an error once this many items are checkpointed.
+    pub abort_after: Option<usize>,
+    /// The run parameters stored in the file.
+    pub run_info: RunInfo,
+}
+
+/// Builds the plan of a run of `method` (already checked against the binary).
+pub fn plan_run(
+    binary: &'static str,
+    method: Method,
+    run: &RunArgs,
+    flex_args: &FlexArgs,
+) -> Result<RunPlan> {
+    let flex = flex_config(flex_args)?;
+    let Some(dataset_flag) = run.dataset.as_deref() else {
+        return Err(CliError::Usage(
+            "--dataset is required (webqa, myriadlama or a JSONL file)".into(),
+        ));
+    };
+    let dataset: Dataset = match dataset_flag.parse() {
+        Ok(dataset) => dataset,
+        Err(never) => match never {},
+    };
+    let data_dir = DataDir::resolve(run.data_dir.as_deref());
+    let test_path = dataset.test_path(&data_dir);
+    if !test_path.exists() {
+        return Err(CliError::MissingDataset { path: test_path });
+    }
+    let context = context_of(&dataset, run.context)?;
+    let prediction = match &run.prediction {
+        Some(name) => name.parse::<PredictionRule>()?,
+        None if context == ContextName::Myriadlama => PredictionRule::FirstWord,
+        None => PredictionRule::FirstLine,
+    };
+    let decode = DecodeConfig {
+        max_new_tokens: run.max_new_tokens,
+        batch_size: run.batch_size,
+        prediction,
+    };
+    decode.validate()?;
+    if method == Method::Flex {
+        flex.validate()?;
+    }
+    let selection = selection_of(run)?;
+    let shard = run.shard.as_deref().map(str::parse::<Shard>).transpose()?;
+    let device = DeviceSpec::parse(&run.device)?;
+    let dtype = dtype_for(device, run.dtype)?;
+    let model = resolve_model(&run.model)?;
+    let tag = (method != Method::Origin).then(|| selection_tag(&selection));
+    let output = match &run.output {
+        Some(path) => path.clone(),
+        None => default_output(
+            &run.results_dir,
+            &model.name,
+            &dataset_name(&dataset),
+            &file_stem(method, tag.as_deref(), &flex),
+            shard,
+        ),
+    };
+    let options = options_json(OptionsInput {
+        method,
+        flex: &flex,
+        decode: &decode,
+        tag: tag.as_deref(),
+        run,
+        context,
+        device,
+        dtype,
+    });
+    let results_method: chorus_results::Method = method
+        .name()
+        .parse()
+        .map_err(|error: chorus_results::UnknownMethod| CliError::Usage(error.to_string()))?;
+    let mut run_info = RunInfo::new(
+        model.name.clone(),
+        results_method,
+        dataset.to_string(),
+        options,
+    );
+    if let Some(shard) = shard {
+        run_info = run_info.with_shard(shard_info(shard)?);
+    }
+    Ok(RunPlan {
+        binary,
+        method,
+        flex,
+        decode,
+        dataset,
+        data_dir,
+        context,
+        selection,
+        max_samples: run.max_samples,
+        shard,
+        model,
+        device,
+        dtype,
+        output,
+        write: WriteOptions {
+            force: run.force,
+            resume: run.resume,
+        },
+        lemmaize: run.lemmaize,
+        abort_after: run.abort_after.or_else(|| {
+            std::env::var(crate::cli::generate::ABORT_AFTER_ENV)
+                .ok()
+                .and_then(|value| value.parse().ok())
+        }),
+        run_info,
+    })
+}
+
+fn flex_config(args: &FlexArgs) -> Result<FlexConfig> {
+    Ok(FlexConfig {
+        positions: args.positions.parse()?,
+        share_prefix: args.share_prefix,
+        mask: args.mask.parse()?,
+        fuse_first: parse_fuse_first(&args.fuse_first)?,
+        questions_per_example: args.num_fs_paraphrases,
+    })
+}
+
+/// The prompt context: the dataset's own, or `--context` (default webqa) for
+/// a dataset given as a path.
+fn context_of(dataset: &Dataset, flag: Option<ContextName>) -> Result<ContextName> {
+    let builtin = match dataset {
+        Dataset::WebQa => Some(ContextName::Webqa),
+        Dataset::MyriadLama => Some(ContextName::Myriadlama),
+        Dataset::Path(_) => None,
+    };
+    match (builtin, flag) {
+        (Some(own), Some(asked)) if own != asked => Err(CliError::Usage(format!(
+            "--context {asked:?} does not fit --dataset {dataset}; --context is for datasets given as a path"
+        ))),
+        (Some(own), _) => Ok(own),
+        (None, Some(asked)) => Ok(asked),
+        (None, None) => {
+            tracing::info!(%dataset, "no --context given for a dataset path; using the webqa prompt context");
+            Ok(ContextName::Webqa)
+        }
+    }
+}
+
+/// `--indexs` wins over `--num_ensemble`, which wins over two-stage sampling.
+fn selection_of(run: &RunArgs) -> Result<ParaphraseSelection> {
+    if let Some(spec) = &run.indexs {
+        if run.num_ensemble.is_some() {
+            return Err(CliError::Usage(
+                "--indexs and --num_ensemble both choose paraphrases; give one".into(),
+            ));
+        }
+        return Ok(ParaphraseSelection::parse_indices(spec)?);
+    }
+    if let Some(n) = run.num_ensemble {
+        if n == 0 {
+            return Err(CliError::Usage("--num_ensemble must be at least 1".into()));
+        }
+        return Ok(ParaphraseSelection::FirstN(n));
+    }
+    if run.num_samples == 0 {
+        return Err(CliError::Usage("--num_samples must be at least 1".into()));
+    }
+    Ok(ParaphraseSelection::Sampled(SamplingSpec {
+        num_manual: run.num_manual,
+        num_auto: run.num_auto,
+        num_samples: run.num_samples,
+        seed: run.seed,
+    }))
+}
+
+/// The file-name tag of a selection: `m5a0s3` for sampling, `i0-1-2` for
+/// fixed indices, `n3` for the first three, `all` for every paraphrase.
+pub fn selection_tag(selection: &ParaphraseSelection) -> String {
+    match selection {
+        ParaphraseSelection::All => "all".into(),
+        ParaphraseSelection::Indices(indices) => {
+            let parts: Vec<String> = indices.iter().map(usize::to_string).collect();
+            format!("i{}", parts.join("-"))
+        }
+        ParaphraseSelection::FirstN(n) => format!("n{n}"),
+        ParaphraseSelection::Sampled(spec) => spec.tag(),
+    }
+}
+
+fn dtype_for(device: DeviceSpec, asked: Option<Dtype>) -> Result<Dtype> {
+    match (device, asked) {
+        (DeviceSpec::Cpu, None | Some(Dtype::F32)) => Ok(Dtype::F32),
+        (DeviceSpec::Cpu, Some(other)) => Err(CliError::Usage(format!(
+            "--dtype {} is not available on the CPU backend (f32 only); use --device cuda",
+            other.name()
+        ))),
+        (DeviceSpec::Cuda(_), None) => Ok(Dtype::Bf16),
+        (DeviceSpec::Cuda(_), Some(dtype)) => Ok(dtype),
+    }
+}
+
+fn shard_info(shard: Shard) -> Result<ShardInfo> {
+    let narrow = |value: usize| {
+        u32::try_from(value)
+            .map_err(|_| CliError::Usage(format!("--shard {shard}: numbers must fit in 32 bits")))
+    };
+    Ok(ShardInfo {
+        index: narrow(shard.index())?,
+        count: narrow(shard.count())?,
+    })
+}
+
+/// `webqa`, `myriadlama`, or the file stem of a dataset path.
+pub fn dataset_name(dataset: &Dataset) -> String {
+    match dataset {
+        Dataset::Path(path) => path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "dataset".into()),
+        builtin => builtin.to_string(),
+    }
+}
+
+/// `{method}-{tag}` plus a suffix per non-default flex option, so that runs
+/// with different options never share (and skip) one output.
+pub fn file_stem(method: Method, tag: Option<&str>, flex: &FlexConfig) -> String {
+    let mut stem = method.name().to_string();
+    if let Some(tag) = tag {
+        stem.push('-');
+        stem.push_str(tag);
+    }
+    if method == Method::Flex {
+        if flex.mask == FlexMask::Structured {
+            stem.push_str("-structured");
+            if flex.questions_per_example != FlexConfig::default().questions_per_example {
+                stem.push_str(&format!("-fs{}", flex.questions_per_example));
+            }
+        }
+        if flex.positions == Positions::Continuous {
+            stem.push_str("-continuous");
+        }
+        if flex.share_prefix {
+            stem.push_str("-shared");
+        }
+        if flex.fuse_first == FuseFirst::None {
+            stem.push_str("-fusenone");
+        }
+    }
+    stem
+}
+
+/// `results/{model}/{dataset}/{stem}.feather`, or
+/// `{stem}.shard{i}of{n}.feather` for one shard.
+pub fn default_output(
+    results_dir: &Path,
+    model: &str,
+    dataset: &str,
+    stem: &str,
+    shard: Option<Shard>,
+) -> PathBuf {
+    let file = match shard {
+        Some(shard) => format!("{stem}.shard{}of{}.feather", shard.index(), shard.count()),
+        None => format!("{stem}.feather"),
+    };
+    results_dir.join(model).join(dataset).join(file)
+}
+
+struct OptionsInput<'a> {
+    method: Method,
+    flex: &'a FlexConfig,
+    decode: &'a DecodeConfig,
+    tag: Option<&'a str>,
+    run: &'a RunArgs,
+    context: ContextName,
+    device: DeviceSpec,
+    dtype: Dtype,
+}
+
+/// The options that change results (not --batch-size, --force, --resume or
+/// paths, so that a resumed run with another batch size is the same run).
+fn options_json(input: OptionsInput<'_>) -> serde_json::Value {
+    let run = input.run;
+    let mut options = serde_json::json!({
+        "selection": input.tag.unwrap_or("paraphrase0"),
+        "seed": run.seed,
+        "max_samples": run.max_samples,
+        "max_new_tokens": input.decode.max_new_tokens,
+        "prediction": input.decode.prediction.name(),
+        "context": format!("{:?}", input.context).to_lowercase(),
+        "backend": input.device.backend_name(),
+        "dtype": input.dtype.name(),
+    });
+    if input.method == Method::Flex
+        && let Some(map) = options.as_object_mut()
+    {
+        map.insert("positions".into(), input.flex.positions.name().into());
+        map.insert("share_prefix".into(), input.flex.share_prefix.into());
+        map.insert("mask".into(), input.flex.mask.name().into());
+        let fuse_first = match input.flex.fuse_first {
+            FuseFirst::SharedSuffix => "shared-suffix",
+            FuseFirst::None => "none",
+        };
+        map.insert("fuse_first".into(), fuse_first.into());
+        map.insert(
+            "num_fs_paraphrases".into(),
+            input.flex.questions_per_example.into(),
+        );
+    }
+    options
+}
+
+/// The items this run answers, with their dataset indices: the first
+/// `max_samples` items, then this shard's range of them (so that the shards
+/// of a `--max_samples N` run merge into the unsharded `--max_samples N` run).
+pub fn items_of_run<'a>(plan: &RunPlan, items: &'a [Item]) -> Vec<(usize, &'a Item)> {
+    let limit = plan.max_samples.unwrap_or(items.len()).min(items.len());
+    let range = plan.shard.unwrap_or_else(Shard::whole).range(limit);
+    range.clone().zip(&items[range]).collect()
+}
+
+/// The question asked for `item`: paraphrase 0 alone for `origin`, the
+/// selected paraphrases otherwise.
+pub fn question_of(plan: &RunPlan, item_index: usize, item: &Item) -> Result<Question> {
+    let paraphrases = if plan.method == Method::Origin {
+        item.paraphrases.iter().take(1).cloned().collect()
+    } else {
+        plan.selection.apply(item)?.paraphrases
+    };
+    Ok(Question::new(item_index, paraphrases))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_bad_ones_are_usage_errors() {
+        assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Cuda(3));
+        for bad in ["gpu", "cuda:", "cuda:x"] {
+            let error = DeviceSpec::parse(bad).unwrap_err();
+            assert!(matches!(error, CliError::Usage(_)), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn cpu_refuses_half_precision() {
+        assert_eq!(dtype_for(DeviceSpec::Cpu, None).unwrap(), Dtype::F32);
+        assert!(dtype_for(DeviceSpec::Cpu, Some(Dtype::Bf16)).is_err());
+        assert_eq!(dtype_for(DeviceSpec::Cuda(0), None).unwrap(), Dtype::Bf16);
+    }
+
+    #[test]
+    fn output_names_carry_tag_flex_variant_and_shard() {
+        let flex = FlexConfig {
+            positions: Positions::Continuous,
+            fuse_first: FuseFirst::None,
+            ..FlexConfig::default()
+        };
+        assert_eq!(
+            file_stem(Method::Flex, Some("m5a0s3"), &flex),
+            "flex-m5a0s3-continuous-fusenone"
+        );
+        assert_eq!(
+            file_stem(Method::Avg, Some("i0-1"), &flex),
+            "avg-i0-1",
+            "flex options do not name other methods' files"
+        );
+        let shard = Shard::new(1, 4).unwrap();
+        assert_eq!(
+            default_output(Path::new("results"), "smol", "webqa", "avg-n3", Some(shard)),
+            PathBuf::from("results/smol/webqa/avg-n3.shard1of4.feather")
+        );
+        assert_eq!(
+            selection_tag(&ParaphraseSelection::Indices(vec![0, 2])),
+            "i0-2"
+        );
+    }
+}
