@@ -1,0 +1,242 @@
+//! Prefill and decode throughput of the Burn Llama at Llama-3.2-3B shapes with
+//! seeded random weights: the Chorus side of `scripts/gpu/torch_bench.py` (same
+//! shapes and the same measurement, so the two JSON outputs sit side by side).
+//!
+//! ```text
+//! cargo build --release --features cuda -p chorus-llama --example gpu_bench
+//! gpu_bench [--backend cuda-bf16|cuda-f16|cuda-f32|cpu] [--preset llama-3.2-3b|smollm2-135m|tiny]
+//!           [--prefill-batch 8] [--prefill-len 512] [--decode-batch 1,8,32]
+//!           [--decode-context 512] [--decode-steps 32] [--repeats 5] [--out FILE]
+//! ```
+//!
+//! - prefill: `batch × len` new tokens from an empty cache, causal mask, logits at
+//!   the last position only; reported as tokens/s of the median run;
+//! - decode: a `context`-token prefill (untimed), then `steps` single-token steps on
+//!   the KV cache (the same token every step, as the PyTorch side does; nothing is
+//!   read back); reported as the median over runs of ms per step.
+//!
+//! Every timing runs after one untimed warm-up (kernel compilation, autotune) and
+//! is closed by `Backend::sync`, so queued GPU work is counted. Prints one JSON
+//! object and writes it to `--out` when given.
+
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use chorus_llama::{ForwardInput, KvCache, Llama, LlamaConfig, RandomWeights, presets};
+use serde_json::{Value, json};
+
+type Failure = Box<dyn std::error::Error>;
+
+/// Parsed command line.
+struct Args {
+    backend: String,
+    preset: String,
+    prefill_batch: usize,
+    prefill_len: usize,
+    decode_batch: Vec<usize>,
+    decode_context: usize,
+    decode_steps: usize,
+    repeats: usize,
+    out: Option<String>,
+}
+
+fn parse_args() -> Result<Args, Failure> {
+    let mut args = Args {
+        backend: "cuda-bf16".into(),
+        preset: "llama-3.2-3b".into(),
+        prefill_batch: 8,
+        prefill_len: 512,
+        decode_batch: vec![1, 8, 32],
+        decode_context: 512,
+        decode_steps: 32,
+        repeats: 5,
+        out: None,
+    };
+    let mut words = std::env::args().skip(1);
+    while let Some(word) = words.next() {
+        let mut value = |flag: &str| words.next().ok_or_else(|| format!("{flag} needs a value"));
+        match word.as_str() {
+            "--backend" => args.backend = value("--backend")?,
+            "--preset" => args.preset = value("--preset")?,
+            "--prefill-batch" => args.prefill_batch = value("--prefill-batch")?.parse()?,
+            "--prefill-len" => args.prefill_len = value("--prefill-len")?.parse()?,
+            "--decode-batch" => {
+                args.decode_batch = value("--decode-batch")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--decode-context" => args.decode_context = value("--decode-context")?.parse()?,
+            "--decode-steps" => args.decode_steps = value("--decode-steps")?.parse()?,
+            "--repeats" => args.repeats = value("--repeats")?.parse()?,
+            "--out" => args.out = Some(value("--out")?),
+            other => return Err(format!("unknown argument `{other}` (see the file's docs)").into()),
+        }
+    }
+    if args.repeats == 0 || args.prefill_len == 0 || args.decode_context == 0 {
+        return Err("--repeats, --prefill-len and --decode-context must be at least 1".into());
+    }
+    Ok(args)
+}
+
+fn preset(name: &str) -> Result<LlamaConfig, Failure> {
+    match name {
+        "llama-3.2-3b" => Ok(presets::llama_3_2_3b()),
+        "smollm2-135m" => Ok(presets::smollm2_135m()),
+        "tiny" => Ok(presets::tiny()),
+        other => Err(format!("unknown preset `{other}`").into()),
+    }
+}
+
+fn main() -> Result<(), Failure> {
+    let args = parse_args()?;
+    let result = match args.backend.as_str() {
+        "cpu" => bench::<chorus_llama::Cpu>(&args, Default::default(), "f32"),
+        #[cfg(feature = "cuda")]
+        "cuda-bf16" => bench::<chorus_llama::CudaBf16>(&args, Default::default(), "bf16"),
+        #[cfg(feature = "cuda")]
+        "cuda-f16" => bench::<chorus_llama::CudaF16>(&args, Default::default(), "f16"),
+        #[cfg(feature = "cuda")]
+        "cuda-f32" => bench::<chorus_llama::CudaF32>(&args, Default::default(), "f32"),
+        other => Err(format!(
+            "unknown or not compiled-in backend `{other}` (cuda ones need --features cuda)"
+        )
+        .into()),
+    }?;
+    let text = serde_json::to_string_pretty(&result)?;
+    println!("{text}");
+    if let Some(path) = &args.out {
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// Deterministic pseudo-random token ids below `vocab` (xorshift; no rand dependency).
+fn tokens(rows: usize, len: usize, vocab: usize, seed: u64) -> Vec<Vec<u32>> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..rows)
+        .map(|_| {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % vocab as u64) as u32
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn sync<B: Backend>(device: &B::Device) -> Result<(), Failure> {
+    B::sync(device).map_err(|e| format!("device sync failed: {e:?}"))?;
+    Ok(())
+}
+
+fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Value, Failure> {
+    let config = preset(&args.preset)?;
+    let vocab = config.vocab_size;
+    let start = Instant::now();
+    let model = Llama::<B>::from_source(&RandomWeights::new(config, 0), &device)?;
+    sync::<B>(&device)?;
+    let load_s = start.elapsed().as_secs_f64();
+    eprintln!(
+        "random {} weights on the device in {load_s:.1} s",
+        args.preset
+    );
+
+    let prefill = prefill::<B>(&model, args, vocab)?;
+    eprintln!("prefill: {prefill}");
+    let mut decode = Vec::new();
+    for &batch in &args.decode_batch {
+        let row = decode_steps::<B>(&model, args, batch, vocab)?;
+        eprintln!("decode: {row}");
+        decode.push(row);
+    }
+    Ok(json!({
+        "impl": "chorus-llama (Burn 0.21 cuda, eager attention)",
+        "backend": args.backend,
+        "dtype": dtype,
+        "preset": args.preset,
+        "weights_upload_s": load_s,
+        "repeats": args.repeats,
+        "prefill": prefill,
+        "decode": decode,
+    }))
+}
+
+/// Median time of a `batch × len` prefill with logits at the last position.
+fn prefill<B: Backend>(model: &Llama<B>, args: &Args, vocab: usize) -> Result<Value, Failure> {
+    let ids = tokens(args.prefill_batch, args.prefill_len, vocab, 1);
+    let device = model.device();
+    let run = || -> Result<f64, Failure> {
+        let mut cache = model.new_cache(args.prefill_batch);
+        sync::<B>(device)?;
+        let t = Instant::now();
+        let logits = model.forward(&ForwardInput::causal(ids.clone(), 0), &mut cache)?;
+        sync::<B>(device)?;
+        let elapsed = t.elapsed().as_secs_f64();
+        drop(logits);
+        Ok(elapsed)
+    };
+    run()?;
+    let times = (0..args.repeats)
+        .map(|_| run())
+        .collect::<Result<Vec<_>, _>>()?;
+    let seconds = median(times.clone());
+    let n = (args.prefill_batch * args.prefill_len) as f64;
+    Ok(json!({
+        "batch": args.prefill_batch,
+        "len": args.prefill_len,
+        "seconds": seconds,
+        "tokens_per_s": n / seconds,
+        "runs_s": times,
+    }))
+}
+
+/// Median ms per decode step at `batch` rows over a `decode_context` cache.
+fn decode_steps<B: Backend>(
+    model: &Llama<B>,
+    args: &Args,
+    batch: usize,
+    vocab: usize,
+) -> Result<Value, Failure> {
+    let device = model.device();
+    let mut prefilled: KvCache<B> = model.new_cache(batch);
+    let context = tokens(batch, args.decode_context, vocab, 2);
+    model.forward(&ForwardInput::causal(context, 0), &mut prefilled)?;
+    let step = tokens(batch, 1, vocab, 3);
+    let run = || -> Result<f64, Failure> {
+        let mut cache = prefilled.fork();
+        sync::<B>(device)?;
+        let t = Instant::now();
+        for _ in 0..args.decode_steps {
+            let input = ForwardInput::causal(step.clone(), cache.len());
+            model.forward(&input, &mut cache)?;
+        }
+        sync::<B>(device)?;
+        Ok(t.elapsed().as_secs_f64() / args.decode_steps as f64)
+    };
+    run()?;
+    let times = (0..args.repeats)
+        .map(|_| run())
+        .collect::<Result<Vec<_>, _>>()?;
+    let ms: Vec<f64> = times.iter().map(|s| s * 1e3).collect();
+    Ok(json!({
+        "batch": batch,
+        "context": args.decode_context,
+        "steps": args.decode_steps,
+        "ms_per_step": median(ms.clone()),
+        "runs_ms_per_step": ms,
+    }))
+}
