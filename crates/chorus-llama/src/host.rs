@@ -19,8 +19,12 @@ use burn::tensor::{Tensor, TensorData, backend::Backend};
 
 /// Rows up to which the streaming kernels beat packing for `sgemm`.
 const SMALL_ROWS: usize = 8;
-/// Below this many multiply-adds a product is not worth a second thread.
-const PARALLEL_WORK: usize = 1 << 16;
+/// Below this many multiply-adds a product stays on the calling thread: a scoped
+/// thread costs tens of microseconds to start, and far more when the cores are
+/// busy with other work (measured: a decode step went from 28 ms of CPU to 190 ms
+/// of wall time on a loaded 2-core machine when every product was split). Prefill
+/// products and the LM head are well above it; one-row layer products are not.
+const PARALLEL_WORK: usize = 1 << 23;
 
 /// Whether `B` is the CPU backend the host kernels serve.
 pub(crate) fn is_cpu<B: Backend>() -> bool {
@@ -103,10 +107,13 @@ fn matmul(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
         // Split the output columns: each thread streams its column band of `w` once.
         let bands = bands(n, m * k * n);
         run_bands(&mut out, m, n, &bands, |lo, hi, band| {
-            for (row, x_row) in x.chunks_exact(k).enumerate() {
-                let y = &mut band[row * (hi - lo)..(row + 1) * (hi - lo)];
-                for (i, &xi) in x_row.iter().enumerate() {
-                    let w_row = &w.data[i * n + lo..i * n + hi];
+            let width = hi - lo;
+            // Weight rows outermost: each is read once and applied to every input
+            // row while it is in cache (m ≤ SMALL_ROWS output rows stay in L1/L2).
+            for i in 0..k {
+                let w_row = &w.data[i * n + lo..i * n + hi];
+                for (row, y) in band.chunks_exact_mut(width).enumerate() {
+                    let xi = x[row * k + i];
                     for (yj, wj) in y.iter_mut().zip(w_row) {
                         *yj += xi * wj;
                     }

@@ -186,12 +186,12 @@ fn check_config(config: &LlamaConfig) -> Result<Heads, LlamaError> {
     };
     let problem = if heads.query == 0 || heads.key_value == 0 || heads.dim == 0 {
         Some("head counts and head_dim must be positive".to_string())
-    } else if heads.query % heads.key_value != 0 {
+    } else if !heads.query.is_multiple_of(heads.key_value) {
         Some(format!(
             "num_attention_heads {} is not a multiple of num_key_value_heads {}",
             heads.query, heads.key_value
         ))
-    } else if heads.dim % 2 != 0 {
+    } else if !heads.dim.is_multiple_of(2) {
         Some(format!("head_dim {} must be even for RoPE", heads.dim))
     } else if config.vocab_size == 0 || config.hidden_size == 0 {
         Some("vocab_size and hidden_size must be positive".to_string())
