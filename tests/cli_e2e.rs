@@ -370,3 +370,50 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         assert_ne!(error.exit_code(), 0, "{message}");
     }
 }
+
+#[test]
+fn generated_paraphrases_feed_a_flex_run() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("webqa-paraphrased.jsonl");
+    let summary = ensemble(&[
+        "paraphrase",
+        "--model",
+        &model,
+        "--max_samples",
+        "2",
+        "--rounds",
+        "1",
+        "--output",
+        path_str(&jsonl),
+    ])
+    .unwrap();
+    assert!(summary.contains("2 items x 1 rounds"), "{summary}");
+    let loaded = chorus::data::load_path(&jsonl, chorus::data::EmptyPolicy::Error).unwrap();
+    assert_eq!(loaded.items.len(), 2);
+    let text = std::fs::read_to_string(&jsonl).unwrap();
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["paraphrases"][0], first["question"]);
+    assert_eq!(first["paraphrases"].as_array().unwrap().len(), 2);
+
+    let out = dir.path().join("flex.feather");
+    flex(&[
+        "--dataset",
+        path_str(&jsonl),
+        "--model",
+        &model,
+        "--num_ensemble",
+        "2",
+        "--max_samples",
+        "1",
+        "--output",
+        path_str(&out),
+    ])
+    .unwrap();
+    let table = rows(&out);
+    let RowInput::Fused { paraphrases, .. } = &table.rows()[0].input else {
+        panic!("flex rows are fused rows");
+    };
+    assert_eq!(paraphrases.len(), 2);
+    assert_eq!(table.run().options["context"], "webqa");
+}
