@@ -107,18 +107,7 @@ fn matmul(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
         // Split the output columns: each thread streams its column band of `w` once.
         let bands = bands(n, m * k * n);
         run_bands(&mut out, m, n, &bands, |lo, hi, band| {
-            let width = hi - lo;
-            // Weight rows outermost: each is read once and applied to every input
-            // row while it is in cache (m ≤ SMALL_ROWS output rows stay in L1/L2).
-            for i in 0..k {
-                let w_row = &w.data[i * n + lo..i * n + hi];
-                for (row, y) in band.chunks_exact_mut(width).enumerate() {
-                    let xi = x[row * k + i];
-                    for (yj, wj) in y.iter_mut().zip(w_row) {
-                        *yj += xi * wj;
-                    }
-                }
-            }
+            axpy_band(x, k, &w.data[..], n, lo, hi, band)
         });
         return out;
     }
@@ -145,12 +134,7 @@ fn matmul_transposed(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
     if m <= SMALL_ROWS {
         let bands = bands(n, m * k * n);
         run_bands(&mut out, m, n, &bands, |lo, hi, band| {
-            for j in lo..hi {
-                let w_row = &w.data[j * k..(j + 1) * k];
-                for (row, x_row) in x.chunks_exact(k).enumerate() {
-                    band[row * (hi - lo) + (j - lo)] = dot(x_row, w_row);
-                }
-            }
+            dot_band(x, k, &w.data[..], lo, hi, band)
         });
         return out;
     }
@@ -169,10 +153,122 @@ fn matmul_transposed(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
     out
 }
 
-/// Eight independent partial sums so the loop vectorises without reassociation.
+/// `band[row][j - lo] += Σ_i x[row][i] · w[i][j]` for `j` in `lo..hi`, with `w`
+/// row-major `[k, n]`, dispatched to AVX-512 / AVX2 code when the CPU has it (the
+/// crate is built for baseline x86-64, where these loops would use 4-wide SSE).
+fn axpy_band(x: &[f32], k: usize, w: &[f32], n: usize, lo: usize, hi: usize, band: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { axpy_band_avx512(x, k, w, n, lo, hi, band) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { axpy_band_avx2(x, k, w, n, lo, hi, band) };
+        }
+    }
+    axpy_band_portable(x, k, w, n, lo, hi, band)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn axpy_band_avx512(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    n: usize,
+    lo: usize,
+    hi: usize,
+    band: &mut [f32],
+) {
+    axpy_band_portable(x, k, w, n, lo, hi, band)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn axpy_band_avx2(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    n: usize,
+    lo: usize,
+    hi: usize,
+    band: &mut [f32],
+) {
+    axpy_band_portable(x, k, w, n, lo, hi, band)
+}
+
+#[inline(always)]
+fn axpy_band_portable(
+    x: &[f32],
+    k: usize,
+    w: &[f32],
+    n: usize,
+    lo: usize,
+    hi: usize,
+    band: &mut [f32],
+) {
+    let width = hi - lo;
+    // Weight rows outermost: each is read once and applied to every input row
+    // while it is in cache (m ≤ SMALL_ROWS output rows stay in L1/L2).
+    for i in 0..k {
+        let w_row = &w[i * n + lo..i * n + hi];
+        for (row, y) in band.chunks_exact_mut(width).enumerate() {
+            let xi = x[row * k + i];
+            for (yj, wj) in y.iter_mut().zip(w_row) {
+                *yj += xi * wj;
+            }
+        }
+    }
+}
+
+/// `band[row][j - lo] = x[row] · w[j]` for `j` in `lo..hi`, with `w` row-major
+/// `[n, k]`; dispatched like [`axpy_band`].
+fn dot_band(x: &[f32], k: usize, w: &[f32], lo: usize, hi: usize, band: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { dot_band_avx512(x, k, w, lo, hi, band) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { dot_band_avx2(x, k, w, lo, hi, band) };
+        }
+    }
+    dot_band_portable(x, k, w, lo, hi, band)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn dot_band_avx512(x: &[f32], k: usize, w: &[f32], lo: usize, hi: usize, band: &mut [f32]) {
+    dot_band_portable(x, k, w, lo, hi, band)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_band_avx2(x: &[f32], k: usize, w: &[f32], lo: usize, hi: usize, band: &mut [f32]) {
+    dot_band_portable(x, k, w, lo, hi, band)
+}
+
+#[inline(always)]
+fn dot_band_portable(x: &[f32], k: usize, w: &[f32], lo: usize, hi: usize, band: &mut [f32]) {
+    let width = hi - lo;
+    for j in lo..hi {
+        let w_row = &w[j * k..(j + 1) * k];
+        for (row, x_row) in x.chunks_exact(k).enumerate() {
+            band[row * width + (j - lo)] = dot(x_row, w_row);
+        }
+    }
+}
+
+/// Sixteen independent partial sums so the loop vectorises without reassociation.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    const LANES: usize = 16;
+    let mut acc = [0f32; LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = a_chunks
         .remainder()
         .iter()
@@ -180,7 +276,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| x * y)
         .sum();
     for (ca, cb) in a_chunks.zip(b_chunks) {
-        for lane in 0..8 {
+        for lane in 0..LANES {
             acc[lane] += ca[lane] * cb[lane];
         }
     }
