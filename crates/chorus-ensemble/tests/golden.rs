@@ -23,6 +23,10 @@ use chorus_llama::{Checkpoint, Cpu, Llama, Tokenizer};
 use chorus_prompt::{FewShotExample, PromptContext};
 use serde_json::Value;
 
+// Same allocator as the binaries (glibc's malloc re-faults activation buffers).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NEAR_TIE: f64 = 1e-2;
 const LOGIT_TOLERANCE: f32 = 1e-3;
 const DEFAULT_ITEMS: usize = 2;
