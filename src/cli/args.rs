@@ -81,9 +81,15 @@ pub struct RunArgs {
     /// (required for a generation run).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// A name from models.toml, a Hugging Face folder or a `.gguf` file.
+    /// A name from models.toml, a Hugging Face folder, a `.gguf` file, or
+    /// `random:<preset>[:<seed>]` (seeded random weights of a preset shape:
+    /// llama-3.2-3b, smollm2-135m, tiny).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// The checkpoint whose tokenizer drives `--model random:...` (default:
+    /// the default model).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
     /// The data folder (default: $CHORUS_DATA, else the repository's data/).
     #[arg(long = "data-dir", alias = "data_dir")]
     pub data_dir: Option<PathBuf>,
@@ -222,9 +228,15 @@ pub struct ParaphraseArgs {
     /// `webqa` or a WebQuestions-style JSONL file.
     #[arg(long, default_value = "webqa")]
     pub dataset: String,
-    /// A name from models.toml, a Hugging Face folder or a `.gguf` file.
+    /// A name from models.toml, a Hugging Face folder, a `.gguf` file, or
+    /// `random:<preset>[:<seed>]` (seeded random weights of a preset shape:
+    /// llama-3.2-3b, smollm2-135m, tiny).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// The checkpoint whose tokenizer drives `--model random:...` (default:
+    /// the default model).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
     /// The data folder (default: $CHORUS_DATA, else the repository's data/).
     #[arg(long = "data-dir", alias = "data_dir")]
     pub data_dir: Option<PathBuf>,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use burn::tensor::backend::Backend;
 use chorus_data::{EmptyPolicy, Item};
 use chorus_ensemble::{Answer, Engine, Method, Question};
-use chorus_llama::{Checkpoint, Llama};
+use chorus_llama::Llama;
 use chorus_prompt::PromptContext;
 use chorus_results::{
     Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey, StopReason, add_lemma_columns,
@@ -45,6 +45,22 @@ pub struct Summary {
     pub tokens: usize,
     /// Wall time of the decoding, model loading included.
     pub elapsed: Duration,
+    /// Where the time went, when something was generated.
+    pub phases: Option<Phases>,
+}
+
+/// The phases of a run's wall time: fixed start-up costs, then the steady
+/// state that throughput comparisons (e.g. across GPU counts) should use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phases {
+    /// Opening the checkpoint and building the model on the device.
+    pub model_load: Duration,
+    /// The first batch (on a GPU it includes kernel compilation and autotuning).
+    pub first_batch: Duration,
+    /// Items answered after the first batch.
+    pub steady_items: usize,
+    /// Wall time after the first batch.
+    pub steady: Duration,
 }
 
 impl fmt::Display for Summary {
@@ -65,14 +81,39 @@ impl fmt::Display for Summary {
         };
         write!(
             f,
-            "{}: {} items, {} tokens, {seconds:.1} s, {rate:.2} items/s; {} rows ({} resumed) -> {}",
-            self.binary,
-            self.items,
-            self.tokens,
+            "{}: {} items, {} tokens, {seconds:.1} s, {rate:.2} items/s",
+            self.binary, self.items, self.tokens,
+        )?;
+        if let Some(phases) = &self.phases {
+            write!(f, " ({phases})")?;
+        }
+        write!(
+            f,
+            "; {} rows ({} resumed) -> {}",
             self.rows,
             self.resumed_rows,
             self.output.display()
         )
+    }
+}
+
+impl fmt::Display for Phases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "model load {:.1} s, first batch {:.1} s",
+            self.model_load.as_secs_f64(),
+            self.first_batch.as_secs_f64()
+        )?;
+        let steady = self.steady.as_secs_f64();
+        if self.steady_items > 0 && steady > 0.0 {
+            write!(
+                f,
+                ", then {:.2} items/s",
+                self.steady_items as f64 / steady
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -125,6 +166,7 @@ pub fn run_plan(plan: &RunPlan) -> Result<Summary> {
         rows: written.rows,
         tokens: progress.tokens,
         elapsed: started.elapsed(),
+        phases: progress.phases(),
     })
 }
 
@@ -150,6 +192,7 @@ fn skip_existing(plan: &RunPlan, feather: &Path) -> Result<Summary> {
         rows: table.rows().len(),
         tokens: 0,
         elapsed: Duration::ZERO,
+        phases: None,
     })
 }
 
@@ -191,12 +234,19 @@ fn row_keys(method: Method, question: &Question) -> impl Iterator<Item = RowKey>
     })
 }
 
-/// Progress bar and counters.
+/// Progress bar, counters and phase timestamps.
 struct RunProgress {
     bar: ProgressBar,
     items: usize,
     tokens: usize,
     abort_after: Option<usize>,
+    started: Instant,
+    /// When the model was ready.
+    loaded: Option<Instant>,
+    /// When the first batch was checkpointed, and its item count.
+    first_batch: Option<(Instant, usize)>,
+    /// When the last batch was checkpointed.
+    last_batch: Option<Instant>,
 }
 
 impl RunProgress {
@@ -213,7 +263,29 @@ impl RunProgress {
             items: 0,
             tokens: 0,
             abort_after: plan.abort_after,
+            started: Instant::now(),
+            loaded: None,
+            first_batch: None,
+            last_batch: None,
         }
+    }
+
+    /// Marks the model as loaded.
+    fn model_loaded(&mut self) {
+        self.loaded = Some(Instant::now());
+    }
+
+    /// The run's phases, once a batch was done.
+    fn phases(&self) -> Option<Phases> {
+        let loaded = self.loaded?;
+        let (first_done, first_items) = self.first_batch?;
+        let last = self.last_batch?;
+        Some(Phases {
+            model_load: loaded - self.started,
+            first_batch: first_done - loaded,
+            steady_items: self.items - first_items,
+            steady: last - first_done,
+        })
     }
 
     /// Counts a checkpointed batch; the abort hook fires here.
@@ -221,6 +293,9 @@ impl RunProgress {
         self.items += items;
         self.tokens += tokens;
         self.bar.inc(items as u64);
+        let now = Instant::now();
+        self.first_batch.get_or_insert((now, self.items));
+        self.last_batch = Some(now);
         match self.abort_after {
             Some(limit) if self.items >= limit => Err(CliError::TestAbort { items: self.items }),
             _ => Ok(()),
@@ -277,6 +352,7 @@ fn decode_on<B: Backend>(
     progress: &mut RunProgress,
 ) -> Result<()> {
     let engine = build_engine::<B>(plan, &device)?;
+    progress.model_loaded();
     engine.run_with(plan.method, &plan.flex, pending, |answers| {
         let tokens = answers.iter().map(|a| a.generated_ids.len()).sum();
         let questions = distinct_items(&answers);
@@ -305,10 +381,10 @@ fn distinct_items(answers: &[Answer]) -> usize {
 /// Opens the checkpoint, builds the model on `device` and the prompt context.
 fn build_engine<B: Backend>(plan: &RunPlan, device: &B::Device) -> Result<Engine<B>> {
     let started = Instant::now();
-    let checkpoint = Checkpoint::open(&plan.model.path)?;
+    let checkpoint = plan.model.open()?;
     let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), device)?;
     tracing::info!(
-        model = %plan.model.path.display(),
+        model = %plan.model.describe(),
         seconds = started.elapsed().as_secs_f64(),
         "model loaded"
     );

@@ -24,7 +24,7 @@ use clap::Parser;
 pub use args::{EnsembleCli, EnsembleCommand, FlexArgs, FlexCli, FlexCommand, MergeArgs, RunArgs};
 pub use error::CliError;
 pub use generate::{ABORT_AFTER_ENV, Summary, run_plan};
-pub use models::{ResolvedModel, resolve_model};
+pub use models::{ModelSource, ResolvedModel, resolve_model, resolve_model_with};
 pub use plan::{RunPlan, plan_run};
 
 use chorus_ensemble::Method;

@@ -1,38 +1,149 @@
-//! `--model` resolution: an existing path, or a name from `models.toml`.
+//! `--model` resolution: an existing path, a name from `models.toml`, or
+//! seeded random weights of a preset shape (`random:<preset>[:<seed>]`).
 //!
 //! `models.toml` maps names to checkpoint paths, one `name = "path"` line
 //! each. It is looked for at `$CHORUS_MODELS_TOML`, then `./models.toml`, then
 //! the repository root this binary was built from. A relative path is tried
 //! under `$CHORUS_MODELS` (as given, then by file name) when that variable is
 //! set, and otherwise relative to the folder holding `models.toml`.
+//!
+//! Random weights (e.g. `random:llama-3.2-3b` for the Llama-3.2-3B shape) take
+//! their tokenizer from `--tokenizer`, by default the default model's: a real
+//! model's compute on real prompts, for GPU benchmarks without its weights.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chorus_llama::{Checkpoint, RandomWeights, presets};
+
+use crate::cli::args::DEFAULT_MODEL;
 use crate::cli::error::{CliError, Result};
 
 /// Environment variable naming the models.toml to use.
 pub const MODELS_TOML_ENV: &str = "CHORUS_MODELS_TOML";
 /// Environment variable naming a folder relative models.toml entries live in.
 pub const MODELS_DIR_ENV: &str = "CHORUS_MODELS";
+/// The prefix of a random-weights model spec.
+const RANDOM_PREFIX: &str = "random:";
 
-/// A model to load: its short name (for output paths and metadata) and the
-/// checkpoint path (a `.gguf` file or a Hugging Face folder).
+/// A model to load: its short name (for output paths and metadata) and where
+/// its weights come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedModel {
-    /// The models.toml name, or the file stem / folder name of a path.
+    /// The models.toml name, the file stem / folder name of a path, or
+    /// `random-<preset>[-seed<N>]`.
     pub name: String,
-    /// The checkpoint.
-    pub path: PathBuf,
+    /// The weights.
+    pub source: ModelSource,
 }
 
-/// Resolves `--model`: an existing path wins; otherwise a models.toml name.
+/// Where a model's weights and tokenizer come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A checkpoint: a `.gguf` file or a Hugging Face folder.
+    Checkpoint(PathBuf),
+    /// Seeded random weights of a preset shape, with another checkpoint's tokenizer.
+    Random {
+        /// The preset name (`chorus_llama::presets::NAMES`).
+        preset: String,
+        /// The weights' seed.
+        seed: u64,
+        /// The checkpoint (or `tokenizer.json`) whose tokenizer drives it.
+        tokenizer: PathBuf,
+    },
+}
+
+impl ResolvedModel {
+    /// Opens the weights and tokenizer.
+    pub fn open(&self) -> Result<Checkpoint> {
+        match &self.source {
+            ModelSource::Checkpoint(path) => Ok(Checkpoint::open(path)?),
+            ModelSource::Random {
+                preset,
+                seed,
+                tokenizer,
+            } => {
+                let config = presets::by_name(preset).ok_or_else(|| unknown_preset(preset))?;
+                Ok(Checkpoint::random(
+                    RandomWeights::new(config, *seed),
+                    tokenizer,
+                )?)
+            }
+        }
+    }
+
+    /// What the weights are, for logs and messages.
+    pub fn describe(&self) -> String {
+        match &self.source {
+            ModelSource::Checkpoint(path) => path.display().to_string(),
+            ModelSource::Random {
+                preset,
+                seed,
+                tokenizer,
+            } => format!(
+                "random {preset} weights (seed {seed}), tokenizer of {}",
+                tokenizer.display()
+            ),
+        }
+    }
+}
+
+/// Resolves `--model` (and, for random weights, `--tokenizer`).
+pub fn resolve_model_with(spec: &str, tokenizer: Option<&str>) -> Result<ResolvedModel> {
+    match spec.strip_prefix(RANDOM_PREFIX) {
+        Some(rest) => resolve_random(rest, tokenizer.unwrap_or(DEFAULT_MODEL)),
+        None => resolve_model(spec),
+    }
+}
+
+/// `<preset>[:<seed>]` with the tokenizer of `tokenizer_spec` (a checkpoint).
+fn resolve_random(rest: &str, tokenizer_spec: &str) -> Result<ResolvedModel> {
+    let (preset, seed) = match rest.split_once(':') {
+        Some((preset, seed)) => {
+            let seed = seed.parse::<u64>().map_err(|_| {
+                CliError::Usage(format!(
+                    "--model {RANDOM_PREFIX}{rest}: the seed `{seed}` is not a non-negative integer"
+                ))
+            })?;
+            (preset, seed)
+        }
+        None => (rest, 0),
+    };
+    if presets::by_name(preset).is_none() {
+        return Err(unknown_preset(preset));
+    }
+    let tokenizer = match resolve_model(tokenizer_spec)?.source {
+        ModelSource::Checkpoint(path) => path,
+        ModelSource::Random { .. } => unreachable!("resolve_model never gives random weights"),
+    };
+    let name = match seed {
+        0 => format!("random-{preset}"),
+        seed => format!("random-{preset}-seed{seed}"),
+    };
+    Ok(ResolvedModel {
+        name,
+        source: ModelSource::Random {
+            preset: preset.into(),
+            seed,
+            tokenizer,
+        },
+    })
+}
+
+fn unknown_preset(preset: &str) -> CliError {
+    CliError::Usage(format!(
+        "--model {RANDOM_PREFIX}{preset}: unknown preset; known: {}",
+        presets::NAMES.join(", ")
+    ))
+}
+
+/// Resolves a checkpoint spec: an existing path wins; otherwise a models.toml name.
 pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
     let direct = Path::new(spec);
     if direct.exists() {
         return Ok(ResolvedModel {
             name: name_of_path(direct),
-            path: direct.to_path_buf(),
+            source: ModelSource::Checkpoint(direct.to_path_buf()),
         });
     }
     let Some(toml_path) = find_models_toml() else {
@@ -60,7 +171,7 @@ pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
     }
     Ok(ResolvedModel {
         name: spec.into(),
-        path,
+        source: ModelSource::Checkpoint(path),
     })
 }
 
@@ -171,5 +282,31 @@ mod tests {
         assert_eq!(resolved.name, "Tiny.Q8_0");
         let error = resolve_model("no-such-model-name").unwrap_err();
         assert!(matches!(error, CliError::UnknownModel { .. }), "{error}");
+    }
+
+    #[test]
+    fn random_specs_name_preset_seed_and_tokenizer() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = dir.path().join("tok.gguf");
+        std::fs::write(&tokenizer, b"x").unwrap();
+        let tok = tokenizer.to_str();
+        let plain = resolve_model_with("random:llama-3.2-3b", tok).unwrap();
+        assert_eq!(plain.name, "random-llama-3.2-3b");
+        assert_eq!(
+            plain.source,
+            ModelSource::Random {
+                preset: "llama-3.2-3b".into(),
+                seed: 0,
+                tokenizer: tokenizer.clone(),
+            }
+        );
+        let seeded = resolve_model_with("random:tiny:7", tok).unwrap();
+        assert_eq!(seeded.name, "random-tiny-seed7");
+        let unknown = resolve_model_with("random:llama-9000", tok).unwrap_err();
+        assert!(unknown.to_string().contains("unknown preset"), "{unknown}");
+        let bad_seed = resolve_model_with("random:tiny:minus-one", tok).unwrap_err();
+        assert!(bad_seed.to_string().contains("seed"), "{bad_seed}");
+        let missing = resolve_model_with("random:tiny", Some("/no/such/tokenizer.gguf"));
+        assert!(missing.is_err());
     }
 }

@@ -13,13 +13,13 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
 use chorus_ensemble::{DecodeConfig, Engine, SamplingConfig};
-use chorus_llama::{Checkpoint, Llama};
+use chorus_llama::Llama;
 use chorus_prompt::{PromptContext, paraphrase_generation_prompt};
 use serde_json::{Map, Value};
 
 use crate::cli::args::{Dtype, ParaphraseArgs};
 use crate::cli::error::{CliError, Result};
-use crate::cli::models::resolve_model;
+use crate::cli::models::{ResolvedModel, resolve_model_with};
 use crate::cli::plan::DeviceSpec;
 
 /// Runs the `paraphrase` subcommand; returns the summary line.
@@ -45,7 +45,7 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
         return Err(CliError::MissingDataset { path });
     }
     let device = DeviceSpec::parse(&args.device)?;
-    let model = resolve_model(&args.model)?;
+    let model = resolve_model_with(&args.model, args.tokenizer.as_deref())?;
     let loaded = dataset.load(&data_dir, EmptyPolicy::Error)?;
     let limit = args.max_samples.unwrap_or(loaded.items.len());
     let items = &loaded.items[..limit.min(loaded.items.len())];
@@ -54,7 +54,7 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
         args,
         items,
         data_dir: &data_dir,
-        checkpoint: &model.path,
+        model: &model,
     };
     let paraphrases = match (device, args.dtype) {
         (DeviceSpec::Cpu, None | Some(Dtype::F32)) => {
@@ -82,7 +82,7 @@ struct Request<'a> {
     args: &'a ParaphraseArgs,
     items: &'a [Item],
     data_dir: &'a DataDir,
-    checkpoint: &'a Path,
+    model: &'a ResolvedModel,
 }
 
 #[cfg(feature = "cuda")]
@@ -112,7 +112,7 @@ fn paraphrase_on_cuda(
 
 /// The generated paraphrases of every item, one per round.
 fn paraphrase_on<B: Backend>(request: &Request<'_>, device: B::Device) -> Result<Vec<Vec<String>>> {
-    let checkpoint = Checkpoint::open(request.checkpoint)?;
+    let checkpoint = request.model.open()?;
     let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), &device)?;
     // The context is unused by sampling (prompts are complete texts).
     let context = PromptContext::for_dataset(&Dataset::WebQa, request.data_dir)?;

@@ -13,7 +13,7 @@ use chorus_results::{RunInfo, ShardInfo, WriteOptions};
 
 use crate::cli::args::{ContextName, Dtype, FlexArgs, RunArgs};
 use crate::cli::error::{CliError, Result};
-use crate::cli::models::{ResolvedModel, resolve_model};
+use crate::cli::models::{ResolvedModel, resolve_model_with};
 
 /// Where the model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct RunPlan {
     pub max_samples: Option<usize>,
     /// This run's shard, if sharded.
     pub shard: Option<Shard>,
-    /// The model checkpoint.
+    /// The model.
     pub model: ResolvedModel,
     /// Where it runs.
     pub device: DeviceSpec,
@@ -133,7 +133,7 @@ pub fn plan_run(
     let shard = run.shard.as_deref().map(str::parse::<Shard>).transpose()?;
     let device = DeviceSpec::parse(&run.device)?;
     let dtype = dtype_for(device, run.dtype)?;
-    let model = resolve_model(&run.model)?;
+    let model = resolve_model_with(&run.model, run.tokenizer.as_deref())?;
     let tag = (method != Method::Origin).then(|| selection_tag(&selection));
     let output = match &run.output {
         Some(path) => path.clone(),
@@ -394,9 +394,15 @@ fn options_json(input: OptionsInput<'_>) -> serde_json::Value {
 /// The items this run answers, with their dataset indices: the first
 /// `max_samples` items, then this shard's range of them (so that the shards
 /// of a `--max_samples N` run merge into the unsharded `--max_samples N` run).
+/// Shards split between whole batches of `--batch-size` questions, so each
+/// shard runs exactly the batches the unsharded run would: on a GPU, a row's
+/// bf16 results can depend on which rows share its batch.
 pub fn items_of_run<'a>(plan: &RunPlan, items: &'a [Item]) -> Vec<(usize, &'a Item)> {
     let limit = plan.max_samples.unwrap_or(items.len()).min(items.len());
-    let range = plan.shard.unwrap_or_else(Shard::whole).range(limit);
+    let range = plan
+        .shard
+        .unwrap_or_else(Shard::whole)
+        .range_in_units(limit, plan.decode.batch_size);
     range.clone().zip(&items[range]).collect()
 }
 

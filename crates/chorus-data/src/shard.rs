@@ -7,9 +7,10 @@ use std::str::FromStr;
 use crate::error::{DataError, Result};
 
 /// Shard `index` of `count`. Shard `i` owns the contiguous index range
-/// `[len·i/n, len·(i+1)/n)`: shards differ in size by at most one item, and
-/// concatenating shard outputs in shard order restores file order (what a
-/// `merge` step needs).
+/// `[len·i/n, len·(i+1)/n)` ([`Shard::range`]; or the same over whole batches,
+/// [`Shard::range_in_units`]): shards differ in size by at most one item (one
+/// unit), and concatenating shard outputs in shard order restores file order
+/// (what a `merge` step needs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     index: usize,
@@ -54,6 +55,22 @@ impl Shard {
     /// The item indices this shard owns in a dataset of `len` items.
     pub fn range(&self, len: usize) -> Range<usize> {
         let bound = |i: usize| (len as u128 * i as u128 / self.count as u128) as usize;
+        bound(self.index)..bound(self.index + 1)
+    }
+
+    /// As [`Shard::range`], but splitting only between whole units of `unit`
+    /// items counted from the start (e.g. batches of a run): shard `i` owns
+    /// units `[u·i/n, u·(i+1)/n)` of the `u = ⌈len/unit⌉` units. A sharded run
+    /// then computes exactly the batches of the unsharded run, which matters
+    /// where kernels are not batch-invariant (GPU floating point). `unit` 0
+    /// counts as 1.
+    pub fn range_in_units(&self, len: usize, unit: usize) -> Range<usize> {
+        let unit = unit.max(1);
+        let units = len.div_ceil(unit);
+        let bound = |i: usize| {
+            let first_unit = (units as u128 * i as u128 / self.count as u128) as usize;
+            (first_unit * unit).min(len)
+        };
         bound(self.index)..bound(self.index + 1)
     }
 
@@ -130,6 +147,25 @@ mod tests {
             prop_assert_eq!(&joined, &items);
             let sizes: Vec<usize> = (0..count).map(|i| Shard::new(i, count).unwrap().range(len).len()).collect();
             prop_assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+        }
+
+        #[test]
+        fn unit_shards_partition_at_unit_boundaries(len in 0usize..500, count in 1usize..40, unit in 0usize..40) {
+            let ranges: Vec<Range<usize>> = (0..count)
+                .map(|i| Shard::new(i, count).unwrap().range_in_units(len, unit))
+                .collect();
+            let joined: Vec<usize> = ranges.iter().flat_map(|r| r.clone()).collect();
+            prop_assert_eq!(joined, (0..len).collect::<Vec<_>>());
+            let unit = unit.max(1);
+            for range in &ranges {
+                prop_assert!(range.start % unit == 0 || range.start == len);
+            }
+            let sizes: Vec<usize> = ranges.iter().map(|r| r.len().div_ceil(unit)).collect();
+            prop_assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+            if unit == 1 {
+                let plain: Vec<Range<usize>> = (0..count).map(|i| Shard::new(i, count).unwrap().range(len)).collect();
+                prop_assert_eq!(ranges, plain);
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::hf::HfCheckpoint;
-use crate::{GgufFile, LlamaError, Tokenizer, WeightSource};
+use crate::{GgufFile, LlamaError, RandomWeights, Tokenizer, WeightSource};
 
 /// A model's weights and tokenizer.
 pub struct Checkpoint {
@@ -49,6 +49,28 @@ impl Checkpoint {
         }
         let weights = GgufFile::open(path)?;
         let tokenizer = Tokenizer::from_gguf(&weights)?;
+        Ok(Self {
+            weights: Box::new(weights),
+            tokenizer,
+        })
+    }
+
+    /// Seeded random weights of a config driven by the tokenizer of another
+    /// checkpoint (see [`Tokenizer::open`]): a real model's compute on real
+    /// prompts without its weights. The tokenizer's ids must fit the config's
+    /// vocabulary.
+    pub fn random(weights: RandomWeights, tokenizer_path: &Path) -> Result<Self, LlamaError> {
+        let tokenizer = Tokenizer::open(tokenizer_path)?;
+        let vocab = weights.config().vocab_size;
+        if tokenizer.vocab_size() > vocab {
+            return Err(LlamaError::Format {
+                path: tokenizer_path.to_path_buf(),
+                message: format!(
+                    "the tokenizer has {} tokens, more than the random model's vocabulary of {vocab}",
+                    tokenizer.vocab_size()
+                ),
+            });
+        }
         Ok(Self {
             weights: Box::new(weights),
             tokenizer,

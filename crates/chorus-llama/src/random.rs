@@ -70,8 +70,7 @@ impl WeightSource for RandomWeights {
                 path: PathBuf::from("<random weights>"),
                 tensor: name.to_string(),
             })?;
-        let count = shape.iter().product();
-        let mut rng = SplitMix64(self.seed ^ fnv1a(name));
+        let count: usize = shape.iter().product();
         // Uniform on [-a, a] has standard deviation a/√3.
         let amplitude = self.std * 3f32.sqrt();
         let offset = if name.ends_with("norm.weight") {
@@ -79,9 +78,8 @@ impl WeightSource for RandomWeights {
         } else {
             0.0
         };
-        let data = (0..count)
-            .map(|_| offset + amplitude * (2.0 * rng.next_unit() - 1.0))
-            .collect();
+        let mut data = vec![0f32; count];
+        fill_uniform(self.seed ^ fnv1a(name), offset, amplitude, &mut data);
         Ok(HostTensor { shape, data })
     }
 
@@ -90,12 +88,46 @@ impl WeightSource for RandomWeights {
     }
 }
 
+/// Fills `out` with `offset + amplitude · u`, `u` uniform on `[-1, 1)`, from
+/// the SplitMix64 stream of `seed`, split across threads for large tensors (a
+/// 3B model is ~3·10⁹ draws: a minute on one core). SplitMix64's state after
+/// `k` draws is `seed + k·γ`, so each thread starts its stream at its offset
+/// and the values are the same as one sequential stream.
+fn fill_uniform(seed: u64, offset: f32, amplitude: f32, out: &mut [f32]) {
+    const PARALLEL_FROM: usize = 1 << 20;
+    let fill = |start: usize, chunk: &mut [f32]| {
+        let mut rng = SplitMix64::at(seed, start as u64);
+        for value in chunk {
+            *value = offset + amplitude * (2.0 * rng.next_unit() - 1.0);
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if out.len() < PARALLEL_FROM || threads == 1 {
+        fill(0, out);
+        return;
+    }
+    let chunk_len = out.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for (index, chunk) in out.chunks_mut(chunk_len).enumerate() {
+            scope.spawn(move || fill(index * chunk_len, chunk));
+        }
+    });
+}
+
 /// The SplitMix64 generator: tiny, fast, and good enough for test weights.
 struct SplitMix64(u64);
 
+/// SplitMix64's state increment (the golden ratio in 64-bit fixed point).
+const SPLITMIX_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
 impl SplitMix64 {
+    /// The stream of `seed` after `skipped` draws.
+    fn at(seed: u64, skipped: u64) -> Self {
+        Self(seed.wrapping_add(skipped.wrapping_mul(SPLITMIX_GAMMA)))
+    }
+
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        self.0 = self.0.wrapping_add(SPLITMIX_GAMMA);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -118,6 +150,19 @@ fn fnv1a(text: &str) -> u64 {
 /// Config presets used by tests and benchmarks.
 pub mod presets {
     use crate::{LlamaConfig, RopeScaling};
+
+    /// The preset names [`by_name`] knows.
+    pub const NAMES: [&str; 3] = ["llama-3.2-3b", "smollm2-135m", "tiny"];
+
+    /// A preset by name (see [`NAMES`]).
+    pub fn by_name(name: &str) -> Option<LlamaConfig> {
+        match name {
+            "llama-3.2-3b" => Some(llama_3_2_3b()),
+            "smollm2-135m" => Some(smollm2_135m()),
+            "tiny" => Some(tiny()),
+            _ => None,
+        }
+    }
 
     /// Llama-3.2-3B shapes: hidden 3072, 28 layers, 24 query / 8 KV heads,
     /// intermediate 8192, vocab 128256, θ 500000, Llama-3 RoPE scaling, tied.
@@ -198,6 +243,27 @@ pub mod presets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_streams_equal_one_sequential_stream() {
+        let count = (1 << 20) + 12_345;
+        let mut parallel = vec![0f32; count];
+        fill_uniform(99, 1.0, 0.5, &mut parallel);
+        let mut rng = SplitMix64(99);
+        for (index, value) in parallel.iter().enumerate() {
+            let expected = 1.0 + 0.5 * (2.0 * rng.next_unit() - 1.0);
+            assert_eq!(*value, expected, "element {index}");
+        }
+    }
+
+    #[test]
+    fn every_preset_name_resolves() {
+        for name in presets::NAMES {
+            assert!(presets::by_name(name).is_some(), "{name}");
+        }
+        assert_eq!(presets::by_name("llama-3.2-3b"), Some(presets::llama_3_2_3b()));
+        assert!(presets::by_name("llama-9000").is_none());
+    }
 
     #[test]
     fn tensors_are_reproducible_and_distinct() {

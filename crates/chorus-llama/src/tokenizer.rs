@@ -53,6 +53,19 @@ impl std::fmt::Debug for Tokenizer {
 }
 
 impl Tokenizer {
+    /// The tokenizer of a checkpoint: a `.gguf` file (from its metadata), a
+    /// Hugging Face folder (as [`Checkpoint::open`](crate::Checkpoint::open)
+    /// reads it) or a `tokenizer.json`.
+    pub fn open(path: &Path) -> Result<Self, LlamaError> {
+        if path.is_dir() {
+            return Ok(crate::Checkpoint::open(path)?.tokenizer);
+        }
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+            return Self::from_gguf(&GgufFile::open(path)?);
+        }
+        Self::from_file(path)
+    }
+
     /// Loads a Hugging Face `tokenizer.json`. BOS/EOS come from a sibling
     /// `tokenizer_config.json` when present (`bos_token`, `eos_token`,
     /// `add_bos_token`); otherwise `add_bos` is whether the file's post-processor
