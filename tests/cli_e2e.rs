@@ -5,28 +5,15 @@
 //! clear errors for bad input. Model tests skip when the checkpoint is absent.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use chorus::cli::{CliError, run_ensemble, run_flex};
 use chorus::results::{ResultTable, RowInput, read_results};
 
-/// The SmolLM2 checkpoint: `$CHORUS_MODEL`, else the repository's copy.
+/// The SmolLM2 checkpoint, or `None` (reason printed) when absent.
 fn model() -> Option<String> {
-    let path = std::env::var_os("CHORUS_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if path.exists() {
-        Some(path.to_string_lossy().into_owned())
-    } else {
-        eprintln!(
-            "skipping: no model at {} (set CHORUS_MODEL or run scripts/fetch-model)",
-            path.display()
-        );
-        None
-    }
+    chorus::llama::testing::smollm2_or_skip().map(|path| path.to_string_lossy().into_owned())
 }
 
 fn args(program: &str, flags: &[&str]) -> Vec<OsString> {

@@ -117,7 +117,9 @@ pub struct RunArgs {
     /// Two-stage sampling: paraphrases drawn from the pool.
     #[arg(long = "num_samples", alias = "num-samples", default_value_t = 5)]
     pub num_samples: usize,
-    /// Seed of the paraphrase sampling (each item derives its own).
+    /// Seed of the two-stage paraphrase sampling. Each item draws with its own
+    /// CPython generator: 42 (the default) seeds it like the pipeline,
+    /// `random.seed(uuid)`; any other value seeds it with `"{uuid}:{seed}"`.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Only the first N items of the dataset.

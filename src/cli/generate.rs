@@ -11,6 +11,7 @@ use burn::tensor::backend::Backend;
 use chorus_data::{EmptyPolicy, Item};
 use chorus_ensemble::{Answer, Engine, Method, Question};
 use chorus_llama::Llama;
+use chorus_llama::backend::{OnBackend, run_on};
 use chorus_prompt::PromptContext;
 use chorus_results::{
     Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey, StopReason, add_lemma_columns,
@@ -20,7 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::args::ContextName;
 use crate::cli::error::{CliError, Result};
-use crate::cli::plan::{DeviceSpec, RunPlan, items_of_run, question_of};
+use crate::cli::plan::{RunPlan, items_of_run, question_of};
 
 /// Test hook: stop with an error once this many items were checkpointed by
 /// this process (used by the kill-and-resume test).
@@ -107,11 +108,7 @@ impl fmt::Display for Phases {
         )?;
         let steady = self.steady.as_secs_f64();
         if self.steady_items > 0 && steady > 0.0 {
-            write!(
-                f,
-                ", then {:.2} items/s",
-                self.steady_items as f64 / steady
-            )?;
+            write!(f, ", then {:.2} items/s", self.steady_items as f64 / steady)?;
         }
         Ok(())
     }
@@ -137,19 +134,15 @@ pub fn run_plan(plan: &RunPlan) -> Result<Summary> {
     let by_index: BTreeMap<usize, &Item> = items.iter().copied().collect();
     let mut progress = RunProgress::new(plan, pending.len());
     if !pending.is_empty() {
-        match plan.device {
-            DeviceSpec::Cpu => decode_on::<chorus_llama::Cpu>(
-                plan,
-                Default::default(),
-                &pending,
-                &by_index,
-                &mut writer,
-                &mut progress,
-            )?,
-            DeviceSpec::Cuda(index) => {
-                decode_on_cuda(plan, index, &pending, &by_index, &mut writer, &mut progress)?
-            }
-        }
+        let (backend, cuda_index) = plan.device.backend(plan.dtype)?;
+        let decode = Decode {
+            plan,
+            pending: &pending,
+            items: &by_index,
+            writer: &mut writer,
+            progress: &mut progress,
+        };
+        run_on(&backend, cuda_index, decode)??;
     }
     progress.bar.finish_and_clear();
     let resumed_rows = writer.resumed_rows();
@@ -303,42 +296,27 @@ impl RunProgress {
     }
 }
 
-#[cfg(feature = "cuda")]
-fn decode_on_cuda(
-    plan: &RunPlan,
-    index: usize,
-    pending: &[Question],
-    items: &BTreeMap<usize, &Item>,
-    writer: &mut ResultWriter,
-    progress: &mut RunProgress,
-) -> Result<()> {
-    use crate::cli::args::Dtype;
-    let device = burn::backend::cuda::CudaDevice::new(index);
-    match plan.dtype {
-        Dtype::Bf16 => {
-            decode_on::<chorus_llama::CudaBf16>(plan, device, pending, items, writer, progress)
-        }
-        Dtype::F16 => {
-            decode_on::<chorus_llama::CudaF16>(plan, device, pending, items, writer, progress)
-        }
-        Dtype::F32 => {
-            decode_on::<chorus_llama::CudaF32>(plan, device, pending, items, writer, progress)
-        }
-    }
+/// [`decode_on`] for [`run_on`], which picks the backend at run time.
+struct Decode<'a> {
+    plan: &'a RunPlan,
+    pending: &'a [Question],
+    items: &'a BTreeMap<usize, &'a Item>,
+    writer: &'a mut ResultWriter,
+    progress: &'a mut RunProgress,
 }
 
-#[cfg(not(feature = "cuda"))]
-fn decode_on_cuda(
-    _plan: &RunPlan,
-    index: usize,
-    _pending: &[Question],
-    _items: &BTreeMap<usize, &Item>,
-    _writer: &mut ResultWriter,
-    _progress: &mut RunProgress,
-) -> Result<()> {
-    Err(CliError::Usage(format!(
-        "--device cuda:{index}: this binary was built without CUDA; rebuild with --features cuda"
-    )))
+impl OnBackend for Decode<'_> {
+    type Output = Result<()>;
+    fn run<B: Backend>(self, device: B::Device, _dtype: &'static str) -> Result<()> {
+        decode_on::<B>(
+            self.plan,
+            device,
+            self.pending,
+            self.items,
+            self.writer,
+            self.progress,
+        )
+    }
 }
 
 /// Loads the model on `device` and answers `pending` in batches of

@@ -14,13 +14,14 @@ use burn::tensor::backend::Backend;
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
 use chorus_ensemble::{DecodeConfig, Engine, SamplingConfig};
 use chorus_llama::Llama;
+use chorus_llama::backend::{OnBackend, run_on};
 use chorus_prompt::{PromptContext, paraphrase_generation_prompt};
 use serde_json::{Map, Value};
 
-use crate::cli::args::{Dtype, ParaphraseArgs};
+use crate::cli::args::ParaphraseArgs;
 use crate::cli::error::{CliError, Result};
 use crate::cli::models::{ResolvedModel, resolve_model_with};
-use crate::cli::plan::DeviceSpec;
+use crate::cli::plan::{DeviceSpec, dtype_for};
 
 /// Runs the `paraphrase` subcommand; returns the summary line.
 pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
@@ -56,18 +57,8 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
         data_dir: &data_dir,
         model: &model,
     };
-    let paraphrases = match (device, args.dtype) {
-        (DeviceSpec::Cpu, None | Some(Dtype::F32)) => {
-            paraphrase_on::<chorus_llama::Cpu>(&request, Default::default())?
-        }
-        (DeviceSpec::Cpu, Some(other)) => {
-            return Err(CliError::Usage(format!(
-                "--dtype {} is not available on the CPU backend (f32 only)",
-                other.name()
-            )));
-        }
-        (DeviceSpec::Cuda(index), dtype) => paraphrase_on_cuda(&request, index, dtype)?,
-    };
+    let (backend, cuda_index) = device.backend(dtype_for(device, args.dtype)?)?;
+    let paraphrases = run_on(&backend, cuda_index, Paraphrase(&request))??;
     write_jsonl(&args.output, items, &paraphrases)?;
     Ok(format!(
         "ensemble-generate paraphrase: {} items x {} rounds, {:.1} s -> {}",
@@ -85,29 +76,14 @@ struct Request<'a> {
     model: &'a ResolvedModel,
 }
 
-#[cfg(feature = "cuda")]
-fn paraphrase_on_cuda(
-    request: &Request<'_>,
-    index: usize,
-    dtype: Option<Dtype>,
-) -> Result<Vec<Vec<String>>> {
-    let device = burn::backend::cuda::CudaDevice::new(index);
-    match dtype.unwrap_or(Dtype::Bf16) {
-        Dtype::Bf16 => paraphrase_on::<chorus_llama::CudaBf16>(request, device),
-        Dtype::F16 => paraphrase_on::<chorus_llama::CudaF16>(request, device),
-        Dtype::F32 => paraphrase_on::<chorus_llama::CudaF32>(request, device),
-    }
-}
+/// [`paraphrase_on`] for [`run_on`], which picks the backend at run time.
+struct Paraphrase<'a>(&'a Request<'a>);
 
-#[cfg(not(feature = "cuda"))]
-fn paraphrase_on_cuda(
-    _request: &Request<'_>,
-    index: usize,
-    _dtype: Option<Dtype>,
-) -> Result<Vec<Vec<String>>> {
-    Err(CliError::Usage(format!(
-        "--device cuda:{index}: this binary was built without CUDA; rebuild with --features cuda"
-    )))
+impl OnBackend for Paraphrase<'_> {
+    type Output = Result<Vec<Vec<String>>>;
+    fn run<B: Backend>(self, device: B::Device, _dtype: &'static str) -> Self::Output {
+        paraphrase_on::<B>(self.0, device)
+    }
 }
 
 /// The generated paraphrases of every item, one per round.

@@ -49,6 +49,21 @@ impl DeviceSpec {
             DeviceSpec::Cuda(_) => "cuda",
         }
     }
+
+    /// The `chorus_llama::backend::run_on` name and CUDA index of this device
+    /// computing in `dtype` (checked by [`dtype_for`]); an error for CUDA in a
+    /// binary built without it.
+    pub fn backend(self, dtype: Dtype) -> Result<(String, usize)> {
+        match self {
+            DeviceSpec::Cpu => Ok(("cpu".into(), 0)),
+            DeviceSpec::Cuda(index) if cfg!(feature = "cuda") => {
+                Ok((format!("cuda-{}", dtype.name()), index))
+            }
+            DeviceSpec::Cuda(index) => Err(CliError::Usage(format!(
+                "--device cuda:{index}: this binary was built without CUDA; rebuild with --features cuda"
+            ))),
+        }
+    }
 }
 
 /// Everything a generation run needs, checked.
@@ -133,6 +148,7 @@ pub fn plan_run(
     let shard = run.shard.as_deref().map(str::parse::<Shard>).transpose()?;
     let device = DeviceSpec::parse(&run.device)?;
     let dtype = dtype_for(device, run.dtype)?;
+    device.backend(dtype)?;
     let model = resolve_model_with(&run.model, run.tokenizer.as_deref())?;
     let tag = (method != Method::Origin).then(|| selection_tag(&selection));
     let output = match &run.output {
@@ -269,7 +285,9 @@ pub fn selection_tag(selection: &ParaphraseSelection) -> String {
     }
 }
 
-fn dtype_for(device: DeviceSpec, asked: Option<Dtype>) -> Result<Dtype> {
+/// The float type a run on `device` computes in: f32 on the CPU (the only one
+/// there), bf16 on CUDA unless `--dtype` says otherwise.
+pub fn dtype_for(device: DeviceSpec, asked: Option<Dtype>) -> Result<Dtype> {
     match (device, asked) {
         (DeviceSpec::Cpu, None | Some(Dtype::F32)) => Ok(Dtype::F32),
         (DeviceSpec::Cpu, Some(other)) => Err(CliError::Usage(format!(

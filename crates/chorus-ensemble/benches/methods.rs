@@ -64,17 +64,9 @@ fn webqa(limit: usize) -> (PromptContext, Vec<Question>) {
 }
 
 fn methods(c: &mut Criterion) {
-    let model_path = std::env::var_os("CHORUS_MODEL").map_or_else(
-        || workspace_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        PathBuf::from,
-    );
-    if !model_path.exists() {
-        eprintln!(
-            "skipping: model {} not found (bash scripts/fetch-model)",
-            model_path.display()
-        );
+    let Some(model_path) = chorus_llama::testing::smollm2_or_skip() else {
         return;
-    }
+    };
     let items: usize = std::env::var("CHORUS_BENCH_ITEMS")
         .ok()
         .and_then(|v| v.parse().ok())

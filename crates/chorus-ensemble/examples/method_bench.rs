@@ -24,7 +24,8 @@ use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Question};
-use chorus_llama::{Checkpoint, GgufFile, Llama, RandomWeights, Tokenizer, presets};
+use chorus_llama::backend::{OnBackend, run_on};
+use chorus_llama::{Checkpoint, Llama, RandomWeights, Tokenizer, presets};
 use chorus_prompt::{FewShotExample, PromptContext};
 use serde_json::{Value, json};
 
@@ -80,19 +81,7 @@ fn parse_args() -> Result<Args, Failure> {
 
 fn main() -> Result<(), Failure> {
     let args = parse_args()?;
-    let result = match args.backend.as_str() {
-        "cpu" => bench::<chorus_llama::Cpu>(&args, Default::default(), "f32"),
-        #[cfg(feature = "cuda")]
-        "cuda-bf16" => bench::<chorus_llama::CudaBf16>(&args, Default::default(), "bf16"),
-        #[cfg(feature = "cuda")]
-        "cuda-f16" => bench::<chorus_llama::CudaF16>(&args, Default::default(), "f16"),
-        #[cfg(feature = "cuda")]
-        "cuda-f32" => bench::<chorus_llama::CudaF32>(&args, Default::default(), "f32"),
-        other => Err(format!(
-            "unknown or not compiled-in backend `{other}` (cuda ones need --features cuda)"
-        )
-        .into()),
-    }?;
+    let result = run_on(&args.backend, 0, Job(&args))??;
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
     if let Some(path) = &args.out {
@@ -115,14 +104,6 @@ fn method_of(name: &str) -> Result<(Method, FlexConfig), Failure> {
     })
 }
 
-fn load_tokenizer(path: &Path) -> Result<Tokenizer, Failure> {
-    if path.extension().is_some_and(|e| e == "gguf") {
-        Ok(Tokenizer::from_gguf(&GgufFile::open(path)?)?)
-    } else {
-        Ok(Tokenizer::from_file(path)?)
-    }
-}
-
 fn load_model<B: Backend>(
     args: &Args,
     device: &B::Device,
@@ -133,11 +114,14 @@ fn load_model<B: Backend>(
             .as_deref()
             .ok_or("--model random-3b needs --tokenizer (a .gguf or tokenizer.json)")?;
         let weights = RandomWeights::new(presets::llama_3_2_3b(), 0);
-        return Ok((Llama::from_source(&weights, device)?, load_tokenizer(path)?));
+        return Ok((
+            Llama::from_source(&weights, device)?,
+            Tokenizer::open(path)?,
+        ));
     }
     let checkpoint = Checkpoint::open(Path::new(&args.model))?;
     let tokenizer = match &args.tokenizer {
-        Some(path) => load_tokenizer(path)?,
+        Some(path) => Tokenizer::open(path)?,
         None => checkpoint.tokenizer,
     };
     Ok((
@@ -269,4 +253,14 @@ fn bench_method<B: Backend>(
         "prompt_tokens_per_s": prompt_tokens as f64 / seconds,
         "runs_s": times,
     }))
+}
+
+/// [`bench`] on the backend `--backend` names.
+struct Job<'a>(&'a Args);
+
+impl OnBackend for Job<'_> {
+    type Output = Result<Value, Failure>;
+    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output {
+        bench::<B>(self.0, device, dtype)
+    }
 }

@@ -32,12 +32,16 @@ pub trait Strategy {
     /// The method's name, for logs.
     fn name(&self) -> &'static str;
 
-    /// The answer groups of one question.
+    /// The answer groups of one question. By default one group of every
+    /// paraphrase's prompt, each its own row, fused at every step (the
+    /// logit-level ensembles).
     fn plan(
         &self,
         question: &Question,
         prompter: &Prompter<'_>,
-    ) -> Result<Vec<GroupPlan>, EnsembleError>;
+    ) -> Result<Vec<GroupPlan>, EnsembleError> {
+        fused_group(question, prompter)
+    }
 
     /// The score vector of a group's next token from its rows' logits (one slice
     /// per row, in plan order). `confidences` (one per row) are given exactly
@@ -164,13 +168,6 @@ impl Strategy for Avg {
     fn name(&self) -> &'static str {
         "avg"
     }
-    fn plan(
-        &self,
-        question: &Question,
-        prompter: &Prompter<'_>,
-    ) -> Result<Vec<GroupPlan>, EnsembleError> {
-        fused_group(question, prompter)
-    }
     fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
         Cow::Owned(score::mean(rows))
     }
@@ -184,13 +181,6 @@ impl Strategy for Max {
     fn name(&self) -> &'static str {
         "max"
     }
-    fn plan(
-        &self,
-        question: &Question,
-        prompter: &Prompter<'_>,
-    ) -> Result<Vec<GroupPlan>, EnsembleError> {
-        fused_group(question, prompter)
-    }
     fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
         Cow::Owned(score::max_probability(rows))
     }
@@ -203,13 +193,6 @@ pub struct WeightedAvg;
 impl Strategy for WeightedAvg {
     fn name(&self) -> &'static str {
         "weighted_avg"
-    }
-    fn plan(
-        &self,
-        question: &Question,
-        prompter: &Prompter<'_>,
-    ) -> Result<Vec<GroupPlan>, EnsembleError> {
-        fused_group(question, prompter)
     }
     fn scores<'a>(&self, rows: &[&'a [f32]], confidences: Option<&[f64]>) -> Cow<'a, [f32]> {
         match confidences {
@@ -229,13 +212,6 @@ pub struct WeightedMax;
 impl Strategy for WeightedMax {
     fn name(&self) -> &'static str {
         "weighted_max"
-    }
-    fn plan(
-        &self,
-        question: &Question,
-        prompter: &Prompter<'_>,
-    ) -> Result<Vec<GroupPlan>, EnsembleError> {
-        fused_group(question, prompter)
     }
     fn scores<'a>(&self, rows: &[&'a [f32]], confidences: Option<&[f64]>) -> Cow<'a, [f32]> {
         let best = confidences.map_or(0, score::most_confident);

@@ -3,25 +3,12 @@
 //! un-permutation; plus rebuilding the tokenizer from GGUF metadata.
 //! Skipped (with a message) when the model file is absent.
 
-use std::path::PathBuf;
-
 use chorus_llama::weights::expected_tensor_shapes;
 use chorus_llama::{GgufFile, Tokenizer, WeightSource};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("CHORUS_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    path.is_file().then_some(path)
-}
-
 fn load(c: &mut Criterion) {
-    let Some(path) = model_path() else {
-        eprintln!("SKIP: SmolLM2 GGUF absent (run scripts/fetch-model)");
+    let Some(path) = chorus_llama::testing::smollm2_or_skip() else {
         return;
     };
     let mut group = c.benchmark_group("gguf_smollm2_135m_q4_1");

@@ -13,12 +13,7 @@ use chorus_llama::{Checkpoint, Cpu, ForwardInput, Llama};
 const PROMPT_LEN: usize = 140;
 
 fn model_path() -> PathBuf {
-    std::env::var_os("CHORUS_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        })
+    chorus_llama::testing::smollm2_path()
 }
 
 /// A deterministic prompt of in-vocabulary ids (the cost does not depend on them).

@@ -22,6 +22,7 @@
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
+use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{ForwardInput, KvCache, Llama, LlamaConfig, RandomWeights, presets};
 use serde_json::{Value, json};
 
@@ -80,29 +81,18 @@ fn parse_args() -> Result<Args, Failure> {
 }
 
 fn preset(name: &str) -> Result<LlamaConfig, Failure> {
-    match name {
-        "llama-3.2-3b" => Ok(presets::llama_3_2_3b()),
-        "smollm2-135m" => Ok(presets::smollm2_135m()),
-        "tiny" => Ok(presets::tiny()),
-        other => Err(format!("unknown preset `{other}`").into()),
-    }
+    presets::by_name(name).ok_or_else(|| {
+        format!(
+            "unknown preset `{name}`; known: {}",
+            presets::NAMES.join(", ")
+        )
+        .into()
+    })
 }
 
 fn main() -> Result<(), Failure> {
     let args = parse_args()?;
-    let result = match args.backend.as_str() {
-        "cpu" => bench::<chorus_llama::Cpu>(&args, Default::default(), "f32"),
-        #[cfg(feature = "cuda")]
-        "cuda-bf16" => bench::<chorus_llama::CudaBf16>(&args, Default::default(), "bf16"),
-        #[cfg(feature = "cuda")]
-        "cuda-f16" => bench::<chorus_llama::CudaF16>(&args, Default::default(), "f16"),
-        #[cfg(feature = "cuda")]
-        "cuda-f32" => bench::<chorus_llama::CudaF32>(&args, Default::default(), "f32"),
-        other => Err(format!(
-            "unknown or not compiled-in backend `{other}` (cuda ones need --features cuda)"
-        )
-        .into()),
-    }?;
+    let result = run_on(&args.backend, 0, Job(&args))??;
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
     if let Some(path) = &args.out {
@@ -239,4 +229,14 @@ fn decode_steps<B: Backend>(
         "ms_per_step": median(ms.clone()),
         "runs_ms_per_step": ms,
     }))
+}
+
+/// [`bench`] on the backend `--backend` names.
+struct Job<'a>(&'a Args);
+
+impl OnBackend for Job<'_> {
+    type Output = Result<Value, Failure>;
+    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output {
+        bench::<B>(self.0, device, dtype)
+    }
 }

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
+use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Checkpoint, ForwardInput, KvCache, Llama, Tokenizer};
 use serde_json::{Value, json};
 
@@ -84,19 +85,7 @@ fn default_tolerance(dtype: &str) -> f32 {
 
 fn main() -> Result<(), Failure> {
     let args = parse_args()?;
-    let result = match args.backend.as_str() {
-        "cpu" => check::<chorus_llama::Cpu>(&args, Default::default(), "f32"),
-        #[cfg(feature = "cuda")]
-        "cuda-bf16" => check::<chorus_llama::CudaBf16>(&args, Default::default(), "bf16"),
-        #[cfg(feature = "cuda")]
-        "cuda-f16" => check::<chorus_llama::CudaF16>(&args, Default::default(), "f16"),
-        #[cfg(feature = "cuda")]
-        "cuda-f32" => check::<chorus_llama::CudaF32>(&args, Default::default(), "f32"),
-        other => Err(format!(
-            "unknown or not compiled-in backend `{other}` (cuda ones need --features cuda)"
-        )
-        .into()),
-    }?;
+    let result = run_on(&args.backend, 0, Job(&args))??;
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
     if let Some(path) = &args.out {
@@ -352,4 +341,14 @@ fn greedy_parity<B: Backend>(
         "differ_before_any_near_tie": differ,
         "differences": first_differences,
     }))
+}
+
+/// [`check`] on the backend `--backend` names.
+struct Job<'a>(&'a Args);
+
+impl OnBackend for Job<'_> {
+    type Output = Result<Value, Failure>;
+    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output {
+        check::<B>(self.0, device, dtype)
+    }
 }

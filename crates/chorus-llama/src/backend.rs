@@ -1,5 +1,9 @@
 //! Backend aliases: the model is generic over any Burn backend; these are the ones
-//! Chorus builds and tests.
+//! Chorus builds and tests, and [`run_on`] to pick one by name at run time.
+
+use burn::tensor::backend::Backend;
+
+use crate::LlamaError;
 
 /// CPU backend (ndarray, f32). The default for tests and small models.
 pub type Cpu = burn::backend::NdArray<f32>;
@@ -15,3 +19,76 @@ pub type CudaF16 = burn::backend::Cuda<half::f16, i32>;
 /// CUDA backend computing in float32.
 #[cfg(feature = "cuda")]
 pub type CudaF32 = burn::backend::Cuda<f32, i32>;
+
+/// Work that is generic over the backend, for [`run_on`]: what a closure
+/// generic over `B` would be, if closures could be generic.
+pub trait OnBackend {
+    /// What the work gives back.
+    type Output;
+
+    /// Runs on backend `B` and `device`; `dtype` names its float type
+    /// (`f32`, `bf16` or `f16`).
+    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output;
+}
+
+/// The backend names [`run_on`] accepts in this build: `cpu`, and with the
+/// `cuda` feature `cuda-bf16`, `cuda-f16` and `cuda-f32`.
+pub fn backend_names() -> Vec<&'static str> {
+    let mut names = vec!["cpu"];
+    if cfg!(feature = "cuda") {
+        names.extend(["cuda-bf16", "cuda-f16", "cuda-f32"]);
+    }
+    names
+}
+
+/// Runs `work` on the backend called `name` (see [`backend_names`]), on CUDA
+/// device `cuda_index` for the CUDA ones.
+pub fn run_on<W: OnBackend>(
+    name: &str,
+    cuda_index: usize,
+    work: W,
+) -> Result<W::Output, LlamaError> {
+    #[cfg(feature = "cuda")]
+    let cuda = || burn::backend::cuda::CudaDevice::new(cuda_index);
+    #[cfg(not(feature = "cuda"))]
+    let _ = cuda_index;
+    Ok(match name {
+        "cpu" => work.run::<Cpu>(Default::default(), "f32"),
+        #[cfg(feature = "cuda")]
+        "cuda-bf16" => work.run::<CudaBf16>(cuda(), "bf16"),
+        #[cfg(feature = "cuda")]
+        "cuda-f16" => work.run::<CudaF16>(cuda(), "f16"),
+        #[cfg(feature = "cuda")]
+        "cuda-f32" => work.run::<CudaF32>(cuda(), "f32"),
+        other => {
+            return Err(LlamaError::Config(format!(
+                "unknown backend `{other}`; this build has: {} (CUDA ones need --features cuda)",
+                backend_names().join(", ")
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct ElementBytes;
+
+    impl OnBackend for ElementBytes {
+        type Output = (usize, &'static str);
+        fn run<B: Backend>(self, _: B::Device, dtype: &'static str) -> Self::Output {
+            (size_of::<B::FloatElem>(), dtype)
+        }
+    }
+
+    #[test]
+    fn names_select_backends_and_unknown_names_fail() {
+        assert_eq!(run_on("cpu", 0, ElementBytes).unwrap(), (4, "f32"));
+        let error = run_on("tpu", 0, ElementBytes).unwrap_err().to_string();
+        assert!(
+            error.contains("unknown backend `tpu`") && error.contains("cpu"),
+            "{error}"
+        );
+    }
+}

@@ -20,6 +20,7 @@
 //!   kernels on host buffers, used by the [`Cpu`] backend.
 //! - [`backend`]: [`Cpu`] and, with feature `cuda`, `CudaBf16`/`CudaF16`/`CudaF32`.
 //! - [`random`]: [`RandomWeights`] and config [`presets`](random::presets).
+//! - [`testing`]: where tests and benchmarks find the real model.
 
 mod attention;
 pub mod backend;
@@ -34,6 +35,7 @@ mod host;
 pub mod model;
 pub mod random;
 pub mod rope;
+pub mod testing;
 pub mod tokenizer;
 pub mod weights;
 

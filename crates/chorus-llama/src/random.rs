@@ -261,7 +261,10 @@ mod tests {
         for name in presets::NAMES {
             assert!(presets::by_name(name).is_some(), "{name}");
         }
-        assert_eq!(presets::by_name("llama-3.2-3b"), Some(presets::llama_3_2_3b()));
+        assert_eq!(
+            presets::by_name("llama-3.2-3b"),
+            Some(presets::llama_3_2_3b())
+        );
         assert!(presets::by_name("llama-9000").is_none());
     }
 

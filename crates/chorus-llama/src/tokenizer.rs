@@ -60,7 +60,10 @@ impl Tokenizer {
         if path.is_dir() {
             return Ok(crate::Checkpoint::open(path)?.tokenizer);
         }
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
             return Self::from_gguf(&GgufFile::open(path)?);
         }
         Self::from_file(path)

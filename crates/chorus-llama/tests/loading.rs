@@ -7,23 +7,9 @@ use chorus_llama::gguf::{GgmlType, GgufValue, GgufWriter, permute_qk};
 use chorus_llama::weights::expected_tensor_shapes;
 use chorus_llama::{GgufFile, LlamaConfig, LlamaError, WeightSource};
 
-/// The SmolLM2 GGUF: `$CHORUS_MODEL`, else `<workspace>/models/...`.
+/// The SmolLM2 GGUF, or `None` (reason printed) when absent.
 fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("CHORUS_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIP: model {} absent (run scripts/fetch-model)",
-            path.display()
-        );
-        None
-    }
+    chorus_llama::testing::smollm2_or_skip()
 }
 
 #[test]

@@ -48,16 +48,7 @@ fn loaded() -> Option<&'static Loaded> {
     static LOADED: OnceLock<Option<Loaded>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
-            let path = std::env::var_os("CHORUS_MODEL")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| workspace_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"));
-            if !path.exists() {
-                eprintln!(
-                    "skipping: model {} not found (bash scripts/fetch-model)",
-                    path.display()
-                );
-                return None;
-            }
+            let path = chorus_llama::testing::smollm2_or_skip()?;
             let checkpoint = Checkpoint::open(&path).unwrap();
             let model =
                 Llama::from_source(checkpoint.weights.as_ref(), &Default::default()).unwrap();

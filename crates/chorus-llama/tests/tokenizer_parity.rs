@@ -7,22 +7,9 @@ use std::path::{Path, PathBuf};
 use chorus_llama::{GgufFile, Tokenizer};
 use serde_json::Value;
 
+/// The SmolLM2 GGUF, or `None` (reason printed) when absent.
 fn model_path() -> Option<PathBuf> {
-    let path = std::env::var_os("CHORUS_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIP: model {} absent (run scripts/fetch-model)",
-            path.display()
-        );
-        None
-    }
+    chorus_llama::testing::smollm2_or_skip()
 }
 
 fn golden(name: &str) -> Vec<Value> {
