@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
-use chorus_ensemble::{DecodeConfig, Engine, SamplingConfig};
+use chorus_ensemble::{DecodeConfig, Engine, SamplingConfig, generate_paraphrases};
 use chorus_llama::Llama;
 use chorus_llama::backend::{OnBackend, run_on};
-use chorus_prompt::{PromptContext, paraphrase_generation_prompt};
+use chorus_prompt::PromptContext;
 use serde_json::{Map, Value};
 
 use crate::cli::args::ParaphraseArgs;
@@ -59,7 +59,7 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
     };
     let (backend, cuda_index) = device.backend(dtype_for(device, args.dtype)?)?;
     let paraphrases = run_on(&backend, cuda_index, Paraphrase(&request))??;
-    write_jsonl(&args.output, items, &paraphrases)?;
+    write_jsonl(&args.output, &paraphrases)?;
     Ok(format!(
         "ensemble-generate paraphrase: {} items x {} rounds, {:.1} s -> {}",
         items.len(),
@@ -80,14 +80,18 @@ struct Request<'a> {
 struct Paraphrase<'a>(&'a Request<'a>);
 
 impl OnBackend for Paraphrase<'_> {
-    type Output = Result<Vec<Vec<String>>>;
+    type Output = Result<Vec<Map<String, Value>>>;
     fn run<B: Backend>(self, device: B::Device, _dtype: &'static str) -> Self::Output {
         paraphrase_on::<B>(self.0, device)
     }
 }
 
-/// The generated paraphrases of every item, one per round.
-fn paraphrase_on<B: Backend>(request: &Request<'_>, device: B::Device) -> Result<Vec<Vec<String>>> {
+/// The JSONL rows of every item: its fields, and `paraphrases` = the original
+/// question then one sampled paraphrase per round.
+fn paraphrase_on<B: Backend>(
+    request: &Request<'_>,
+    device: B::Device,
+) -> Result<Vec<Map<String, Value>>> {
     let checkpoint = request.model.open()?;
     let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), &device)?;
     // The context is unused by sampling (prompts are complete texts).
@@ -97,29 +101,17 @@ fn paraphrase_on<B: Backend>(request: &Request<'_>, device: B::Device) -> Result
         ..DecodeConfig::default()
     };
     let engine = Engine::new(model, checkpoint.tokenizer, context, decode);
-    let mut generated = vec![Vec::new(); request.items.len()];
-    for round in 0..request.args.rounds {
-        let prompts = request
-            .items
-            .iter()
-            .map(|item| paraphrase_generation_prompt(item.question().unwrap_or_default(), round))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let sampling = SamplingConfig {
-            seed: round as u64,
-            ..SamplingConfig::default()
-        };
-        let samples = engine.sample(&prompts, &sampling)?;
-        for (list, sample) in generated.iter_mut().zip(samples) {
-            list.push(sample);
-        }
-        tracing::info!(round, items = prompts.len(), "paraphrase round done");
-    }
-    Ok(generated)
+    // The pipeline's sampling: seed = round index (SamplingConfig's seed 0 + round).
+    Ok(generate_paraphrases(
+        &engine,
+        request.items,
+        request.args.rounds,
+        &SamplingConfig::default(),
+    )?)
 }
 
-/// Writes one JSON object per item: its uuid, answers, other fields, and
-/// `paraphrases` = original question then the generated ones; atomically.
-fn write_jsonl(path: &Path, items: &[Item], generated: &[Vec<String>]) -> Result<()> {
+/// Writes the rows, one JSON object per line, atomically.
+fn write_jsonl(path: &Path, rows: &[Map<String, Value>]) -> Result<()> {
     let io = |action: &'static str| {
         move |source| CliError::Io {
             path: path.to_path_buf(),
@@ -133,19 +125,8 @@ fn write_jsonl(path: &Path, items: &[Item], generated: &[Vec<String>]) -> Result
     };
     std::fs::create_dir_all(directory).map_err(io("create the folder of"))?;
     let mut file = tempfile::NamedTempFile::new_in(directory).map_err(io("stage"))?;
-    for (item, extra) in items.iter().zip(generated) {
-        let mut record: Map<String, Value> = item.meta.fields.clone();
-        record.insert("uuid".into(), item.uuid.clone().into());
-        record.insert("answers".into(), item.answers.clone().into());
-        let paraphrases: Vec<String> = item
-            .question()
-            .into_iter()
-            .map(String::from)
-            .chain(extra.iter().cloned())
-            .collect();
-        record.insert("paraphrases".into(), paraphrases.into());
-        let line = Value::Object(record).to_string();
-        writeln!(file, "{line}").map_err(io("write"))?;
+    for row in rows {
+        writeln!(file, "{}", Value::Object(row.clone())).map_err(io("write"))?;
     }
     file.as_file().sync_all().map_err(io("fsync"))?;
     file.persist(path).map_err(|error| CliError::Io {

@@ -439,6 +439,18 @@ pub fn question_of(plan: &RunPlan, item_index: usize, item: &Item) -> Result<Que
 mod tests {
     use super::*;
 
+    /// chorus-results keeps its own method list so that it needs no Burn; the
+    /// CLI maps one onto the other by name, so the lists must not drift apart.
+    #[test]
+    fn ensemble_and_results_name_the_same_methods() {
+        let ensemble: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        let results: Vec<&str> = chorus_results::Method::ALL
+            .iter()
+            .map(|m| m.name())
+            .collect();
+        assert_eq!(ensemble, results);
+    }
+
     #[test]
     fn devices_parse_and_bad_ones_are_usage_errors() {
         assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);

@@ -156,7 +156,7 @@ impl Prompter<'_> {
         };
         let bias = flex
             .share_prefix
-            .then(|| share_prefix_row_bias(&table, &prompt_mask, paraphrases.len()));
+            .then(|| share_prefix_row_bias(&table, paraphrases.len()));
         let mut tokens = Vec::with_capacity(table.len());
         let mut segment_texts = Vec::with_capacity(segments.len());
         for (_, text, ids) in segments {
@@ -242,37 +242,13 @@ pub fn segment_positions(lengths: &[(Role, usize)]) -> (Vec<usize>, usize) {
     (positions, cursor)
 }
 
-/// The `--share-prefix` bias: `ln(k)` on the shared-prefix keys for every query
-/// that would see all `k` copies of the prefix without sharing — generated tokens
-/// (chorus-mask's [`shared_prefix_bias`]) and prompt queries that see every
-/// question segment (the fused-first suffix), so that sharing stays exact with
-/// `FuseFirst::SharedSuffix` too.
-fn share_prefix_row_bias(table: &SegmentTable, mask: &DenseMask, copies: usize) -> RowBias {
+/// The `--share-prefix` bias of a packed row (chorus-mask's
+/// [`shared_prefix_bias`]): `ln(k)` on the shared-prefix keys for the fused
+/// suffix's prompt queries and for generated ones.
+fn share_prefix_row_bias(table: &SegmentTable, copies: usize) -> RowBias {
     let bias = shared_prefix_bias(table, copies);
     let len = table.len();
-    let question_starts: Vec<usize> = table
-        .segments()
-        .iter()
-        .filter(|s| matches!(s.role, Role::Question { .. }))
-        .map(|s| s.range.start)
-        .collect();
-    let fused_query = |q: usize| {
-        question_starts
-            .iter()
-            .all(|&start| start <= q && mask.get(q, start))
-    };
-    let fused: Vec<bool> = (0..len).map(fused_query).collect();
-    let prompt = DenseBias::compile(
-        &|_b: usize, _h: usize, q: usize, kv: usize| {
-            if fused[q] && bias.is_shared_key(kv) {
-                bias.value()
-            } else {
-                0.0
-            }
-        },
-        0..len,
-        len,
-    );
+    let prompt = DenseBias::compile(&bias, 0..len, len);
     let generated = DenseBias::compile(&bias, len..len + 1, len)
         .as_slice()
         .to_vec();

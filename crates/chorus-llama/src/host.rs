@@ -111,19 +111,7 @@ fn matmul(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
         });
         return out;
     }
-    // Many rows: split them across threads, one plain sgemm per share.
-    let shares = row_shares(m, m * k * n);
-    std::thread::scope(|scope| {
-        let mut rest = out.as_mut_slice();
-        let mut start = 0;
-        for &rows in &shares {
-            let (mine, tail) = rest.split_at_mut(rows * n);
-            rest = tail;
-            let x_part = &x[start * k..(start + rows) * k];
-            start += rows;
-            scope.spawn(move || sgemm(x_part, rows, k, &w.data, (n as isize, 1), n, mine));
-        }
-    });
+    sgemm_in_row_shares(x, m, k, &w.data, (n as isize, 1), n, &mut out);
     out
 }
 
@@ -138,19 +126,33 @@ fn matmul_transposed(x: &[f32], m: usize, w: &HostMatrix) -> Vec<f32> {
         });
         return out;
     }
+    sgemm_in_row_shares(x, m, k, &w.data, (1, k as isize), n, &mut out);
+    out
+}
+
+/// Many rows: `out [m, n] = x [m, k] · w` (`w` read with `w_strides`, row then
+/// column), the rows split across threads, one plain sgemm per share.
+fn sgemm_in_row_shares(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f32],
+    w_strides: (isize, isize),
+    n: usize,
+    out: &mut [f32],
+) {
     let shares = row_shares(m, m * k * n);
     std::thread::scope(|scope| {
-        let mut rest = out.as_mut_slice();
+        let mut rest = out;
         let mut start = 0;
         for &rows in &shares {
             let (mine, tail) = rest.split_at_mut(rows * n);
             rest = tail;
             let x_part = &x[start * k..(start + rows) * k];
             start += rows;
-            scope.spawn(move || sgemm(x_part, rows, k, &w.data, (1, k as isize), n, mine));
+            scope.spawn(move || sgemm(x_part, rows, k, w, w_strides, n, mine));
         }
     });
-    out
 }
 
 /// `band[row][j - lo] += Σ_i x[row][i] · w[i][j]` for `j` in `lo..hi`, with `w`

@@ -27,6 +27,9 @@ pub struct SharedPrefixBias {
     prompt_len: usize,
     /// Per prompt token: whether it lies in a Shared segment before the first question.
     shared_key: Arc<[bool]>,
+    /// Per prompt token: whether it lies in a Shared segment after the last question
+    /// (the fused suffix, which sees every question).
+    fused_query: Arc<[bool]>,
     value: f32,
 }
 
@@ -40,11 +43,17 @@ impl SharedPrefixBias {
     pub fn is_shared_key(&self, kv: usize) -> bool {
         self.shared_key.get(kv).copied().unwrap_or(false)
     }
+
+    /// Whether query `q` sees every copy of the prefix without sharing: a
+    /// generated token, or a token of the fused suffix.
+    pub fn is_fused_query(&self, q: usize) -> bool {
+        q >= self.prompt_len || self.fused_query.get(q).copied().unwrap_or(false)
+    }
 }
 
 impl ScoreBias for SharedPrefixBias {
     fn bias(&self, _b: usize, _h: usize, q: usize, kv: usize) -> f32 {
-        if q >= self.prompt_len && self.is_shared_key(kv) {
+        if self.is_fused_query(q) && self.is_shared_key(kv) {
             self.value
         } else {
             0.0
@@ -53,21 +62,36 @@ impl ScoreBias for SharedPrefixBias {
 }
 
 /// DESIGN.md rule 4: one copy of the shared prefix stands for `copies` identical
-/// copies, so a generated query (`q >= table.len()`) adds `ln(copies)` to its
-/// scores on keys of `Shared` segments located before the first `Question`. The
-/// bias is 0 everywhere else (prompt queries attend to the prefix normally).
-/// `copies` of 0 or 1 give a zero bias.
+/// copies. Every query that would see all `copies` copies without sharing adds
+/// `ln(copies)` to its scores on keys of `Shared` segments located before the
+/// first `Question`: the generated tokens (`q >= table.len()`) and, under the flex
+/// rule, the fused suffix (`Shared` segments after the last `Question`, which see
+/// every question). Its softmax then weighs the one copy as the `copies` copies it
+/// replaces, so sharing changes no result. The bias is 0 everywhere else (question
+/// tokens see one copy either way). `copies` of 0 or 1 give a zero bias.
 pub fn shared_prefix_bias(table: &SegmentTable, copies: usize) -> SharedPrefixBias {
-    let first_question = table.first_question().unwrap_or(table.segments().len());
+    let segments = table.segments();
+    let first_question = table.first_question().unwrap_or(segments.len());
+    let last_question = segments
+        .iter()
+        .rposition(|s| matches!(s.role, Role::Question { .. }));
     let mut shared_key = vec![false; table.len()];
-    for segment in &table.segments()[..first_question] {
-        if segment.role == Role::Shared {
+    let mut fused_query = vec![false; table.len()];
+    for (index, segment) in segments.iter().enumerate() {
+        if segment.role != Role::Shared {
+            continue;
+        }
+        if index < first_question {
             shared_key[segment.range.clone()].fill(true);
+        }
+        if last_question.is_some_and(|last| index > last) {
+            fused_query[segment.range.clone()].fill(true);
         }
     }
     SharedPrefixBias {
         prompt_len: table.len(),
         shared_key: shared_key.into(),
+        fused_query: fused_query.into(),
         value: (copies.max(1) as f32).ln(),
     }
 }
@@ -150,7 +174,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_prefix_bias_hits_only_generated_rows_on_prefix_keys() {
+    fn shared_prefix_bias_hits_suffix_and_generated_rows_on_prefix_keys() {
         let t = SegmentTable::from_lengths(&[
             (Role::Shared, 2),
             (Role::Question { paraphrase: 0 }, 2),
@@ -163,7 +187,8 @@ mod tests {
         let ln2 = 2f32.ln();
         for q in 0..8 {
             for kv in 0..8 {
-                let expected = if q >= 6 && kv < 2 { ln2 } else { 0.0 };
+                // Token 5 is the fused suffix; 6 and 7 are generated.
+                let expected = if q >= 5 && kv < 2 { ln2 } else { 0.0 };
                 assert_eq!(d.get(q, kv), expected, "q {q} kv {kv}");
             }
         }

@@ -310,8 +310,11 @@ proptest! {
         prop_assert_eq!(part.as_slice(), &full_bias.as_slice()[start * n..end * n]);
     }
 
+    /// The bias sits exactly on (query that sees every question without being
+    /// one, shared-prefix key) under the flex rule: the queries that would see all
+    /// copies of an unshared prefix.
     #[test]
-    fn shared_prefix_bias_only_on_generated_rows_and_prefix_keys(
+    fn shared_prefix_bias_on_queries_that_see_every_copy_and_prefix_keys(
         table in flex_table(),
         generated in 0..4usize,
         copies in 0..8usize,
@@ -319,12 +322,21 @@ proptest! {
         let n = table.len();
         let total = n + generated;
         let d = DenseBias::compile(&shared_prefix_bias(&table, copies), 0..total, total);
+        let mask = DenseMask::compile(&flex_rule(&table), 0..total, total);
         let first_question = table.first_question().unwrap();
+        let questions: Vec<&Segment> = table
+            .segments()
+            .iter()
+            .filter(|s| matches!(s.role, Role::Question { .. }))
+            .collect();
+        let sees_every_copy = |qt: usize| {
+            questions.iter().all(|s| !s.range.contains(&qt) && mask.get(qt, s.range.start))
+        };
         let ln = (copies.max(1) as f32).ln();
         for qt in 0..total {
             for kv in 0..total {
                 let prefix_key = table.segment_of(kv).is_some_and(|s| s < first_question && table.segments()[s].role == Role::Shared);
-                let expected = if qt >= n && prefix_key { ln } else { 0.0 };
+                let expected = if sees_every_copy(qt) && prefix_key { ln } else { 0.0 };
                 prop_assert_eq!(d.get(qt, kv), expected, "q {} kv {}", qt, kv);
             }
         }
