@@ -8,8 +8,12 @@ with SDPA attention and its KV cache:
 * prefill tokens/s for a batch of prompts;
 * decode ms/step (one new token per row, KV cache);
 * items/s of the `avg` method (P paraphrase rows, left-aligned equal lengths,
-  mean of logits, 10 greedy steps) and of `flex` (P segments packed in one row,
-  a dense additive 4D mask, 10 greedy steps), per item of P x L prompt tokens.
+  mean of logits, 10 greedy steps), `max` (the same rows, element-wise max of the
+  softmax probabilities), `per_prompt` (the same rows, each decoded greedily on its
+  own), `flex` (P segments packed in one row, a dense additive 4D mask, 10 greedy
+  steps) and `flex_share` (one copy of a shared prefix of --shared-len tokens, then
+  the P question segments, ln P added on the prefix keys for generated queries),
+  per item of P x L prompt tokens.
 
 Prints one JSON object (also written to --out). Timings are medians over --repeats
 runs after one warm-up, with torch.cuda.synchronize() around each.
@@ -31,15 +35,29 @@ def config_3b():
     )
 
 
+def config_tiny():
+    """A few-MB Llama for checking this script on a CPU (--tiny)."""
+    return LlamaConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        intermediate_size=128, vocab_size=1000, max_position_embeddings=4096,
+        tie_word_embeddings=True,
+    )
+
+
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(fn, repeats):
     fn()
-    torch.cuda.synchronize()
+    sync()
     out = []
     for _ in range(repeats):
-        torch.cuda.synchronize()
+        sync()
         t = time.perf_counter()
         fn()
-        torch.cuda.synchronize()
+        sync()
         out.append(time.perf_counter() - t)
     return statistics.median(out)
 
@@ -59,17 +77,20 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--item-batch", type=int, default=1,
                     help="items decoded together (avg: item-batch x P rows; flex: item-batch packed rows)")
+    ap.add_argument("--shared-len", type=int, default=120,
+                    help="flex_share: prompt tokens shared by every paraphrase (instruction + few-shot)")
     ap.add_argument("--parts", default="prefill,decode,avg,flex",
-                    help="comma-separated subset of prefill,decode,avg,flex")
+                    help="comma-separated subset of prefill,decode,avg,max,per_prompt,flex,flex_share")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--tiny", action="store_true", help="a tiny config, to check the script on a CPU")
     args = ap.parse_args()
 
     torch.manual_seed(0)
-    dev = torch.device("cuda")
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with dev:
-        model = LlamaForCausalLM(config_3b()).to(torch.bfloat16).eval()
+        model = LlamaForCausalLM(config_tiny() if args.tiny else config_3b()).to(torch.bfloat16).eval()
     vocab = model.config.vocab_size
-    res = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
+    res = {"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
            "dtype": "bf16", "attn": model.config._attn_implementation}
 
     parts = set(args.parts.split(","))
@@ -87,12 +108,12 @@ def main():
         def run_decode():
             out = model(input_ids=ctx, use_cache=True, logits_to_keep=1)
             cache = out.past_key_values
-            torch.cuda.synchronize()
+            sync()
             t0 = time.perf_counter()
             for _ in range(args.decode_steps):
                 out = model(input_ids=tok, past_key_values=cache, use_cache=True)
                 cache = out.past_key_values
-            torch.cuda.synchronize()
+            sync()
             return (time.perf_counter() - t0) / args.decode_steps
 
         run_decode()
@@ -101,14 +122,31 @@ def main():
 
     P, L, N, IB = args.paraphrases, args.prompt_len, args.new_tokens, args.item_batch
 
-    def avg_batch():
-        # IB items x P paraphrase rows; the items' mean logits pick one token per item.
+    def fused_rows_batch(fuse):
+        # IB items x P paraphrase rows; `fuse` turns each item's P logit rows into
+        # one token, appended to all P rows.
         ids = torch.randint(0, vocab, (IB * P, L), device=dev)
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         for _ in range(N):
-            nxt = out.logits[:, -1].float().view(IB, P, -1).mean(1).argmax(-1)
+            nxt = fuse(out.logits[:, -1].float().view(IB, P, -1))
             out = model(input_ids=nxt.repeat_interleave(P).view(IB * P, 1), past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+
+    def avg_batch():
+        fused_rows_batch(lambda logits: logits.mean(1).argmax(-1))
+
+    def max_batch():
+        fused_rows_batch(lambda logits: logits.softmax(-1).amax(1).argmax(-1))
+
+    def per_prompt_batch():
+        # The same IB x P rows, each choosing its own greedy token.
+        ids = torch.randint(0, vocab, (IB * P, L), device=dev)
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        for _ in range(N):
+            nxt = out.logits[:, -1].argmax(-1).view(IB * P, 1)
+            out = model(input_ids=nxt, past_key_values=cache, use_cache=True)
             cache = out.past_key_values
 
     def flex_batch():
@@ -131,8 +169,39 @@ def main():
             out = model(input_ids=nxt, attention_mask=m, position_ids=p, past_key_values=cache, use_cache=True)
             cache = out.past_key_values
 
+    def flex_share_batch():
+        # One shared prefix of S tokens, then P question segments of L - S tokens;
+        # questions see the prefix and themselves; generated tokens see everything,
+        # with ln P on the prefix keys (one copy standing for P).
+        S = min(args.shared_len, L - 1)
+        Q = L - S
+        n = S + P * Q
+        ids = torch.randint(0, vocab, (IB, n), device=dev)
+        idx = torch.arange(n, device=dev)
+        seg = torch.where(idx < S, -1, (idx - S) // Q)
+        causal = idx[:, None] >= idx[None, :]
+        same = seg[:, None] == seg[None, :]
+        sees_prefix = (seg[None, :] == -1).expand(n, n)
+        visible = causal & (same | sees_prefix)
+        mask = torch.zeros(IB, 1, n, n, device=dev, dtype=torch.bfloat16)
+        mask.masked_fill_(~visible, torch.finfo(torch.bfloat16).min)
+        pos = torch.where(idx < S, idx, S + (idx - S) % Q).view(1, n).expand(IB, n)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        ln_p = float(torch.log(torch.tensor(float(P))))
+        for step in range(N):
+            nxt = out.logits[:, -1].argmax(-1).view(IB, 1)
+            kv = n + step + 1
+            m = torch.zeros(IB, 1, 1, kv, device=dev, dtype=torch.bfloat16)
+            m[..., :S] = ln_p
+            p = torch.full((IB, 1), L + step, device=dev)
+            out = model(input_ids=nxt, attention_mask=m, position_ids=p, past_key_values=cache, use_cache=True)
+            cache = out.past_key_values
+
     batches = max(1, args.items // IB)
-    for name, fn in [("avg", avg_batch), ("flex", flex_batch)]:
+    methods = [("avg", avg_batch), ("max", max_batch), ("per_prompt", per_prompt_batch),
+               ("flex", flex_batch), ("flex_share", flex_share_batch)]
+    for name, fn in methods:
         if name not in parts:
             continue
         t = timed(lambda: [fn() for _ in range(batches)], args.repeats)
