@@ -74,13 +74,10 @@ pub enum EnsembleCommand {
     Paraphrase(ParaphraseArgs),
 }
 
-/// The flags of a generation run, shared by both binaries.
+/// What a command runs on: the model and its tokenizer, the data folder, the
+/// device and the float type (generation runs and `paraphrase` alike).
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
-    /// `webqa`, `myriadlama`, or a JSONL file / `save_to_disk` folder
-    /// (required for a generation run).
-    #[arg(long)]
-    pub dataset: Option<String>,
+pub struct EngineArgs {
     /// A name from models.toml, a Hugging Face folder, a `.gguf` file, or
     /// `random:<preset>[:<seed>]` (seeded random weights of a preset shape:
     /// llama-3.2-3b, smollm2-135m, tiny).
@@ -93,6 +90,24 @@ pub struct RunArgs {
     /// The data folder (default: $CHORUS_DATA, else the repository's data/).
     #[arg(long = "data-dir", alias = "data_dir")]
     pub data_dir: Option<PathBuf>,
+    /// `cpu` or `cuda[:i]`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Weight and activation type (cpu: f32 only; cuda default bf16).
+    #[arg(long)]
+    pub dtype: Option<Dtype>,
+}
+
+/// The flags of a generation run, shared by both binaries.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// `webqa`, `myriadlama`, or a JSONL file / `save_to_disk` folder
+    /// (required for a generation run).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Model, tokenizer, data folder, device and float type.
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Prompt context (instruction + few-shot block) for a dataset given as a
     /// path: webqa (default) or myriadlama.
     #[arg(long)]
@@ -128,12 +143,6 @@ pub struct RunArgs {
     /// Add `predict_lemma` and `answer_lemmas` columns to the output.
     #[arg(long)]
     pub lemmaize: bool,
-    /// `cpu` or `cuda[:i]`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Weight and activation type (cpu: f32 only; cuda default bf16).
-    #[arg(long)]
-    pub dtype: Option<Dtype>,
     /// Questions decoded together.
     #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
     pub batch_size: usize,
@@ -230,18 +239,9 @@ pub struct ParaphraseArgs {
     /// `webqa` or a WebQuestions-style JSONL file.
     #[arg(long, default_value = "webqa")]
     pub dataset: String,
-    /// A name from models.toml, a Hugging Face folder, a `.gguf` file, or
-    /// `random:<preset>[:<seed>]` (seeded random weights of a preset shape:
-    /// llama-3.2-3b, smollm2-135m, tiny).
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: String,
-    /// The checkpoint whose tokenizer drives `--model random:...` (default:
-    /// the default model).
-    #[arg(long)]
-    pub tokenizer: Option<String>,
-    /// The data folder (default: $CHORUS_DATA, else the repository's data/).
-    #[arg(long = "data-dir", alias = "data_dir")]
-    pub data_dir: Option<PathBuf>,
+    /// Model, tokenizer, data folder, device and float type.
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// The JSONL file to write.
     #[arg(long)]
     pub output: PathBuf,
@@ -251,12 +251,6 @@ pub struct ParaphraseArgs {
     /// Only the first N items.
     #[arg(long = "max_samples", alias = "max-samples")]
     pub max_samples: Option<usize>,
-    /// `cpu` or `cuda[:i]`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Weight and activation type.
-    #[arg(long)]
-    pub dtype: Option<Dtype>,
     /// Prompts sampled together.
     #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
     pub batch_size: usize,

@@ -21,7 +21,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{EnsembleCli, EnsembleCommand, FlexArgs, FlexCli, FlexCommand, MergeArgs, RunArgs};
+pub use args::{
+    EngineArgs, EnsembleCli, EnsembleCommand, FlexArgs, FlexCli, FlexCommand, MergeArgs, RunArgs,
+};
 pub use error::CliError;
 pub use generate::{ABORT_AFTER_ENV, Summary, run_plan};
 pub use models::{ModelSource, ResolvedModel, resolve_model, resolve_model_with};

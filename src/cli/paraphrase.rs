@@ -40,13 +40,13 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
         Ok(dataset) => dataset,
         Err(never) => match never {},
     };
-    let data_dir = DataDir::resolve(args.data_dir.as_deref());
+    let data_dir = DataDir::resolve(args.engine.data_dir.as_deref());
     let path = dataset.test_path(&data_dir);
     if !path.exists() {
         return Err(CliError::MissingDataset { path });
     }
-    let device = DeviceSpec::parse(&args.device)?;
-    let model = resolve_model_with(&args.model, args.tokenizer.as_deref())?;
+    let device = DeviceSpec::parse(&args.engine.device)?;
+    let model = resolve_model_with(&args.engine.model, args.engine.tokenizer.as_deref())?;
     let loaded = dataset.load(&data_dir, EmptyPolicy::Error)?;
     let limit = args.max_samples.unwrap_or(loaded.items.len());
     let items = &loaded.items[..limit.min(loaded.items.len())];
@@ -57,7 +57,7 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
         data_dir: &data_dir,
         model: &model,
     };
-    let (backend, cuda_index) = device.backend(dtype_for(device, args.dtype)?)?;
+    let (backend, cuda_index) = device.backend(dtype_for(device, args.engine.dtype)?)?;
     let paraphrases = run_on(&backend, cuda_index, Paraphrase(&request))??;
     write_jsonl(&args.output, &paraphrases)?;
     Ok(format!(

@@ -124,7 +124,7 @@ pub fn plan_run(
         Ok(dataset) => dataset,
         Err(never) => match never {},
     };
-    let data_dir = DataDir::resolve(run.data_dir.as_deref());
+    let data_dir = DataDir::resolve(run.engine.data_dir.as_deref());
     let test_path = dataset.test_path(&data_dir);
     if !test_path.exists() {
         return Err(CliError::MissingDataset { path: test_path });
@@ -146,10 +146,10 @@ pub fn plan_run(
     }
     let selection = selection_of(run)?;
     let shard = run.shard.as_deref().map(str::parse::<Shard>).transpose()?;
-    let device = DeviceSpec::parse(&run.device)?;
-    let dtype = dtype_for(device, run.dtype)?;
+    let device = DeviceSpec::parse(&run.engine.device)?;
+    let dtype = dtype_for(device, run.engine.dtype)?;
     device.backend(dtype)?;
-    let model = resolve_model_with(&run.model, run.tokenizer.as_deref())?;
+    let model = resolve_model_with(&run.engine.model, run.engine.tokenizer.as_deref())?;
     let tag = (method != Method::Origin).then(|| selection_tag(&selection));
     let output = match &run.output {
         Some(path) => path.clone(),
