@@ -138,7 +138,7 @@ fn ensemble_generate_runs_each_method_family() {
         ("avg", 2),
         ("weighted_max", 2),
     ] {
-        let summary = ensemble(&[
+        let flags = [
             "--method",
             method,
             "--dataset",
@@ -151,9 +151,8 @@ fn ensemble_generate_runs_each_method_family() {
             "2",
             "--results-dir",
             results,
-            "--lemmaize",
-        ])
-        .unwrap();
+        ];
+        let summary = ensemble(&[&flags[..], &["--lemmaize"]].concat()).unwrap();
         let stem = if method == "origin" {
             "origin".to_string()
         } else {
@@ -180,21 +179,7 @@ fn ensemble_generate_runs_each_method_family() {
             assert_eq!(confidences.len(), 2);
         }
         // A second run finds the output and skips it.
-        let again = ensemble(&[
-            "--method",
-            method,
-            "--dataset",
-            "myriadlama",
-            "--model",
-            &model,
-            "--max_samples",
-            "2",
-            "--num_ensemble",
-            "2",
-            "--results-dir",
-            results,
-        ])
-        .unwrap();
+        let again = ensemble(&flags).unwrap();
         assert!(again.contains("skipped"), "{again}");
     }
 }

@@ -5,13 +5,12 @@
 //! `CHORUS_BENCH_ITEMS` = items per iteration, default 5). Skips, printing why,
 //! when the model is absent.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Positions, Question};
 use chorus_llama::{Checkpoint, Cpu, Llama};
-use chorus_prompt::{FewShotExample, PromptContext};
+use chorus_prompt::PromptContext;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 // Same allocator as the binaries, so that the figures are theirs (glibc's malloc
@@ -19,33 +18,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.canonicalize().unwrap_or(manifest).join("../..")
-}
-
 /// The golden WebQuestions items: prompt context and questions.
 fn webqa(limit: usize) -> (PromptContext, Vec<Question>) {
-    let path = workspace_root().join("tests/fixtures/golden/webqa.items.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let rows: Vec<serde_json::Value> = text
-        .lines()
-        .take(limit)
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let examples = rows[0]["few_shot"]
-        .as_str()
-        .unwrap()
-        .split("\n\n")
-        .map(|b| {
-            let (q, a) = b
-                .strip_prefix("Q: ")
-                .and_then(|b| b.split_once("\nA: "))
-                .unwrap();
-            FewShotExample::new(q, a)
-        })
-        .collect();
-    let context = PromptContext::new(rows[0]["instruction"].as_str().unwrap(), examples).unwrap();
+    let mut rows = chorus_llama::testing::golden_records("webqa.items.jsonl");
+    rows.truncate(limit);
+    let context = PromptContext::from_rendered(
+        rows[0]["instruction"].as_str().unwrap(),
+        rows[0]["few_shot"].as_str().unwrap(),
+    )
+    .unwrap();
     let questions = rows
         .iter()
         .enumerate()

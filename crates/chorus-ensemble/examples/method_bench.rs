@@ -26,7 +26,7 @@ use burn::tensor::backend::Backend;
 use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Question};
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Checkpoint, Llama, RandomWeights, Tokenizer, presets};
-use chorus_prompt::{FewShotExample, PromptContext};
+use chorus_prompt::PromptContext;
 use serde_json::{Value, json};
 
 type Failure = Box<dyn std::error::Error>;
@@ -161,22 +161,11 @@ fn questions(path: &Path) -> Result<(Vec<Question>, PromptContext), Failure> {
     Ok((questions, context))
 }
 
-/// Rebuilds the few-shot examples from the raw `few_shot` block
-/// (`Q: {q}\nA: {a}` joined by blank lines).
+/// The item's context from its `instruction` and rendered `few_shot` block.
 fn context_of(row: &Value) -> Result<PromptContext, Failure> {
     let instruction = row["instruction"].as_str().ok_or("no `instruction`")?;
     let few_shot = row["few_shot"].as_str().ok_or("no `few_shot`")?;
-    let examples = few_shot
-        .split("\n\n")
-        .map(|block| {
-            block
-                .strip_prefix("Q: ")
-                .and_then(|b| b.split_once("\nA: "))
-                .map(|(q, a)| FewShotExample::new(q, a))
-                .ok_or_else(|| format!("few-shot block {block:?} is not `Q: ..\\nA: ..`"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(PromptContext::new(instruction, examples)?)
+    Ok(PromptContext::from_rendered(instruction, few_shot)?)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {

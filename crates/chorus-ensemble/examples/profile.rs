@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Positions, Question};
 use chorus_llama::{Checkpoint, Cpu, Llama};
-use chorus_prompt::{FewShotExample, PromptContext};
+use chorus_prompt::PromptContext;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -34,15 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .take(items)
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
-    let few_shot = rows[0]["few_shot"].as_str().unwrap_or_default();
-    let examples = few_shot
-        .split("\n\n")
-        .filter_map(|b| b.strip_prefix("Q: ")?.split_once("\nA: "))
-        .map(|(q, a)| FewShotExample::new(q, a))
-        .collect();
-    let context = PromptContext::new(
+    let context = PromptContext::from_rendered(
         rows[0]["instruction"].as_str().unwrap_or_default(),
-        examples,
+        rows[0]["few_shot"].as_str().unwrap_or_default(),
     )?;
     let started = Instant::now();
     let decode = DecodeConfig {

@@ -15,12 +15,12 @@
 //! `cargo test -p chorus-ensemble --test golden -- --ignored --nocapture`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use chorus_ensemble::{Answer, DecodeConfig, Engine, FlexConfig, Method, Positions, Question};
+use chorus_llama::testing::golden_records as golden;
 use chorus_llama::{Checkpoint, Cpu, Llama, Tokenizer};
-use chorus_prompt::{FewShotExample, PromptContext};
+use chorus_prompt::PromptContext;
 use serde_json::Value;
 
 // Same allocator as the binaries (glibc's malloc re-faults activation buffers).
@@ -38,19 +38,6 @@ const METHODS: [&str; 5] = [
     "flex_segment",
     "flex_continuous",
 ];
-
-fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.canonicalize().unwrap_or(manifest).join("../..")
-}
-
-fn golden(file: &str) -> Vec<Value> {
-    let path = workspace_root().join("tests/fixtures/golden").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 /// The model and tokenizer, loaded once per test binary; `None` if absent.
 fn loaded() -> Option<&'static (Arc<Llama<Cpu>>, Tokenizer)> {
@@ -73,20 +60,9 @@ struct Item {
     context: PromptContext,
 }
 
-/// Rebuilds the few-shot examples from the oracle's raw `few_shot` block
-/// (`Q: {q}\nA: {a}` joined by blank lines) and checks the round trip.
+/// The context of the oracle's raw `few_shot` block; checks the round trip.
 fn context(instruction: &str, few_shot: &str) -> PromptContext {
-    let examples = few_shot
-        .split("\n\n")
-        .map(|block| {
-            let (q, a) = block
-                .strip_prefix("Q: ")
-                .and_then(|b| b.split_once("\nA: "))
-                .unwrap();
-            FewShotExample::new(q, a)
-        })
-        .collect();
-    let context = PromptContext::new(instruction, examples).unwrap();
+    let context = PromptContext::from_rendered(instruction, few_shot).unwrap();
     assert_eq!(context.few_shot_block(), few_shot);
     context
 }
@@ -173,6 +149,18 @@ impl Agreement {
     fn rate(&self) -> f64 {
         self.identical as f64 / self.rows.max(1) as f64
     }
+
+    /// Prints the counts of one dataset and method.
+    fn report(&self, dataset: &str, method: &str) {
+        eprintln!(
+            "{dataset} {method}: {}/{} rows identical ({:.1}%), {} near-tie differences, {} unexplained",
+            self.identical,
+            self.rows,
+            100.0 * self.rate(),
+            self.near_tie,
+            self.unexplained.len()
+        );
+    }
 }
 
 /// Runs `method` over the first `limit` items and compares with the goldens.
@@ -248,14 +236,7 @@ fn assert_parity(dataset: &str, method: &str, limit: usize, min_rate: f64) {
     let Some(agreement) = compare(dataset, method, limit) else {
         return;
     };
-    eprintln!(
-        "{dataset} {method}: {}/{} rows identical ({:.1}%), {} near-tie differences, {} unexplained",
-        agreement.identical,
-        agreement.rows,
-        100.0 * agreement.rate(),
-        agreement.near_tie,
-        agreement.unexplained.len()
-    );
+    agreement.report(dataset, method);
     assert!(
         agreement.unexplained.is_empty(),
         "{dataset} {method}: {:?}",
@@ -308,14 +289,7 @@ fn all_items_all_methods() {
             let Some(agreement) = compare(dataset, method, limit) else {
                 return;
             };
-            eprintln!(
-                "{dataset} {method}: {}/{} rows identical ({:.1}%), {} near-tie differences, {} unexplained",
-                agreement.identical,
-                agreement.rows,
-                100.0 * agreement.rate(),
-                agreement.near_tie,
-                agreement.unexplained.len()
-            );
+            agreement.report(dataset, method);
             if !agreement.unexplained.is_empty() || agreement.rate() < 0.98 {
                 failures.push(format!("{dataset} {method}: {agreement:?}"));
             }

@@ -26,6 +26,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use chorus_llama::backend::{OnBackend, run_on};
+use chorus_llama::testing::argmax;
 use chorus_llama::{Checkpoint, ForwardInput, KvCache, Llama, Tokenizer};
 use serde_json::{Value, json};
 
@@ -171,17 +172,6 @@ fn feed<B: Backend>(
         .into_data()
         .to_vec::<f32>()
         .map_err(|e| format!("logits to host: {e:?}").into())
-}
-
-/// First index of the maximum, as `torch.argmax`.
-fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 fn check<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Value, Failure> {

@@ -34,3 +34,34 @@ pub fn smollm2_or_skip() -> Option<PathBuf> {
     );
     None
 }
+
+/// The PyTorch goldens' folder: `tests/fixtures/golden` of this repository.
+pub fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden")
+}
+
+/// The records of a golden JSONL file (`webqa.items.jsonl`, `logits.jsonl`, ...).
+/// Panics naming the file and line when it is missing or malformed: the
+/// fixtures are part of the repository, so that is a broken checkout.
+pub fn golden_records(file: &str) -> Vec<serde_json::Value> {
+    let path = golden_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(line, record)| {
+            serde_json::from_str(record)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), line + 1))
+        })
+        .collect()
+}
+
+/// The first index of the largest value, as `torch.argmax` picks among ties.
+pub fn argmax(values: &[f32]) -> u32 {
+    let mut best = 0;
+    for (index, &value) in values.iter().enumerate() {
+        if value > values[best] {
+            best = index;
+        }
+    }
+    best as u32
+}

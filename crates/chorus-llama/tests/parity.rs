@@ -11,10 +11,10 @@
 //! ones cover all 60 (`cargo test -p chorus-llama --test parity -- --ignored`).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use burn::tensor::Tensor;
+use chorus_llama::testing::{argmax, golden_records as golden};
 use chorus_llama::{AttentionMask, Checkpoint, Cpu, ForwardInput, KvCache, Llama, Tokenizer};
 use chorus_mask::{DenseMask, Role, SegmentTable, flex_rule};
 use serde_json::Value;
@@ -25,18 +25,6 @@ const LOGIT_TOLERANCE: f32 = 1e-3;
 const NEAR_TIE: f64 = 1e-2;
 const EOS: u32 = 2;
 const MAX_NEW_TOKENS: usize = 10;
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn golden(file: &str) -> Vec<Value> {
-    let path = workspace_root().join("tests/fixtures/golden").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
 
 struct Loaded {
     model: Llama<Cpu>,
@@ -112,17 +100,6 @@ fn feed(model: &Llama<Cpu>, cache: &mut KvCache<Cpu>, tokens: Vec<u32>) -> Vec<f
             .forward(&ForwardInput::causal(vec![tokens], cache.len()), cache)
             .unwrap(),
     )
-}
-
-fn argmax(logits: &[f32]) -> u32 {
-    // First index on ties, as torch.argmax.
-    let mut best = 0;
-    for (i, &v) in logits.iter().enumerate() {
-        if v > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 /// Checks our logits against a golden top-10: the same values at those ids, and no

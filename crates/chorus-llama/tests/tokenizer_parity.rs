@@ -2,24 +2,15 @@
 //! goldens (`tests/fixtures/golden`): 50 probe strings and every prompt.
 //! Skipped when the model file is absent.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use chorus_llama::testing::golden_records as golden;
 use chorus_llama::{GgufFile, Tokenizer};
 use serde_json::Value;
 
 /// The SmolLM2 GGUF, or `None` (reason printed) when absent.
 fn model_path() -> Option<PathBuf> {
     chorus_llama::testing::smollm2_or_skip()
-}
-
-fn golden(name: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/golden")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn ids(v: &Value) -> Vec<u32> {

@@ -116,6 +116,17 @@ impl PromptContext {
         Self::new(entry.instruction.clone(), examples)
     }
 
+    /// The context of an instruction and a rendered few-shot block (`Q: {q}\nA: {a}`
+    /// joined by blank lines), as the goldens record them; a block that is not
+    /// such pairs is an error.
+    pub fn from_rendered(instruction: &str, few_shot: &str) -> Result<Self, PromptError> {
+        Self::from_fewshot_entry(&FewShotEntry {
+            instruction: instruction.to_owned(),
+            few_shot: few_shot.to_owned(),
+            train_indices: None,
+        })
+    }
+
     /// The pipeline's context for a built-in dataset: WebQuestions samples its
     /// train split ([`PromptContext::webqa`] with seed 42, k = 5); MyriadLAMA reads
     /// its entry of `fewshot.json`. A dataset given as a path has no built-in
@@ -158,6 +169,14 @@ impl PromptContext {
 mod tests {
     use super::*;
     use chorus_data::{ItemMeta, ParaphraseSource};
+
+    #[test]
+    fn rendered_blocks_round_trip_and_bad_ones_are_errors() {
+        let block = "Q: who?\nA: me\n\nQ: where?\nA: here";
+        let context = PromptContext::from_rendered("Answer.", block).unwrap();
+        assert_eq!(context.few_shot_block(), block);
+        assert!(PromptContext::from_rendered("Answer.", "who? me").is_err());
+    }
 
     fn item(uuid: &str, paraphrases: &[&str], answers: &[&str]) -> Item {
         Item {
