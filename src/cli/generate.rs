@@ -448,3 +448,44 @@ fn stop_reason(reason: chorus_ensemble::StopReason) -> StopReason {
         chorus_ensemble::StopReason::MaxNewTokens => StopReason::MaxNewTokens,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(phases: Option<Phases>) -> Summary {
+        Summary {
+            binary: "flex-generate",
+            output: PathBuf::from("out.feather"),
+            skipped: false,
+            items: 10,
+            resumed_rows: 0,
+            rows: 10,
+            tokens: 50,
+            elapsed: Duration::from_secs(5),
+            phases,
+        }
+    }
+
+    #[test]
+    fn the_summary_line_splits_start_up_from_the_steady_state() {
+        let phases = Phases {
+            model_load: Duration::from_millis(1500),
+            first_batch: Duration::from_millis(500),
+            steady_items: 8,
+            steady: Duration::from_secs(2),
+        };
+        let line = summary(Some(phases)).to_string();
+        assert!(
+            line.contains(
+                "5.0 s, 2.00 items/s (model load 1.5 s, first batch 0.5 s, then 4.00 items/s)"
+            ),
+            "{line}"
+        );
+        let plain = summary(None).to_string();
+        assert!(
+            !plain.contains("model load") && plain.contains("2.00 items/s;"),
+            "{plain}"
+        );
+    }
+}

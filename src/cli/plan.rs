@@ -452,6 +452,58 @@ mod tests {
     }
 
     #[test]
+    fn shards_split_between_whole_batches() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m.gguf");
+        std::fs::write(&model, b"only resolved, never opened").unwrap();
+        let output = dir.path().join("out.feather");
+        let indices = |shard: &str| {
+            let cli = crate::cli::args::FlexCli::try_parse_from([
+                "flex-generate",
+                "--dataset",
+                "myriadlama",
+                "--model",
+                model.to_str().unwrap(),
+                "--max_samples",
+                "3",
+                "--batch-size",
+                "2",
+                "--shard",
+                shard,
+                "--output",
+                output.to_str().unwrap(),
+            ])
+            .unwrap();
+            let plan = plan_run("flex-generate", Method::Flex, &cli.run, &cli.flex).unwrap();
+            let loaded = plan
+                .dataset
+                .load(&plan.data_dir, chorus_data::EmptyPolicy::Error)
+                .unwrap();
+            let items = items_of_run(&plan, &loaded.items);
+            items.iter().map(|(index, _)| *index).collect::<Vec<_>>()
+        };
+        // Batches of 2 over 3 items: [0, 1] and [2]; an item split would cut the first.
+        assert_eq!(indices("0/2"), vec![0, 1]);
+        assert_eq!(indices("1/2"), vec![2]);
+    }
+
+    #[test]
+    fn cuda_backends_need_a_cuda_build() {
+        let backend = DeviceSpec::Cuda(1).backend(Dtype::Bf16);
+        if cfg!(feature = "cuda") {
+            assert_eq!(backend.unwrap(), ("cuda-bf16".to_string(), 1));
+        } else {
+            let message = backend.unwrap_err().to_string();
+            assert!(message.contains("built without CUDA"), "{message}");
+        }
+        assert_eq!(
+            DeviceSpec::Cpu.backend(Dtype::F32).unwrap(),
+            ("cpu".to_string(), 0)
+        );
+    }
+
+    #[test]
     fn devices_parse_and_bad_ones_are_usage_errors() {
         assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
         assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
