@@ -49,7 +49,10 @@ pub fn run_on<W: OnBackend>(
     work: W,
 ) -> Result<W::Output, LlamaError> {
     #[cfg(feature = "cuda")]
-    let cuda = || burn::backend::cuda::CudaDevice::new(cuda_index);
+    let cuda = || {
+        cache_compiled_kernels();
+        burn::backend::cuda::CudaDevice::new(cuda_index)
+    };
     #[cfg(not(feature = "cuda"))]
     let _ = cuda_index;
     Ok(match name {
@@ -67,6 +70,26 @@ pub fn run_on<W: OnBackend>(
             )));
         }
     })
+}
+
+/// Turns on CubeCL's on-disk cache of compiled CUDA kernels (PTX), which is off
+/// by default, unless a `cubecl.toml` / `burn.toml` says where (or whether) to
+/// keep it. Without it every process compiles its kernels again with NVRTC: 6–10
+/// s of the first batch, paid by each shard of a multi-GPU run. The cache sits
+/// beside CubeCL's autotune cache: the `target/` folder of the Cargo project
+/// around the working directory, else the user's cache folder (`~/.cache/cubecl`).
+/// Does nothing once CubeCL's configuration has been read (a device exists).
+#[cfg(feature = "cuda")]
+fn cache_compiled_kernels() {
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
+    let mut state = CubeClRuntimeConfig::storage().lock();
+    if state.is_none() {
+        let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+        if config.compilation.cache.is_none() {
+            config.compilation.cache = Some(CacheConfig::Target);
+        }
+        *state = Some(std::sync::Arc::new(config));
+    }
 }
 
 #[cfg(test)]

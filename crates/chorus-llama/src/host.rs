@@ -46,7 +46,7 @@ fn threads() -> usize {
 /// A row-major `[rows, cols]` f32 matrix in host memory.
 #[derive(Debug, Clone)]
 pub(crate) struct HostMatrix {
-    data: Arc<[f32]>,
+    data: Arc<Vec<f32>>,
     rows: usize,
     cols: usize,
 }
@@ -56,7 +56,8 @@ impl HostMatrix {
     pub fn new(data: Vec<f32>, rows: usize, cols: usize) -> Self {
         debug_assert_eq!(data.len(), rows * cols);
         Self {
-            data: data.into(),
+            // `Arc::new`, not `into()`: an `Arc<[f32]>` would copy the weights.
+            data: Arc::new(data),
             rows,
             cols,
         }

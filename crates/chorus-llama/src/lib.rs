@@ -33,6 +33,7 @@ pub mod gguf;
 pub mod hf;
 mod host;
 pub mod model;
+mod parallel;
 pub mod random;
 pub mod rope;
 pub mod testing;

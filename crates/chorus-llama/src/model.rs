@@ -1,13 +1,15 @@
 //! The Llama causal language model: weights on a Burn device and the forward pass.
 
 use burn::tensor::{
-    DType, FloatDType, Int, Tensor, TensorCreationOptions, TensorData, backend::Backend,
+    DType, ElementConversion, FloatDType, Int, Tensor, TensorCreationOptions, TensorData,
+    backend::Backend,
 };
 
 use crate::attention::{Attention, DecoderLayer, Heads, Linear, Matrix, Mlp, PassContext, RmsNorm};
 use crate::cache::KvCache;
 use crate::forward::{ForwardInput, InputLimits, PassShape};
 use crate::host::{HostMatrix, is_cpu};
+use crate::parallel;
 use crate::rope::RopeTable;
 use crate::{LlamaConfig, LlamaError, WeightSource};
 
@@ -254,14 +256,16 @@ impl<B: Backend> Loader<'_, B> {
         inputs: usize,
     ) -> Result<Linear<B>, LlamaError> {
         let outputs: usize = parts.iter().map(|(_, out)| out).sum();
-        let mut stacked = Vec::with_capacity(outputs * inputs);
-        for (name, out) in parts {
-            stacked.extend(self.host(name, &[*out, inputs])?.data);
-        }
-        let transposed = transpose(&stacked, outputs, inputs);
+        let weights = parts
+            .iter()
+            .map(|(name, out)| self.host(name, &[*out, inputs]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let blocks: Vec<&[f32]> = weights.iter().map(|w| w.data.as_slice()).collect();
         let weight = if is_cpu::<B>() {
+            let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
             Matrix::Host(HostMatrix::new(transposed, inputs, outputs))
         } else {
+            let transposed = parallel::stack_transposed(&blocks, inputs, to_float::<B>);
             Matrix::Device(Tensor::from_data(
                 TensorData::new(transposed, [inputs, outputs]),
                 self.device,
@@ -305,7 +309,7 @@ impl<B: Backend> Loader<'_, B> {
             Matrix::Host(HostMatrix::new(host.data, shape[0], shape[1]))
         } else {
             Matrix::Device(Tensor::from_data(
-                TensorData::new(host.data, shape),
+                TensorData::new(parallel::convert(&host.data, to_float::<B>), shape),
                 self.device,
             ))
         })
@@ -332,58 +336,9 @@ impl<B: Backend> Loader<'_, B> {
     }
 }
 
-/// Row-major `[rows, cols]` to `[cols, rows]`, in square tiles so that reads and
-/// writes both stay in cache, with bands of output rows on separate threads. (A
-/// plain double loop writes with a stride of `rows` floats: a cache and TLB miss
-/// per element, which made loading the 3B-shaped model take ~50 s.)
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const TILE: usize = 64;
-    let mut out = vec![0.0; data.len()];
-    if rows == 0 || cols == 0 {
-        return out;
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Output rows (input columns) per thread, whole tiles.
-    let band = cols.div_ceil(threads).div_ceil(TILE) * TILE;
-    std::thread::scope(|scope| {
-        for (index, out_band) in out.chunks_mut(band * rows).enumerate() {
-            let first_col = index * band;
-            scope.spawn(move || {
-                let band_cols = out_band.len() / rows;
-                for r0 in (0..rows).step_by(TILE) {
-                    for c0 in (0..band_cols).step_by(TILE) {
-                        for r in r0..(r0 + TILE).min(rows) {
-                            let row = &data[r * cols + first_col..];
-                            for c in c0..(c0 + TILE).min(band_cols) {
-                                out_band[c * rows + r] = row[c];
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::transpose;
-
-    #[test]
-    fn tiled_transpose_equals_the_definition() {
-        for (rows, cols) in [(1, 1), (1, 70), (70, 1), (3, 130), (200, 67), (129, 257)] {
-            let data: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-            let out = transpose(&data, rows, cols);
-            for r in 0..rows {
-                for c in 0..cols {
-                    assert_eq!(
-                        out[c * rows + r],
-                        data[r * cols + c],
-                        "{rows}x{cols} at ({r}, {c})"
-                    );
-                }
-            }
-        }
-    }
+/// One value in the backend's float type. Weights are converted here, in
+/// parallel, rather than by Burn's upload, which converts on one thread (seconds
+/// for a 3B model).
+fn to_float<B: Backend>(value: f32) -> B::FloatElem {
+    value.elem()
 }

@@ -94,22 +94,10 @@ impl WeightSource for RandomWeights {
 /// `k` draws is `seed + k·γ`, so each thread starts its stream at its offset
 /// and the values are the same as one sequential stream.
 fn fill_uniform(seed: u64, offset: f32, amplitude: f32, out: &mut [f32]) {
-    const PARALLEL_FROM: usize = 1 << 20;
-    let fill = |start: usize, chunk: &mut [f32]| {
+    crate::parallel::for_each_chunk(out, 1, |start, chunk| {
         let mut rng = SplitMix64::at(seed, start as u64);
         for value in chunk {
             *value = offset + amplitude * (2.0 * rng.next_unit() - 1.0);
-        }
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if out.len() < PARALLEL_FROM || threads == 1 {
-        fill(0, out);
-        return;
-    }
-    let chunk_len = out.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        for (index, chunk) in out.chunks_mut(chunk_len).enumerate() {
-            scope.spawn(move || fill(index * chunk_len, chunk));
         }
     });
 }
