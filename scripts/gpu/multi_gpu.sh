@@ -7,6 +7,9 @@
 #      rounds over the 2032 WebQuestions test items -> original + 5 = 6 per item
 #      (skipped when data/webquestions/test.smollm2-paraphrases.jsonl, the output of
 #      this stage on 2026-11-26, is there: it is copied instead);
+#   0. warm-up: each method on 64 items on cuda:0, so that every later process finds
+#      CubeCL's autotune and compiled-kernel caches (./target/) filled, as a user's
+#      second run would; the 1-GPU baseline and the shards then start alike;
 #   2. one GPU: avg on cuda:0 and flex --share-prefix on cuda:1 (the two methods run
 #      at the same time on different GPUs);
 #   3. two GPUs: avg shards 0/2,1/2 on cuda:0,1 and flex shards on cuda:2,3, merged;
@@ -14,7 +17,7 @@
 # Model: `random:llama-3.2-3b` (Llama-3.2-3B shapes, seeded random weights, bf16)
 # driven by SmolLM2's tokenizer; --batch-size 32, 6 paraphrases, 10 greedy tokens.
 # Every process appends `stage method gpus shard start end summary` to timings.tsv.
-# Usage: [METHODS="avg flex_sp"] multi_gpu.sh [STAGE...] (default: 1 2 3 4).
+# Usage: [METHODS="avg flex_sp"] multi_gpu.sh [STAGE...] (default: 1 0 2 3 4).
 # A dry run on CPU: W=/tmp/w DEVICE=cpu MODEL=random:smollm2-135m BATCH=2 LIMIT=6 multi_gpu.sh
 set -u
 W=${W:-/root/chorus}
@@ -35,12 +38,13 @@ COMMON=(--dataset "$DATA" --data-dir data --model "$MODEL" --tokenizer "$W/smoll
   "${DTYPE[@]}" --batch-size "$BATCH" --num_ensemble 6 "${LIMIT[@]}")
 log() { echo "== $* $(date -u +%T)"; }
 
-# run_one STAGE METHOD GPUS SHARD GPU OUTPUT: one process, timed, summary kept.
+# run_one STAGE METHOD GPUS SHARD GPU OUTPUT [FLAG...]: one process, timed, summary kept.
 run_one() {
   local stage=$1 method=$2 gpus=$3 shard=$4 device
   device=$(device "$5")
   local output=$6
-  local args=("${COMMON[@]}" --device "$device" --output "$output")
+  shift 6
+  local args=("${COMMON[@]}" --device "$device" --output "$output" "$@")
   [ "$shard" != "-" ] && args+=(--shard "$shard")
   local bin=$EG
   if [ "$method" = flex_sp ]; then bin=$FG; args+=(--share-prefix); else args+=(--method "$method"); fi
@@ -84,6 +88,15 @@ stage_1() {
   printf '1\tparaphrase\t1\t-\t%s\t%s\trc=%s\n' "$start" "$end" "$rc" >> "$T"
 }
 
+stage_0() {
+  log "stage 0: warm-up of the kernel caches"
+  local method few=(--max_samples 64)
+  [ -n "${LIMIT[*]}" ] && few=()
+  for method in "${METHODS[@]}"; do
+    run_one 0 "$method" 1 - 0 "$R/$method.warmup.feather" "${few[@]}" --force
+  done
+}
+
 stage_2() {
   log "stage 2: one GPU per method"
   local i
@@ -112,7 +125,7 @@ stage_4() {
 
 nvidia-smi --query-gpu=index,name,memory.total --format=csv 2>/dev/null
 stages=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(1 2 3 4)
+[ ${#stages[@]} -eq 0 ] && stages=(1 0 2 3 4)
 for stage in "${stages[@]}"; do
   "stage_$stage"
 done

@@ -47,7 +47,7 @@ def main():
     run_dir = sys.argv[1]
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else 32
     runs = {}
-    for path in sorted(glob.glob(os.path.join(run_dir, "*.feather.log"))):
+    for path in sorted(glob.glob(os.path.join(run_dir, "*.*gpu*.feather.log"))):
         method, gpus = os.path.basename(path).split(".")[:2]
         runs.setdefault((method, int(gpus.rstrip("gpu"))), []).append(process(path, batch))
     print("| method | GPUs | items | wall s | items/s | × | after load items/s | × | steady items/s | × |")
