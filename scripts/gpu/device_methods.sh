@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Issue 5's method table on one GPU, PyTorch and Chorus in the same session, in two
 # device calls on the same warm machine (the GGUF is carried in two halves):
-#   device_methods.sh a   (carry .gpu/a: ensemble-generate.xz, flex-generate.xz,
-#                          smollm2.gguf.00) unpacks into /root/chorus and runs the
-#                          PyTorch side: avg, max, per_prompt, flex, flex_share;
-#   device_methods.sh b   (carry .gpu/b: method_bench.xz, smollm2.gguf.01) joins the
+#   device_methods.sh a   (carry .gpu/a: smollm2.gguf.00) keeps the first GGUF half in
+#                          /root/chorus and runs the PyTorch side: avg, max,
+#                          per_prompt, flex, flex_share;
+#   device_methods.sh b   (carry .gpu/b: method_bench.xz, flex-generate.xz,
+#                          smollm2.gguf.01; 64 MiB per call in all) joins the
 #                          GGUF, runs Chorus's method_bench on the same five methods,
 #                          then flex --share-prefix on 64 WebQuestions items twice
 #                          (kernel caches cold, then warm) to time model load and
@@ -21,7 +22,6 @@ export PYTHONUNBUFFERED=1
 case "${1:-}" in
 a)
   cp .gpu/a/smollm2.gguf.00 "$W/"
-  for b in ensemble-generate flex-generate; do unxz ".gpu/a/$b.xz" "$W/$b"; done
   {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
@@ -32,7 +32,7 @@ a)
     --out "$OUT/torch_methods.json" >> "$LOG" 2>&1
   ;;
 b)
-  unxz .gpu/b/method_bench.xz "$W/method_bench"
+  for b in method_bench flex-generate; do unxz ".gpu/b/$b.xz" "$W/$b"; done
   cat "$W/smollm2.gguf.00" .gpu/b/smollm2.gguf.01 > "$W/smollm2.gguf"
   sha256sum "$W/smollm2.gguf" >> "$LOG"
   echo "== chorus method_bench $(date -u +%T)" >> "$LOG"
