@@ -19,9 +19,16 @@ fn construct(c: &mut Criterion) {
         vocab_size: 1024,
         ..presets::llama_3_2_3b()
     };
+    // Four layers: the loader reuses its host buffers from the second layer on,
+    // so (four - one) / 3 is the per-layer cost of the remaining 27 layers.
+    let four_3b_layers = LlamaConfig {
+        num_hidden_layers: 4,
+        ..one_3b_layer.clone()
+    };
     let cases = [
         ("random_smollm2_135m", presets::smollm2_135m()),
         ("random_llama_3_2_3b_one_layer", one_3b_layer),
+        ("random_llama_3_2_3b_four_layers", four_3b_layers),
     ];
     let mut group = c.benchmark_group("construct_cpu");
     group.sample_size(10);

@@ -1,5 +1,7 @@
 //! The Llama causal language model: weights on a Burn device and the forward pass.
 
+use std::cell::RefCell;
+
 use burn::tensor::{
     DType, ElementConversion, FloatDType, Int, Tensor, TensorCreationOptions, TensorData,
     backend::Backend,
@@ -37,6 +39,7 @@ impl<B: Backend> Llama<B> {
             source,
             device,
             config: &config,
+            scratch: RefCell::new(Vec::new()),
         };
         let embed = loader.matrix(
             "model.embed_tokens.weight",
@@ -208,6 +211,9 @@ struct Loader<'a, B: Backend> {
     source: &'a dyn WeightSource,
     device: &'a B::Device,
     config: &'a LlamaConfig,
+    /// Host buffers for the parts of a fused linear map, reused layer after
+    /// layer (slot `i` holds part `i`: q / gate in 0, k / up in 1, v in 2).
+    scratch: RefCell<Vec<Vec<f32>>>,
 }
 
 impl<B: Backend> Loader<'_, B> {
@@ -256,11 +262,14 @@ impl<B: Backend> Loader<'_, B> {
         inputs: usize,
     ) -> Result<Linear<B>, LlamaError> {
         let outputs: usize = parts.iter().map(|(_, out)| out).sum();
-        let weights = parts
-            .iter()
-            .map(|(name, out)| self.host(name, &[*out, inputs]))
-            .collect::<Result<Vec<_>, _>>()?;
-        let blocks: Vec<&[f32]> = weights.iter().map(|w| w.data.as_slice()).collect();
+        let mut scratch = self.scratch.borrow_mut();
+        if scratch.len() < parts.len() {
+            scratch.resize_with(parts.len(), Vec::new);
+        }
+        for ((name, out), buffer) in parts.iter().zip(scratch.iter_mut()) {
+            self.host_into(name, &[*out, inputs], buffer)?;
+        }
+        let blocks: Vec<&[f32]> = scratch[..parts.len()].iter().map(Vec::as_slice).collect();
         let weight = if is_cpu::<B>() {
             let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
             Matrix::Host(HostMatrix::new(transposed, inputs, outputs))
@@ -321,6 +330,25 @@ impl<B: Backend> Loader<'_, B> {
             TensorData::new(host.data, [len]),
             self.device,
         ))
+    }
+
+    /// A tensor into a recycled buffer (see [`WeightSource::tensor_into`]), its
+    /// shape checked.
+    fn host_into(
+        &self,
+        name: &str,
+        expected: &[usize],
+        buffer: &mut Vec<f32>,
+    ) -> Result<(), LlamaError> {
+        let shape = self.source.tensor_into(name, buffer)?;
+        if shape != expected || buffer.len() != expected.iter().product::<usize>() {
+            return Err(LlamaError::WeightShape {
+                tensor: name.to_string(),
+                found: shape,
+                expected: expected.to_vec(),
+            });
+        }
+        Ok(())
     }
 
     fn host(&self, name: &str, expected: &[usize]) -> Result<crate::HostTensor, LlamaError> {

@@ -53,7 +53,7 @@ where
 /// stacked and transposed to `[cols, Σ rows_i]`, mapped through `convert`: a
 /// fused linear weight built from its Hugging Face parts without a stacked
 /// copy. Tiled so that reads and writes both stay in cache (a plain loop
-/// misses on every write), with bands of output rows on separate threads.
+/// misses on every read or write), with bands of output rows on separate threads.
 pub(crate) fn stack_transposed<T>(
     blocks: &[&[f32]],
     cols: usize,
@@ -62,7 +62,11 @@ pub(crate) fn stack_transposed<T>(
 where
     T: bytemuck::Zeroable + Send,
 {
-    const TILE: usize = 64;
+    // Small tiles, each output row written contiguously: rows of 3B-sized
+    // weights lie a multiple of 4 KiB apart, so wider tiles fight over the same
+    // L1 sets. Measured on one Llama-3.2-3B layer (2-core VM): 64 x 64 tiles with
+    // strided writes 0.46 s, 8 x 8 with contiguous writes 0.28 s.
+    const TILE: usize = 8;
     let rows: usize = blocks.iter().map(|block| block.len() / cols.max(1)).sum();
     let mut out: Vec<T> = bytemuck::zeroed_vec(rows * cols);
     if rows == 0 || cols == 0 {
@@ -76,10 +80,12 @@ where
             let block_rows = block.len() / cols;
             for r0 in (0..block_rows).step_by(TILE) {
                 for c0 in (0..band_cols).step_by(TILE) {
-                    for r in r0..(r0 + TILE).min(block_rows) {
-                        let row = &block[r * cols + first_col..];
-                        for c in c0..(c0 + TILE).min(band_cols) {
-                            band[c * rows + row_offset + r] = convert(row[c]);
+                    let r_end = (r0 + TILE).min(block_rows);
+                    for c in c0..(c0 + TILE).min(band_cols) {
+                        let column = first_col + c;
+                        let out_row = &mut band[c * rows + row_offset..];
+                        for r in r0..r_end {
+                            out_row[r] = convert(block[r * cols + column]);
                         }
                     }
                 }

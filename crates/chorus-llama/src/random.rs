@@ -64,13 +64,20 @@ impl WeightSource for RandomWeights {
     }
 
     fn tensor(&self, name: &str) -> Result<HostTensor, LlamaError> {
+        // Zeroed by `calloc`: fresh pages, faulted in by the fill's threads.
+        let count = self.shape_of(name).map_or(0, |s| s.iter().product());
+        let mut data = vec![0.0; count];
+        let shape = self.tensor_into(name, &mut data)?;
+        Ok(HostTensor { shape, data })
+    }
+
+    fn tensor_into(&self, name: &str, buffer: &mut Vec<f32>) -> Result<Vec<usize>, LlamaError> {
         let shape = self
             .shape_of(name)
             .ok_or_else(|| LlamaError::MissingTensor {
                 path: PathBuf::from("<random weights>"),
                 tensor: name.to_string(),
             })?;
-        let count: usize = shape.iter().product();
         // Uniform on [-a, a] has standard deviation a/√3.
         let amplitude = self.std * 3f32.sqrt();
         let offset = if name.ends_with("norm.weight") {
@@ -78,9 +85,10 @@ impl WeightSource for RandomWeights {
         } else {
             0.0
         };
-        let mut data = vec![0f32; count];
-        fill_uniform(self.seed ^ fnv1a(name), offset, amplitude, &mut data);
-        Ok(HostTensor { shape, data })
+        // Every value is overwritten below; `resize` only zeroes growth.
+        buffer.resize(shape.iter().product(), 0.0);
+        fill_uniform(self.seed ^ fnv1a(name), offset, amplitude, buffer);
+        Ok(shape)
     }
 
     fn contains(&self, name: &str) -> bool {
@@ -271,6 +279,24 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a.data, c.data);
         assert_eq!(a.shape, vec![48, 32]);
+    }
+
+    #[test]
+    fn recycled_buffers_give_the_same_tensors() {
+        let weights = RandomWeights::new(presets::tiny(), 3);
+        let mut buffer = vec![f32::NAN; 5000];
+        // The buffer shrinks (stale values past the end), shrinks again, then grows.
+        for name in [
+            "model.layers.0.mlp.up_proj.weight",
+            "model.layers.0.self_attn.k_proj.weight",
+            "model.layers.1.mlp.down_proj.weight",
+        ] {
+            let shape = weights
+                .tensor_into(name, &mut buffer)
+                .expect("known tensor");
+            let fresh = weights.tensor(name).expect("known tensor");
+            assert_eq!((shape, &buffer), (fresh.shape, &fresh.data), "{name}");
+        }
     }
 
     #[test]

@@ -26,6 +26,17 @@ pub trait WeightSource {
     fn tensor(&self, name: &str) -> Result<HostTensor, LlamaError>;
     /// Whether a tensor of this name exists (used for optional `lm_head.weight`).
     fn contains(&self, name: &str) -> bool;
+
+    /// [`tensor`](Self::tensor)'s values written into `buffer` (its contents
+    /// replaced), returning the shape. The model loader passes the same buffers
+    /// layer after layer: for a 3B model, the kernel zeroing fresh pages costs
+    /// more than computing the values. The default hands `tensor`'s own buffer
+    /// over; sources that compute values in place override it to reuse `buffer`.
+    fn tensor_into(&self, name: &str, buffer: &mut Vec<f32>) -> Result<Vec<usize>, LlamaError> {
+        let HostTensor { shape, data } = self.tensor(name)?;
+        *buffer = data;
+        Ok(shape)
+    }
 }
 
 /// Every tensor a `LlamaForCausalLM` checkpoint with this config holds, with
