@@ -6,7 +6,7 @@
 #                           joins the GGUF, then multi_gpu.sh stages 1 0 2 (data,
 #                           kernel-cache warm-up, the one-GPU baselines);
 #   device_multi_gpu.sh c   multi_gpu.sh stages 3 4 (2 and 4 GPUs, merge, compare).
-# Every call copies the per-process logs, timings.tsv and compare.jsonl to $OUT.
+# Every call packs the per-process logs, timings.tsv and compare.jsonl into $OUT/run.tgz.
 set -u
 W=/root/chorus
 mkdir -p "$W"
@@ -30,8 +30,13 @@ c)
 *) echo "usage: device_multi_gpu.sh a|b|c" >&2; exit 2 ;;
 esac
 R=$W/results
+# One archive (the device tool brings back a limited number of files), ANSI
+# colour codes stripped from the logs.
 if [ -d "$R" ]; then
+  mkdir -p "$W/plain"
   for f in "$R"/*.log "$R"/timings.tsv "$R"/compare.jsonl; do
-    [ -f "$f" ] && sed 's/\x1b\[[0-9;]*m//g' "$f" > "$OUT/$(basename "$f")"
+    [ -f "$f" ] && sed 's/\x1b\[[0-9;]*m//g' "$f" > "$W/plain/$(basename "$f")"
   done
+  tar czf "$OUT/run.tgz" -C "$W/plain" .
+  cp "$W/plain/timings.tsv" "$OUT/" 2>/dev/null
 fi
