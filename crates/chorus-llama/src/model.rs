@@ -1,6 +1,7 @@
 //! The Llama causal language model: weights on a Burn device and the forward pass.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 use burn::tensor::{
     DType, ElementConversion, FloatDType, Int, Tensor, TensorCreationOptions, TensorData,
@@ -33,13 +34,19 @@ impl<B: Backend> Llama<B> {
     /// Builds the model from any weight source, checking every tensor's shape
     /// against the config, and uploads it to `device` in the backend's dtype.
     pub fn from_source(source: &dyn WeightSource, device: &B::Device) -> Result<Self, LlamaError> {
+        let started = Instant::now();
         let config = source.config().clone();
         let heads = check_config(&config)?;
+        // The first tensor on a device pays for its context (CUDA: a second or
+        // so); timed apart from the weights.
+        let _ = Tensor::<B, 1>::zeros([1], device);
+        let device_ready = started.elapsed();
         let loader = Loader {
             source,
             device,
             config: &config,
             scratch: RefCell::new(Vec::new()),
+            upload_time: Cell::new(Duration::ZERO),
         };
         let embed = loader.matrix(
             "model.embed_tokens.weight",
@@ -57,10 +64,17 @@ impl<B: Backend> Llama<B> {
                 config.hidden_size,
             )?)
         };
+        // Uploads may still be in flight; waiting here makes `total_s` the
+        // real load time and costs nothing (the first forward pass would wait).
+        let synced = B::sync(device).is_ok();
         tracing::debug!(
             layers = layers.len(),
+            synced,
             tied = lm_head.is_none(),
-            "llama weights uploaded"
+            device_init_s = device_ready.as_secs_f64(),
+            upload_s = loader.upload_time.get().as_secs_f64(),
+            total_s = started.elapsed().as_secs_f64(),
+            "llama weights uploaded (the rest of total_s: reading, laying out, converting)"
         );
         Ok(Self {
             rope: RopeTable::new(&config, device),
@@ -214,6 +228,8 @@ struct Loader<'a, B: Backend> {
     /// Host buffers for the parts of a fused linear map, reused layer after
     /// layer (slot `i` holds part `i`: q / gate in 0, k / up in 1, v in 2).
     scratch: RefCell<Vec<Vec<f32>>>,
+    /// Time spent in `Tensor::from_data`, reported in the load's debug event.
+    upload_time: Cell<Duration>,
 }
 
 impl<B: Backend> Loader<'_, B> {
@@ -275,10 +291,7 @@ impl<B: Backend> Loader<'_, B> {
             Matrix::Host(HostMatrix::new(transposed, inputs, outputs))
         } else {
             let transposed = parallel::stack_transposed(&blocks, inputs, to_float::<B>);
-            Matrix::Device(Tensor::from_data(
-                TensorData::new(transposed, [inputs, outputs]),
-                self.device,
-            ))
+            Matrix::Device(self.upload(TensorData::new(transposed, [inputs, outputs])))
         };
         let bias_of = |name: &String| {
             name.strip_suffix(".weight")
@@ -305,6 +318,15 @@ impl<B: Backend> Loader<'_, B> {
         Ok(Linear { weight, bias })
     }
 
+    /// A host tensor onto the device, timed.
+    fn upload<const D: usize>(&self, data: TensorData) -> Tensor<B, D> {
+        let started = Instant::now();
+        let tensor = Tensor::from_data(data, self.device);
+        self.upload_time
+            .set(self.upload_time.get() + started.elapsed());
+        tensor
+    }
+
     fn norm(&self, name: &str) -> Result<RmsNorm<B>, LlamaError> {
         Ok(RmsNorm {
             weight: self.vector(name, self.config.hidden_size)?,
@@ -317,10 +339,8 @@ impl<B: Backend> Loader<'_, B> {
         Ok(if is_cpu::<B>() {
             Matrix::Host(HostMatrix::new(host.data, shape[0], shape[1]))
         } else {
-            Matrix::Device(Tensor::from_data(
-                TensorData::new(parallel::convert(&host.data, to_float::<B>), shape),
-                self.device,
-            ))
+            let values = parallel::convert(&host.data, to_float::<B>);
+            Matrix::Device(self.upload(TensorData::new(values, shape)))
         })
     }
 
