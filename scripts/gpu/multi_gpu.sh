@@ -7,9 +7,12 @@
 #      rounds over the 2032 WebQuestions test items -> original + 5 = 6 per item
 #      (skipped when data/webquestions/test.smollm2-paraphrases.jsonl, the output of
 #      this stage on 2026-11-26, is there: it is copied instead);
-#   0. warm-up: each method on 64 items on cuda:0, so that every later process finds
-#      CubeCL's autotune and compiled-kernel caches (./target/) filled, as a user's
-#      second run would; the 1-GPU baseline and the shards then start alike;
+#   0. warm-up: each method over all items, sharded over the 4 GPUs (outputs
+#      `$method.warmup.*`, not counted), so that every later process finds CubeCL's
+#      autotune and compiled-kernel caches (./target/) filled for every batch shape,
+#      as a user's second run would; the 1-GPU baseline and the shards then start
+#      alike. (Runs of 2026-11-26 warmed up on 64 items only: the 1-GPU baseline,
+#      which ran first, then tuned the other shapes itself, ~7 % of its time.)
 #   2. one GPU: avg on cuda:0 and flex --share-prefix on cuda:1 (the two methods run
 #      at the same time on different GPUs);
 #   3. two GPUs: avg shards 0/2,1/2 on cuda:0,1 and flex shards on cuda:2,3, merged;
@@ -58,17 +61,17 @@ run_one() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\trc=%s %s\n' "$stage" "$method" "$gpus" "$shard" "$start" "$end" "$rc" "$summary" >> "$T"
 }
 
-# sharded STAGE METHOD N FIRST_GPU: N shards on GPUs FIRST_GPU.., then merge.
+# sharded STAGE METHOD N FIRST_GPU [TAG]: N shards on GPUs FIRST_GPU.., then merge.
 sharded() {
-  local stage=$1 method=$2 n=$3 first=$4 i
+  local stage=$1 method=$2 n=$3 first=$4 tag=${5:-${3}gpu} i
   local outputs=()
   for ((i = 0; i < n; i++)); do
-    local output=$R/$method.${n}gpu.shard$i.feather
+    local output=$R/$method.$tag.shard$i.feather
     outputs+=("$output")
     run_one "$stage" "$method" "$n" "$i/$n" "$((first + i))" "$output" &
   done
   wait
-  "$EG" merge "${outputs[@]}" --output "$R/$method.${n}gpu.merged.feather" > "$R/$method.${n}gpu.merge.log" 2>&1
+  "$EG" merge "${outputs[@]}" --output "$R/$method.$tag.merged.feather" --force > "$R/$method.$tag.merge.log" 2>&1
 }
 
 stage_1() {
@@ -90,10 +93,9 @@ stage_1() {
 
 stage_0() {
   log "stage 0: warm-up of the kernel caches"
-  local method few=(--max_samples 64)
-  [ -n "${LIMIT[*]}" ] && few=()
+  local method
   for method in "${METHODS[@]}"; do
-    run_one 0 "$method" 1 - 0 "$R/$method.warmup.feather" "${few[@]}" --force
+    sharded 0 "$method" 4 0 warmup
   done
 }
 

@@ -28,7 +28,8 @@ def stamp(text, event):
 
 
 def process(path, batch):
-    text = open(path).read()
+    # Colour codes, when the log was not stripped on the device.
+    text = re.sub(r"\x1b\[[0-9;]*m", "", open(path).read())
     items = int(re.search(r": (\d+) items,", text).group(1))
     record = {
         "items": items,
