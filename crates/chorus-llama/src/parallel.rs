@@ -1,36 +1,30 @@
-//! Loops over large host buffers split across the machine's cores: weight
-//! loading touches ~3·10⁹ values for a 3B model, a minute on one core.
+//! Loops over large host buffers split across the machine's cores (rayon):
+//! weight loading touches ~3·10⁹ values for a 3B model, a minute on one core.
 
-/// Below this many elements a buffer is handled on the calling thread: a thread
-/// spawn costs more than the work.
+use rayon::prelude::*;
+
+/// Below this many elements a buffer is handled on the calling thread: handing
+/// work to the pool costs more than the work.
 const PARALLEL_FROM: usize = 1 << 20;
 
-/// The cores this process may use.
-pub(crate) fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Calls `work(start, chunk)` on consecutive chunks of `out`, one per core, where
-/// `start` is the chunk's offset in `out`. Every chunk but the last is a multiple
-/// of `align` elements, so work can be cut at row or tile boundaries.
+/// Calls `work(start, chunk)` on consecutive chunks of `out`, one per core (rayon's
+/// pool), where `start` is the chunk's offset in `out`. Every chunk but the last is
+/// a multiple of `align` elements, so work can be cut at row or tile boundaries.
 pub(crate) fn for_each_chunk<T: Send>(
     out: &mut [T],
     align: usize,
     work: impl Fn(usize, &mut [T]) + Sync,
 ) {
-    let threads = cores();
+    let threads = rayon::current_num_threads();
     if out.len() < PARALLEL_FROM || threads == 1 {
         work(0, out);
         return;
     }
     let align = align.max(1);
     let chunk_len = out.len().div_ceil(threads).div_ceil(align) * align;
-    let work = &work;
-    std::thread::scope(|scope| {
-        for (index, chunk) in out.chunks_mut(chunk_len).enumerate() {
-            scope.spawn(move || work(index * chunk_len, chunk));
-        }
-    });
+    out.par_chunks_mut(chunk_len)
+        .enumerate()
+        .for_each(|(index, chunk)| work(index * chunk_len, chunk));
 }
 
 /// `values` mapped through `convert` (e.g. f32 to the backend's bf16), in parallel.
