@@ -308,17 +308,14 @@ impl<B: Backend> Loader<'_, B> {
                     None => values.extend(std::iter::repeat_n(0.0, *out)),
                 }
             }
-            Some(Tensor::from_data(
-                TensorData::new(values, [outputs]),
-                self.device,
-            ))
+            Some(self.upload(TensorData::new(values, [outputs])))
         } else {
             None
         };
         Ok(Linear { weight, bias })
     }
 
-    /// A host tensor onto the device, timed.
+    /// A host tensor onto the device, timed: every weight goes through here.
     fn upload<const D: usize>(&self, data: TensorData) -> Tensor<B, D> {
         let started = Instant::now();
         let tensor = Tensor::from_data(data, self.device);
@@ -346,10 +343,7 @@ impl<B: Backend> Loader<'_, B> {
 
     fn vector(&self, name: &str, len: usize) -> Result<Tensor<B, 1>, LlamaError> {
         let host = self.host(name, &[len])?;
-        Ok(Tensor::from_data(
-            TensorData::new(host.data, [len]),
-            self.device,
-        ))
+        Ok(self.upload(TensorData::new(host.data, [len])))
     }
 
     /// A tensor into a recycled buffer (see [`WeightSource::tensor_into`]), its
