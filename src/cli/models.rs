@@ -112,10 +112,7 @@ fn resolve_random(rest: &str, tokenizer_spec: &str) -> Result<ResolvedModel> {
     if presets::by_name(preset).is_none() {
         return Err(unknown_preset(preset));
     }
-    let tokenizer = match resolve_model(tokenizer_spec)?.source {
-        ModelSource::Checkpoint(path) => path,
-        ModelSource::Random { .. } => unreachable!("resolve_model never gives random weights"),
-    };
+    let (_, tokenizer) = resolve_checkpoint(tokenizer_spec)?;
     let name = match seed {
         0 => format!("random-{preset}"),
         seed => format!("random-{preset}-seed{seed}"),
@@ -139,12 +136,18 @@ fn unknown_preset(preset: &str) -> CliError {
 
 /// Resolves a checkpoint spec: an existing path wins; otherwise a models.toml name.
 pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
+    let (name, path) = resolve_checkpoint(spec)?;
+    Ok(ResolvedModel {
+        name,
+        source: ModelSource::Checkpoint(path),
+    })
+}
+
+/// [`resolve_model`]'s work: the short name and the checkpoint path.
+fn resolve_checkpoint(spec: &str) -> Result<(String, PathBuf)> {
     let direct = Path::new(spec);
     if direct.exists() {
-        return Ok(ResolvedModel {
-            name: name_of_path(direct),
-            source: ModelSource::Checkpoint(direct.to_path_buf()),
-        });
+        return Ok((name_of_path(direct), direct.to_path_buf()));
     }
     let Some(toml_path) = find_models_toml() else {
         return Err(CliError::UnknownModel {
@@ -169,10 +172,7 @@ pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
             path,
         });
     }
-    Ok(ResolvedModel {
-        name: spec.into(),
-        source: ModelSource::Checkpoint(path),
-    })
+    Ok((spec.into(), path))
 }
 
 /// The short name of a checkpoint path: the file stem of a file
