@@ -105,6 +105,15 @@ mod tests {
         }
     }
 
+    /// Needs no GPU: only CubeCL's configuration is set and read.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn compiled_kernels_are_cached_unless_configured_otherwise() {
+        use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+        cache_compiled_kernels();
+        assert!(CubeClRuntimeConfig::get().compilation.cache.is_some());
+    }
+
     #[test]
     fn names_select_backends_and_unknown_names_fail() {
         assert_eq!(run_on("cpu", 0, ElementBytes).unwrap(), (4, "f32"));
