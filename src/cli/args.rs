@@ -146,6 +146,11 @@ pub struct RunArgs {
     /// Questions decoded together.
     #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
     pub batch_size: usize,
+    /// Encode every prompt whole instead of encoding the run's context
+    /// (instruction + few-shot block) once for all rows; the shared context is
+    /// exact and the default, this is for checking.
+    #[arg(long = "no-shared-context", alias = "no_shared_context")]
+    pub no_shared_context: bool,
     /// Tokens generated at most per answer.
     #[arg(
         long = "max-new-tokens",
@@ -185,9 +190,19 @@ pub struct FlexArgs {
     /// Position ids: `segment` (restart per paraphrase) or `continuous`.
     #[arg(long, default_value = "segment")]
     pub positions: String,
-    /// Keep one copy of the shared instruction + few-shot prefix.
-    #[arg(long = "share-prefix", alias = "share_prefix")]
+    /// Keep one copy of the instruction + few-shot prefix, weighted as the k
+    /// copies it stands for (the default with segment positions and the flex
+    /// mask; the flag is kept for compatibility).
+    #[arg(
+        long = "share-prefix",
+        alias = "share_prefix",
+        conflicts_with = "no_share_prefix"
+    )]
     pub share_prefix: bool,
+    /// Pack one whole prompt per paraphrase (k copies of the prefix), as the
+    /// Python pipeline did.
+    #[arg(long = "no-share-prefix", alias = "no_share_prefix")]
+    pub no_share_prefix: bool,
     /// `flex` (isolated paraphrases) or `structured` (MyriadLAMA layout).
     #[arg(long, default_value = "flex")]
     pub mask: String,
@@ -212,6 +227,7 @@ impl Default for FlexArgs {
         FlexArgs {
             positions: "segment".into(),
             share_prefix: false,
+            no_share_prefix: false,
             mask: "flex".into(),
             fuse_first: "shared-suffix".into(),
             num_fs_paraphrases: 3,

@@ -7,11 +7,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use burn::tensor::backend::Backend;
 use chorus_data::{EmptyPolicy, Item};
-use chorus_ensemble::{Answer, Engine, Method, Question};
-use chorus_llama::Llama;
+use chorus_ensemble::{Answer, ContextStats, Engine, Method, Question};
 use chorus_llama::backend::{OnBackend, run_on};
+use chorus_llama::{Kernels, Llama};
 use chorus_prompt::PromptContext;
 use chorus_results::{
     Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey, StopReason, add_lemma_columns,
@@ -48,6 +47,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Where the time went, when something was generated.
     pub phases: Option<Phases>,
+    /// How rows used the shared context, when something was generated with it.
+    pub context: Option<ContextStats>,
 }
 
 /// The phases of a run's wall time: fixed start-up costs, then the steady
@@ -87,6 +88,13 @@ impl fmt::Display for Summary {
         )?;
         if let Some(phases) = &self.phases {
             write!(f, " ({phases})")?;
+        }
+        if let Some(context) = self.context.filter(|c| c.shared_rows + c.fallback_rows > 0) {
+            write!(
+                f,
+                "; shared context {} tokens, {} rows shared, {} encoded whole",
+                context.context_tokens, context.shared_rows, context.fallback_rows
+            )?;
         }
         write!(
             f,
@@ -160,6 +168,7 @@ pub fn run_plan(plan: &RunPlan) -> Result<Summary> {
         tokens: progress.tokens,
         elapsed: started.elapsed(),
         phases: progress.phases(),
+        context: progress.context,
     })
 }
 
@@ -186,6 +195,7 @@ fn skip_existing(plan: &RunPlan, feather: &Path) -> Result<Summary> {
         tokens: 0,
         elapsed: Duration::ZERO,
         phases: None,
+        context: None,
     })
 }
 
@@ -240,6 +250,8 @@ struct RunProgress {
     first_batch: Option<(Instant, usize)>,
     /// When the last batch was checkpointed.
     last_batch: Option<Instant>,
+    /// The engine's use of the shared context, at the end.
+    context: Option<ContextStats>,
 }
 
 impl RunProgress {
@@ -260,6 +272,7 @@ impl RunProgress {
             loaded: None,
             first_batch: None,
             last_batch: None,
+            context: None,
         }
     }
 
@@ -307,8 +320,8 @@ struct Decode<'a> {
 
 impl OnBackend for Decode<'_> {
     type Output = Result<()>;
-    fn run<B: Backend>(self, device: B::Device, _dtype: &'static str) -> Result<()> {
-        decode_on::<B>(
+    fn run<K: Kernels>(self, device: K::Device, _dtype: &'static str) -> Result<()> {
+        decode_on::<K>(
             self.plan,
             device,
             self.pending,
@@ -321,17 +334,17 @@ impl OnBackend for Decode<'_> {
 
 /// Loads the model on `device` and answers `pending` in batches of
 /// `--batch-size` questions, checkpointing each batch.
-fn decode_on<B: Backend>(
+fn decode_on<K: Kernels>(
     plan: &RunPlan,
-    device: B::Device,
+    device: K::Device,
     pending: &[Question],
     items: &BTreeMap<usize, &Item>,
     writer: &mut ResultWriter,
     progress: &mut RunProgress,
 ) -> Result<()> {
-    let engine = build_engine::<B>(plan, &device)?;
+    let engine = build_engine::<K>(plan, &device)?;
     progress.model_loaded();
-    engine.run_with(plan.method, &plan.flex, pending, |answers| {
+    let outcome = engine.run_with(plan.method, &plan.flex, pending, |answers| {
         let tokens = answers.iter().map(|a| a.generated_ids.len()).sum();
         let questions = distinct_items(&answers);
         let rows = answers
@@ -345,7 +358,15 @@ fn decode_on<B: Backend>(
             .collect();
         writer.append(fresh)?;
         progress.record(questions, tokens)
-    })
+    });
+    progress.context = Some(engine.context_stats());
+    if let Some(stats) = progress.context.filter(|c| c.fallback_rows > 0) {
+        tracing::warn!(
+            rows = stats.fallback_rows,
+            "rows whose prompt does not start with the shared context were encoded whole"
+        );
+    }
+    outcome
 }
 
 /// The number of questions a batch of answers belongs to (per_prompt gives
@@ -357,10 +378,10 @@ fn distinct_items(answers: &[Answer]) -> usize {
 }
 
 /// Opens the checkpoint, builds the model on `device` and the prompt context.
-fn build_engine<B: Backend>(plan: &RunPlan, device: &B::Device) -> Result<Engine<B>> {
+fn build_engine<K: Kernels>(plan: &RunPlan, device: &K::Device) -> Result<Engine<K>> {
     let started = Instant::now();
     let checkpoint = plan.model.open()?;
-    let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), device)?;
+    let model = Llama::<K>::from_source(checkpoint.weights.as_ref(), device)?;
     tracing::info!(
         model = %plan.model.describe(),
         seconds = started.elapsed().as_secs_f64(),
@@ -372,7 +393,7 @@ fn build_engine<B: Backend>(plan: &RunPlan, device: &B::Device) -> Result<Engine
         checkpoint.tokenizer,
         context,
         plan.decode,
-    ))
+    )?)
 }
 
 fn prompt_context(plan: &RunPlan) -> Result<PromptContext> {
@@ -464,6 +485,7 @@ mod tests {
             tokens: 50,
             elapsed: Duration::from_secs(5),
             phases,
+            context: None,
         }
     }
 

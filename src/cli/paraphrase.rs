@@ -10,11 +10,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
 use chorus_ensemble::{DecodeConfig, Engine, SamplingConfig, generate_paraphrases};
-use chorus_llama::Llama;
 use chorus_llama::backend::{OnBackend, run_on};
+use chorus_llama::{Kernels, Llama};
 use chorus_prompt::PromptContext;
 use serde_json::{Map, Value};
 
@@ -81,26 +80,26 @@ struct Paraphrase<'a>(&'a Request<'a>);
 
 impl OnBackend for Paraphrase<'_> {
     type Output = Result<Vec<Map<String, Value>>>;
-    fn run<B: Backend>(self, device: B::Device, _dtype: &'static str) -> Self::Output {
-        paraphrase_on::<B>(self.0, device)
+    fn run<K: Kernels>(self, device: K::Device, _dtype: &'static str) -> Self::Output {
+        paraphrase_on::<K>(self.0, device)
     }
 }
 
 /// The JSONL rows of every item: its fields, and `paraphrases` = the original
 /// question then one sampled paraphrase per round.
-fn paraphrase_on<B: Backend>(
+fn paraphrase_on<K: Kernels>(
     request: &Request<'_>,
-    device: B::Device,
+    device: K::Device,
 ) -> Result<Vec<Map<String, Value>>> {
     let checkpoint = request.model.open()?;
-    let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), &device)?;
+    let model = Llama::<K>::from_source(checkpoint.weights.as_ref(), &device)?;
     // The context is unused by sampling (prompts are complete texts).
     let context = PromptContext::for_dataset(&Dataset::WebQa, request.data_dir)?;
     let decode = DecodeConfig {
         batch_size: request.args.batch_size,
         ..DecodeConfig::default()
     };
-    let engine = Engine::new(model, checkpoint.tokenizer, context, decode);
+    let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;
     // The pipeline's sampling: seed = round index (SamplingConfig's seed 0 + round).
     Ok(generate_paraphrases(
         &engine,

@@ -139,6 +139,7 @@ pub fn plan_run(
         max_new_tokens: run.max_new_tokens,
         batch_size: run.batch_size,
         prediction,
+        shared_context: !run.no_shared_context,
     };
     decode.validate()?;
     if method == Method::Flex {
@@ -214,13 +215,21 @@ pub fn plan_run(
 }
 
 fn flex_config(args: &FlexArgs) -> Result<FlexConfig> {
-    Ok(FlexConfig {
+    let flex = FlexConfig {
         positions: args.positions.parse()?,
-        share_prefix: args.share_prefix,
+        share_prefix: !args.no_share_prefix,
         mask: args.mask.parse()?,
         fuse_first: parse_fuse_first(&args.fuse_first)?,
         questions_per_example: args.num_fs_paraphrases,
-    })
+    };
+    if args.share_prefix && !flex.shares_prefix() {
+        return Err(CliError::Usage(
+            "--share-prefix needs --positions segment and --mask flex (continuous positions \
+             differ per copy; the structured layout has one prefix already)"
+                .into(),
+        ));
+    }
+    Ok(flex)
 }
 
 /// The prompt context: the dataset's own, or `--context` (default webqa) for
@@ -339,9 +348,6 @@ pub fn file_stem(method: Method, tag: Option<&str>, flex: &FlexConfig) -> String
         if flex.positions == Positions::Continuous {
             stem.push_str("-continuous");
         }
-        if flex.share_prefix {
-            stem.push_str("-shared");
-        }
         if flex.fuse_first == FuseFirst::None {
             stem.push_str("-fusenone");
         }
@@ -394,7 +400,7 @@ fn options_json(input: OptionsInput<'_>) -> serde_json::Value {
         && let Some(map) = options.as_object_mut()
     {
         map.insert("positions".into(), input.flex.positions.name().into());
-        map.insert("share_prefix".into(), input.flex.share_prefix.into());
+        map.insert("share_prefix".into(), input.flex.shares_prefix().into());
         map.insert("mask".into(), input.flex.mask.name().into());
         let fuse_first = match input.flex.fuse_first {
             FuseFirst::SharedSuffix => "shared-suffix",

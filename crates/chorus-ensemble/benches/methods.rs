@@ -2,8 +2,10 @@
 //! dequantised to f32) over the first WebQuestions golden items, 5 paraphrases each.
 //!
 //! `cargo bench -p chorus-ensemble --bench methods` (env `CHORUS_MODEL` = the GGUF,
-//! `CHORUS_BENCH_ITEMS` = items per iteration, default 5). Skips, printing why,
-//! when the model is absent.
+//! `CHORUS_BENCH_ITEMS` = items per iteration, default 5, `CHORUS_BENCH_BATCH` =
+//! questions per batch, default the binaries' 8). Skips, printing why, when the
+//! model is absent. Every method runs with the shared context (the default);
+//! `*_no_shared_context` cases encode every row whole.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,16 +55,30 @@ fn methods(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let checkpoint = Checkpoint::open(&model_path).unwrap();
-    let model = Arc::new(
-        Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &Default::default()).unwrap(),
-    );
+    let model = Arc::new(Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &()).unwrap());
     let (context, questions) = webqa(items);
-    let engine = Engine::shared(
-        model,
-        checkpoint.tokenizer,
-        context,
-        DecodeConfig::default(),
-    );
+    let batch_size = std::env::var("CHORUS_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DecodeConfig::default().batch_size);
+    let decode = DecodeConfig {
+        batch_size,
+        ..DecodeConfig::default()
+    };
+    let engine = |shared_context: bool| {
+        let decode = DecodeConfig {
+            shared_context,
+            ..decode
+        };
+        Engine::shared(
+            Arc::clone(&model),
+            checkpoint.tokenizer.clone(),
+            context.clone(),
+            decode,
+        )
+        .unwrap()
+    };
+    let (shared, whole) = (engine(true), engine(false));
     let cases: Vec<(&str, Method, FlexConfig)> = vec![
         ("origin", Method::Origin, FlexConfig::default()),
         ("per_prompt", Method::PerPrompt, FlexConfig::default()),
@@ -71,14 +87,6 @@ fn methods(c: &mut Criterion) {
         ("weighted_avg", Method::WeightedAvg, FlexConfig::default()),
         ("weighted_max", Method::WeightedMax, FlexConfig::default()),
         ("flex", Method::Flex, FlexConfig::default()),
-        (
-            "flex_share_prefix",
-            Method::Flex,
-            FlexConfig {
-                share_prefix: true,
-                ..FlexConfig::default()
-            },
-        ),
         (
             "flex_segment_pipeline",
             Method::Flex,
@@ -92,7 +100,21 @@ fn methods(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(1));
     for (name, method, flex) in cases {
         group.bench_function(name, |b| {
-            b.iter(|| engine.run(method, &flex, &questions).unwrap())
+            b.iter(|| shared.run(method, &flex, &questions).unwrap())
+        });
+    }
+    // The same without the shared context (every row encoded whole), for
+    // comparison: what `--no-shared-context` costs.
+    for (name, method, flex) in [
+        ("avg_no_shared_context", Method::Avg, FlexConfig::default()),
+        (
+            "flex_no_shared_context",
+            Method::Flex,
+            FlexConfig::default(),
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| whole.run(method, &flex, &questions).unwrap())
         });
     }
     group.finish();

@@ -22,10 +22,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Question};
 use chorus_llama::backend::{OnBackend, run_on};
-use chorus_llama::{Checkpoint, Llama, RandomWeights, Tokenizer, presets};
+use chorus_llama::{Checkpoint, Kernels, Llama, RandomWeights, Tokenizer, presets};
 use chorus_prompt::PromptContext;
 use serde_json::{Value, json};
 
@@ -93,10 +92,11 @@ fn main() -> Result<(), Failure> {
 /// The method name of the command line and the engine's method and flex options.
 fn method_of(name: &str) -> Result<(Method, FlexConfig), Failure> {
     Ok(match name {
-        "flex-share" => (
+        "flex-share" => (Method::Flex, FlexConfig::default()),
+        "flex-plain" => (
             Method::Flex,
             FlexConfig {
-                share_prefix: true,
+                share_prefix: false,
                 ..FlexConfig::default()
             },
         ),
@@ -104,10 +104,10 @@ fn method_of(name: &str) -> Result<(Method, FlexConfig), Failure> {
     })
 }
 
-fn load_model<B: Backend>(
+fn load_model<K: Kernels>(
     args: &Args,
-    device: &B::Device,
-) -> Result<(Llama<B>, Tokenizer), Failure> {
+    device: &K::Device,
+) -> Result<(Llama<K>, Tokenizer), Failure> {
     if args.model == "random-3b" {
         let path = args
             .tokenizer
@@ -178,9 +178,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Value, Failure> {
+fn bench<K: Kernels>(args: &Args, device: K::Device, dtype: &str) -> Result<Value, Failure> {
     let start = Instant::now();
-    let (model, tokenizer) = load_model::<B>(args, &device)?;
+    let (model, tokenizer) = load_model::<K>(args, &device)?;
     let load_s = start.elapsed().as_secs_f64();
     eprintln!("model ready in {load_s:.1} s");
     let (questions, context) = questions(&args.items)?;
@@ -188,7 +188,7 @@ fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Valu
         batch_size: args.batch_size,
         ..DecodeConfig::default()
     };
-    let engine = Engine::shared(Arc::new(model), tokenizer, context, decode);
+    let engine = Engine::shared(Arc::new(model), tokenizer, context, decode)?;
     let mut methods = Vec::new();
     for name in &args.methods {
         let row = bench_method(&engine, name, &questions, args.repeats)?;
@@ -196,7 +196,7 @@ fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Valu
         methods.push(row);
     }
     Ok(json!({
-        "impl": "chorus-ensemble Engine over chorus-llama (Burn 0.21)",
+        "impl": format!("chorus-ensemble Engine over chorus-llama ({})", engine.model().kernels().name()),
         "backend": args.backend,
         "dtype": dtype,
         "model": args.model,
@@ -210,8 +210,8 @@ fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Valu
     }))
 }
 
-fn bench_method<B: Backend>(
-    engine: &Engine<B>,
+fn bench_method<K: Kernels>(
+    engine: &Engine<K>,
     name: &str,
     questions: &[Question],
     repeats: usize,
@@ -249,7 +249,7 @@ struct Job<'a>(&'a Args);
 
 impl OnBackend for Job<'_> {
     type Output = Result<Value, Failure>;
-    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output {
-        bench::<B>(self.0, device, dtype)
+    fn run<K: Kernels>(self, device: K::Device, dtype: &'static str) -> Self::Output {
+        bench::<K>(self.0, device, dtype)
     }
 }

@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let started = Instant::now();
     let checkpoint = Checkpoint::open(&model_path)?;
-    let model = Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &Default::default())?;
+    let model = Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &())?;
     eprintln!("load {:.2}s", started.elapsed().as_secs_f64());
     let text = std::fs::read_to_string(root.join("tests/fixtures/golden/webqa.items.jsonl"))?;
     let rows: Vec<serde_json::Value> = text
@@ -43,7 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch_size,
         ..DecodeConfig::default()
     };
-    let engine = Engine::new(model, checkpoint.tokenizer, context, decode);
+    let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;
     eprintln!("engine {:.2}s", started.elapsed().as_secs_f64());
     let questions: Vec<Question> = rows
         .iter()

@@ -104,7 +104,9 @@ pub struct FlexConfig {
     /// Position ids of the packed sequence.
     pub positions: Positions,
     /// Keep one copy of instruction + few-shot block, with an `ln(k)` score bias
-    /// for generated tokens (only with [`Positions::Segment`] and [`FlexMask::Flex`]).
+    /// for the queries that see every paraphrase (the default; applies with
+    /// [`Positions::Segment`] and [`FlexMask::Flex`] only, see
+    /// [`FlexConfig::shares_prefix`]).
     pub share_prefix: bool,
     /// Visibility rules.
     pub mask: FlexMask,
@@ -119,7 +121,7 @@ impl Default for FlexConfig {
     fn default() -> Self {
         Self {
             positions: Positions::Segment,
-            share_prefix: false,
+            share_prefix: true,
             mask: FlexMask::Flex,
             fuse_first: FuseFirst::SharedSuffix,
             questions_per_example: DEFAULT_QUESTIONS_PER_EXAMPLE,
@@ -133,24 +135,21 @@ impl FlexConfig {
     pub fn pipeline(positions: Positions) -> Self {
         Self {
             positions,
+            share_prefix: false,
             fuse_first: FuseFirst::None,
             ..Self::default()
         }
     }
 
+    /// Whether the layout keeps one shared copy of the prefix: asked for, and
+    /// possible (segment positions, flex mask; continuous positions differ per
+    /// copy, and the structured layout has one prefix already).
+    pub fn shares_prefix(&self) -> bool {
+        self.share_prefix && self.positions == Positions::Segment && self.mask == FlexMask::Flex
+    }
+
     /// Rejects combinations that have no meaning.
     pub fn validate(&self) -> Result<(), EnsembleError> {
-        if self.share_prefix && self.positions != Positions::Segment {
-            return Err(EnsembleError::Config(
-                "--share-prefix needs segment positions (continuous positions differ per copy)"
-                    .into(),
-            ));
-        }
-        if self.share_prefix && self.mask == FlexMask::Structured {
-            return Err(EnsembleError::Config(
-                "--share-prefix applies to the flex mask only; the structured layout has one prefix already".into(),
-            ));
-        }
         if self.questions_per_example == 0 {
             return Err(EnsembleError::Config(
                 "questions_per_example must be at least 1".into(),
@@ -190,6 +189,10 @@ pub struct DecodeConfig {
     pub batch_size: usize,
     /// How the prediction is cut from the generation.
     pub prediction: PredictionRule,
+    /// Encode the run's context (instruction + few-shot block) once and let
+    /// every row attend to that one copy (exact; the default). `false` encodes
+    /// every row whole (`--no-shared-context`, for checking).
+    pub shared_context: bool,
 }
 
 impl Default for DecodeConfig {
@@ -198,6 +201,7 @@ impl Default for DecodeConfig {
             max_new_tokens: 10,
             batch_size: 8,
             prediction: PredictionRule::FirstLine,
+            shared_context: true,
         }
     }
 }
@@ -390,13 +394,21 @@ mod tests {
 
     #[test]
     fn invalid_combinations_are_rejected() {
-        let shared_continuous = FlexConfig {
-            share_prefix: true,
+        let continuous = FlexConfig {
             positions: Positions::Continuous,
             ..FlexConfig::default()
         };
-        assert!(shared_continuous.validate().is_err());
+        assert!(continuous.validate().is_ok() && !continuous.shares_prefix());
+        assert!(FlexConfig::default().shares_prefix());
         assert!(FlexConfig::default().validate().is_ok());
+        assert!(
+            FlexConfig {
+                questions_per_example: 0,
+                ..FlexConfig::default()
+            }
+            .validate()
+            .is_err()
+        );
         assert!(
             DecodeConfig {
                 batch_size: 0,

@@ -1,18 +1,23 @@
-//! The decoding engine: batched prefill with left padding expressed through masks,
-//! then one forward pass per step over a KV cache, feeding only the new token.
+//! The decoding engine: the run's context (instruction + few-shot block) encoded
+//! once and shared by every row, ragged prefill of each row's own tokens, then
+//! one forward pass per step over a preallocated KV cache, feeding only the new
+//! token of each live row. Tokens are chosen where the logits are (the model's
+//! kernels fuse and take the argmax); only traced and sampled runs read whole
+//! logits back.
 
-use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use burn::tensor::backend::Backend;
-use chorus_llama::{AttentionMask, ForwardInput, KvCache, Llama, Tokenizer};
-use chorus_mask::{DenseBias, DenseMask};
+use chorus_llama::{
+    ForwardInput, Fusion, Kernels, KeyBias, KeyMask, KvCache, Llama, Logits, RowInput, Selection,
+    SharedContext, Tokenizer,
+};
+use chorus_mask::IntervalMask;
 use chorus_prompt::PromptContext;
 
 use crate::answer::{Answer, Question, StopReason};
 use crate::config::{DecodeConfig, FlexConfig, Method, SamplingConfig};
 use crate::error::EnsembleError;
-use crate::rows::{Prompter, RowPlan};
+use crate::rows::{Prompter, RowBias, RowPlan, context_ids};
 use crate::sampling::{self, Rng};
 use crate::score::{self, Choice};
 use crate::strategy::{GroupPlan, Strategy, strategy_for};
@@ -29,17 +34,40 @@ pub struct TracedAnswer {
     pub steps: Vec<StepTopK>,
 }
 
+/// How the rows of a run used the shared context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextStats {
+    /// Tokens of the shared context (0 when none was encoded).
+    pub context_tokens: usize,
+    /// Rows that attended to the shared context.
+    pub shared_rows: usize,
+    /// Rows encoded whole because their prompt does not start with the context
+    /// (or the run's context could not be shared with them).
+    pub fallback_rows: usize,
+}
+
 /// Greedy paraphrase-ensemble decoding over a Llama model.
-#[derive(Debug)]
-pub struct Engine<B: Backend> {
-    model: Arc<Llama<B>>,
+pub struct Engine<K: Kernels> {
+    model: Arc<Llama<K>>,
     tokenizer: Tokenizer,
     context: PromptContext,
+    /// Token ids of the context's prefix, as every standard prompt starts.
+    context_ids: Vec<u32>,
     decode: DecodeConfig,
     /// Per token id: whether its text contains a newline (the stop rule).
-    newline: Vec<bool>,
-    /// Token id placed in padding slots (never attended to).
-    pad_id: u32,
+    newline: Arc<Vec<bool>>,
+    /// The run's shared context, encoded from the first row that can share it.
+    shared: Mutex<Option<Arc<SharedContext<K>>>>,
+    stats: Mutex<ContextStats>,
+}
+
+impl<K: Kernels> std::fmt::Debug for Engine<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model", &self.model)
+            .field("decode", &self.decode)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What decoding produced for one group.
@@ -53,7 +81,7 @@ struct Decoded {
     steps: Vec<StepTopK>,
 }
 
-/// A chooser's decision for one group at one step.
+/// A decision for one group at one step.
 #[derive(Debug, Clone)]
 struct Chosen {
     choice: Choice,
@@ -63,58 +91,61 @@ struct Chosen {
     probability: Option<f64>,
 }
 
-impl Chosen {
-    fn plain(choice: Choice) -> Self {
-        Self {
-            choice,
-            top: Vec::new(),
-            probability: None,
-        }
-    }
-}
+/// A host function picking a group's token from its rows' logits (group index,
+/// one slice per row).
+type HostPick<'a> = dyn FnMut(usize, &[&[f32]]) -> Option<Choice> + 'a;
 
-/// Picks a group's next token from its rows' logits (group index, row logits).
-type Chooser<'a> = dyn FnMut(usize, &[&[f32]]) -> Option<Chosen> + 'a;
+/// How each step's tokens are chosen.
+enum Chooser<'a> {
+    /// Greedy over each group's fusion, where the logits are; with `trace > 0`
+    /// the fused scores are read back and their top-`trace` kept.
+    Greedy {
+        fusion: &'a dyn Fn(usize, Vec<usize>) -> Fusion,
+        probability: bool,
+        trace: usize,
+    },
+    /// A host function of the group and its rows' logits (sampling).
+    Host(&'a mut HostPick<'a>),
+}
 
 /// A batch row in the cache.
 #[derive(Debug, Clone)]
 struct LiveRow {
     group: usize,
-    pad: usize,
-    prompt_len: usize,
+    slot: usize,
     next_position: usize,
-    generated_bias: Option<Arc<[f32]>>,
+    generated_bias: Option<(std::ops::Range<usize>, f32)>,
 }
 
-/// A batch after its prompts were encoded.
-#[derive(Debug, Clone)]
-struct Encoded<B: Backend> {
-    cache: KvCache<B>,
+/// A batch after its prompts were encoded; `L` is the prompt logits, owned or
+/// borrowed (the confidence pass of the weighted methods starts from the same).
+struct Encoded<K: Kernels, L = Logits<K>> {
+    cache: KvCache<K>,
     rows: Vec<LiveRow>,
-    /// Last logits, `rows × vocab`.
-    logits: Vec<f32>,
+    /// Logits at each row's last prompt token, in row order.
+    logits: L,
 }
 
-impl<B: Backend> Engine<B> {
+impl<K: Kernels> Engine<K> {
     /// An engine over `model` with its `tokenizer`, the run's prompt `context`
     /// and decoding options.
     pub fn new(
-        model: Llama<B>,
+        model: Llama<K>,
         tokenizer: Tokenizer,
         context: PromptContext,
         decode: DecodeConfig,
-    ) -> Self {
+    ) -> Result<Self, EnsembleError> {
         Self::shared(Arc::new(model), tokenizer, context, decode)
     }
 
     /// As [`Engine::new`] over a model shared with other engines (e.g. one per
     /// dataset context).
     pub fn shared(
-        model: Arc<Llama<B>>,
+        model: Arc<Llama<K>>,
         tokenizer: Tokenizer,
         context: PromptContext,
         decode: DecodeConfig,
-    ) -> Self {
+    ) -> Result<Self, EnsembleError> {
         let vocab = model.config().vocab_size;
         let newline = (0..vocab)
             .map(|id| {
@@ -124,33 +155,48 @@ impl<B: Backend> Engine<B> {
                     .is_some_and(|text| text.contains('\n'))
             })
             .collect();
-        let pad_id = tokenizer.eos_id().unwrap_or(0);
-        Self {
+        Self::assemble(model, tokenizer, context, decode, Arc::new(newline))
+    }
+
+    fn assemble(
+        model: Arc<Llama<K>>,
+        tokenizer: Tokenizer,
+        context: PromptContext,
+        decode: DecodeConfig,
+        newline: Arc<Vec<bool>>,
+    ) -> Result<Self, EnsembleError> {
+        let context_ids = context_ids(&context, &tokenizer)?;
+        Ok(Self {
             model,
             tokenizer,
             context,
+            context_ids,
             decode,
             newline,
-            pad_id,
-        }
+            shared: Mutex::new(None),
+            stats: Mutex::new(ContextStats::default()),
+        })
     }
 
     /// The model.
-    pub fn model(&self) -> &Llama<B> {
+    pub fn model(&self) -> &Llama<K> {
         &self.model
     }
 
     /// The same model and tokenizer with another prompt context and decoding
-    /// options (cheap: the weights are shared).
-    pub fn with_context(&self, context: PromptContext, decode: DecodeConfig) -> Self {
-        Self {
-            model: Arc::clone(&self.model),
-            tokenizer: self.tokenizer.clone(),
+    /// options (cheap: the weights are shared; the shared context is not).
+    pub fn with_context(
+        &self,
+        context: PromptContext,
+        decode: DecodeConfig,
+    ) -> Result<Self, EnsembleError> {
+        Self::assemble(
+            Arc::clone(&self.model),
+            self.tokenizer.clone(),
             context,
             decode,
-            newline: self.newline.clone(),
-            pad_id: self.pad_id,
-        }
+            Arc::clone(&self.newline),
+        )
     }
 
     /// The tokenizer.
@@ -168,11 +214,17 @@ impl<B: Backend> Engine<B> {
         &self.decode
     }
 
+    /// How rows used the shared context so far.
+    pub fn context_stats(&self) -> ContextStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The row builder over this engine's context and tokenizer.
     pub fn prompter(&self) -> Prompter<'_> {
         Prompter {
             context: &self.context,
             tokenizer: &self.tokenizer,
+            context_ids: &self.context_ids,
         }
     }
 
@@ -253,17 +305,16 @@ impl<B: Backend> Engine<B> {
         sampling.validate()?;
         self.decode.validate()?;
         let mut out = Vec::with_capacity(prompts.len());
-        for chunk in prompts.chunks(self.decode.batch_size.max(1)) {
+        let batch = self.decode.batch_size.max(1);
+        for (chunk_index, chunk) in prompts.chunks(batch).enumerate() {
             let rows = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
                     let tokens = self.tokenizer.encode_prompt(p)?;
                     if tokens.is_empty() {
-                        return Err(EnsembleError::EmptySegment {
-                            item_index: i,
-                            segment: 0,
-                            role: "sampling prompt".into(),
+                        return Err(EnsembleError::EmptyPrompt {
+                            prompt_index: chunk_index * batch + i,
                         });
                     }
                     Ok(vec![RowPlan::causal(tokens)])
@@ -273,18 +324,26 @@ impl<B: Backend> Engine<B> {
                 .iter()
                 .map(|p| Rng::for_prompt(sampling.seed, p))
                 .collect();
-            let encoded = self.encode(&rows)?;
-            let mut choose = |group: usize, logits: &[&[f32]]| {
+            let encoded = self.encode(&rows, sampling.max_new_tokens, false)?;
+            let encoded = Encoded {
+                cache: encoded.cache,
+                rows: encoded.rows,
+                logits: &encoded.logits,
+            };
+            let mut draw = |group: usize, logits: &[&[f32]]| {
                 sampling::sample(
                     logits[0],
                     sampling.temperature,
                     sampling.top_p,
                     &mut rngs[group],
                 )
-                .map(Chosen::plain)
             };
-            let decoded =
-                self.decode_loop(encoded, rows.len(), sampling.max_new_tokens, &mut choose)?;
+            let decoded = self.decode_loop(
+                encoded,
+                rows.len(),
+                sampling.max_new_tokens,
+                Chooser::Host(&mut draw),
+            )?;
             for d in decoded {
                 let generation = self.generation_text(&d.ids)?;
                 out.push(
@@ -305,7 +364,7 @@ impl<B: Backend> Engine<B> {
         &self,
         strategy: &dyn Strategy,
         questions: &[Question],
-        top_k: usize,
+        trace: usize,
     ) -> Result<Vec<TracedAnswer>, EnsembleError> {
         let prompter = self.prompter();
         let mut plans: Vec<(usize, GroupPlan)> = Vec::new();
@@ -326,28 +385,33 @@ impl<B: Backend> Engine<B> {
             "decoding batch"
         );
         let started = std::time::Instant::now();
-        let encoded = self.encode(&rows)?;
+        let encoded = self.encode(
+            &rows,
+            self.decode.max_new_tokens,
+            self.decode.shared_context,
+        )?;
         let encoded_at = started.elapsed();
         let confidences = if strategy.needs_confidences() {
-            Some(self.confidences(encoded.clone(), &rows)?)
+            Some(self.confidences(&encoded, &rows)?)
         } else {
             None
         };
-        let mut choose = |group: usize, logits: &[&[f32]]| {
+        let fusion = |group: usize, members: Vec<usize>| {
             let weights = confidences.as_ref().map(|c| c[group].as_slice());
-            let scores: Cow<'_, [f32]> = strategy.scores(logits, weights);
-            score::argmax(&scores).map(|choice| Chosen {
-                choice,
-                top: top_k_of(&scores, top_k),
-                probability: None,
-            })
+            strategy.fusion(members, weights)
         };
-        let decoded = self.decode_loop(
-            encoded,
-            plans.len(),
-            self.decode.max_new_tokens,
-            &mut choose,
-        )?;
+        let chooser = Chooser::Greedy {
+            fusion: &fusion,
+            probability: false,
+            trace,
+        };
+        let encoded = Encoded {
+            cache: encoded.cache,
+            rows: encoded.rows,
+            logits: &encoded.logits,
+        };
+        let decoded =
+            self.decode_loop(encoded, plans.len(), self.decode.max_new_tokens, chooser)?;
         tracing::debug!(
             prefill_ms = encoded_at.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
@@ -369,25 +433,29 @@ impl<B: Backend> Engine<B> {
     /// decoded alone from the shared prompt encoding.
     fn confidences(
         &self,
-        encoded: Encoded<B>,
+        encoded: &Encoded<K>,
         rows: &[Vec<RowPlan>],
     ) -> Result<Vec<Vec<f64>>, EnsembleError> {
-        // Every row becomes its own group for this pass.
+        // Every row becomes its own group for this pass, on a copy of the cache.
         let mut owner = Vec::new();
-        let mut solo = encoded;
-        for (row_index, row) in solo.rows.iter_mut().enumerate() {
+        let mut solo_rows = encoded.rows.clone();
+        for (row_index, row) in solo_rows.iter_mut().enumerate() {
             owner.push(row.group);
             row.group = row_index;
         }
-        let n = solo.rows.len();
-        let mut choose = |_: usize, logits: &[&[f32]]| {
-            score::argmax(logits[0]).map(|choice| Chosen {
-                choice,
-                top: Vec::new(),
-                probability: Some(score::probability_of(logits[0], choice.token as usize)),
-            })
+        let n = solo_rows.len();
+        let solo = Encoded {
+            cache: self.model.fork_cache(&encoded.cache)?,
+            rows: solo_rows,
+            logits: &encoded.logits,
         };
-        let decoded = self.decode_loop(solo, n, self.decode.max_new_tokens, &mut choose)?;
+        let alone = |_: usize, members: Vec<usize>| Fusion::Row(members[0]);
+        let chooser = Chooser::Greedy {
+            fusion: &alone,
+            probability: true,
+            trace: 0,
+        };
+        let decoded = self.decode_loop(solo, n, self.decode.max_new_tokens, chooser)?;
         let mut out: Vec<Vec<f64>> = rows.iter().map(|r| Vec::with_capacity(r.len())).collect();
         for (group, d) in owner.into_iter().zip(decoded) {
             let mean = d.probabilities.iter().sum::<f64>() / d.probabilities.len().max(1) as f64;
@@ -432,69 +500,94 @@ impl<B: Backend> Engine<B> {
         Ok(self.tokenizer.decode(ids)?)
     }
 
-    /// Encodes the rows of every group in one forward pass: rows are left-padded
-    /// to the longest, padding keys are hidden from real queries and each pad
-    /// query sees only itself.
-    fn encode(&self, groups: &[Vec<RowPlan>]) -> Result<Encoded<B>, EnsembleError> {
+    /// The run's shared context for `row`, if the row can attend to it: encoded
+    /// from the first row that can share its leading `context_len` tokens; a
+    /// later row shares it when its leading tokens, their positions and the
+    /// mask among them are the same.
+    fn context_for(&self, row: &RowPlan) -> Result<Option<Arc<SharedContext<K>>>, EnsembleError> {
+        let Some(prefix) = shareable_prefix(row) else {
+            return Ok(None);
+        };
+        let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(context) = shared.as_ref() {
+            let same = context.tokens() == prefix.tokens
+                && context.positions() == prefix.positions
+                && context.mask() == &prefix.mask;
+            return Ok(same.then(|| Arc::clone(context)));
+        }
+        let context = Arc::new(self.model.encode_context(
+            prefix.tokens.to_vec(),
+            prefix.positions.to_vec(),
+            prefix.mask,
+        )?);
+        tracing::debug!(tokens = context.len(), "shared context encoded");
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .context_tokens = context.len();
+        *shared = Some(Arc::clone(&context));
+        Ok(Some(context))
+    }
+
+    /// Encodes the rows of every group in one forward pass: each row's own
+    /// tokens after the shared context it attends to (its whole prompt when it
+    /// shares none), in a cache with room for `max_new_tokens` more per row.
+    fn encode(
+        &self,
+        groups: &[Vec<RowPlan>],
+        max_new_tokens: usize,
+        share: bool,
+    ) -> Result<Encoded<K>, EnsembleError> {
         let plans: Vec<(usize, &RowPlan)> = groups
             .iter()
             .enumerate()
             .flat_map(|(g, rows)| rows.iter().map(move |r| (g, r)))
             .collect();
-        let width = plans.iter().map(|(_, r)| r.len()).max().unwrap_or(0);
-        let rows: Vec<LiveRow> = plans
+        let mut context = None;
+        let mut sharing = Vec::with_capacity(plans.len());
+        for (_, row) in &plans {
+            let shared = if share { self.context_for(row)? } else { None };
+            if share {
+                let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+                match shared.is_some() {
+                    true => stats.shared_rows += 1,
+                    false => stats.fallback_rows += 1,
+                }
+            }
+            sharing.push(shared.is_some());
+            context = context.or(shared);
+        }
+        let skipped = |i: usize| match (&context, sharing[i]) {
+            (Some(c), true) => c.len(),
+            _ => 0,
+        };
+        let longest = (0..plans.len())
+            .map(|i| plans[i].1.len() - skipped(i))
+            .max()
+            .unwrap_or(0);
+        let capacity = longest + max_new_tokens;
+        let mut cache = match &context {
+            Some(c) => self.model.new_cache_sharing(c, sharing.clone(), capacity)?,
+            None => self.model.new_cache(plans.len(), capacity)?,
+        };
+        let inputs = plans
             .iter()
-            .map(|&(group, r)| LiveRow {
+            .enumerate()
+            .map(|(slot, (_, row))| row_input(slot, row, skipped(slot)))
+            .collect();
+        let logits = self
+            .model
+            .forward(&ForwardInput { rows: inputs }, &mut cache)?;
+        let rows = plans
+            .iter()
+            .enumerate()
+            .map(|(slot, &(group, r))| LiveRow {
                 group,
-                pad: width - r.len(),
-                prompt_len: r.len(),
+                slot,
                 next_position: r.next_position,
-                generated_bias: r.bias.as_ref().map(|b| Arc::from(b.generated.as_slice())),
+                generated_bias: r.bias.as_ref().map(|b| (b.keys.clone(), b.generated)),
             })
             .collect();
-        let plain = plans
-            .iter()
-            .all(|(_, r)| r.len() == width && r.prompt_mask.is_none());
-        let mask = if plain {
-            AttentionMask::Causal
-        } else {
-            AttentionMask::Dense(
-                plans
-                    .iter()
-                    .map(|&(_, r)| padded_prompt_mask(r, width))
-                    .collect(),
-            )
-        };
-        let bias = plans.iter().any(|(_, r)| r.bias.is_some()).then(|| {
-            plans
-                .iter()
-                .map(|&(_, r)| padded_prompt_bias(r, width))
-                .collect()
-        });
-        let pad = |row: &RowPlan, fill: u32, values: &[u32]| -> Vec<u32> {
-            std::iter::repeat_n(fill, width - row.len())
-                .chain(values.iter().copied())
-                .collect()
-        };
-        let input = ForwardInput {
-            tokens: plans
-                .iter()
-                .map(|&(_, r)| pad(r, self.pad_id, &r.tokens))
-                .collect(),
-            positions: plans
-                .iter()
-                .map(|&(_, r)| {
-                    std::iter::repeat_n(0, width - r.len())
-                        .chain(r.positions.iter().copied())
-                        .collect()
-                })
-                .collect(),
-            mask,
-            bias,
-            logits_at: vec![width.saturating_sub(1)],
-        };
-        let mut cache = self.model.new_cache(rows.len());
-        let logits = self.forward(&input, &mut cache)?;
         Ok(Encoded {
             cache,
             rows,
@@ -502,55 +595,125 @@ impl<B: Backend> Engine<B> {
         })
     }
 
-    /// Runs one forward pass and reads the logits back as `rows × vocab`.
-    fn forward(
+    /// One token per live group from `logits` (row `i` is `rows[i]`).
+    fn choose(
         &self,
-        input: &ForwardInput,
-        cache: &mut KvCache<B>,
-    ) -> Result<Vec<f32>, EnsembleError> {
-        let logits = self.model.forward(input, cache)?;
-        let dims = logits.dims();
-        let vocab = self.model.config().vocab_size;
-        let expected = [input.tokens.len(), 1, vocab];
-        if dims != expected {
-            return Err(EnsembleError::LogitsShape {
-                found: dims.to_vec(),
-                expected: expected.to_vec(),
-            });
+        logits: &Logits<K>,
+        rows: &[LiveRow],
+        groups: usize,
+        chooser: &mut Chooser<'_>,
+    ) -> Result<Vec<(usize, Chosen)>, EnsembleError> {
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); groups];
+        for (i, row) in rows.iter().enumerate() {
+            members[row.group].push(i);
         }
-        logits
-            .into_data()
-            .into_vec::<f32>()
-            .map_err(|e| EnsembleError::Readback(format!("{e:?}")))
+        let live: Vec<(usize, Vec<usize>)> = members
+            .into_iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        let (fusion, probability, trace) = match chooser {
+            Chooser::Greedy {
+                fusion,
+                probability,
+                trace,
+            } => (*fusion, *probability, *trace),
+            Chooser::Host(pick) => return self.choose_on_host(logits, live, &mut **pick),
+        };
+        if trace == 0 {
+            let selections: Vec<Selection> = live
+                .iter()
+                .map(|(g, m)| Selection {
+                    fusion: fusion(*g, m.clone()),
+                    probability,
+                })
+                .collect();
+            let picked = self.model.select(logits, &selections)?;
+            return Ok(live
+                .into_iter()
+                .zip(picked)
+                .map(|((g, _), p)| {
+                    let chosen = Chosen {
+                        choice: p.choice,
+                        top: Vec::new(),
+                        probability: p.probability,
+                    };
+                    (g, chosen)
+                })
+                .collect());
+        }
+        let values = self.model.logits_to_vec(logits)?;
+        let vocab = logits.vocab();
+        live.into_iter()
+            .map(|(g, m)| {
+                let slices: Vec<&[f32]> = m
+                    .iter()
+                    .map(|&i| &values[i * vocab..(i + 1) * vocab])
+                    .collect();
+                let scores = fusion(g, m.clone()).scores(&slices);
+                let choice =
+                    score::argmax(&scores).ok_or(EnsembleError::EmptyScores { group: g })?;
+                let probability =
+                    probability.then(|| score::probability_of(slices[0], choice.token as usize));
+                Ok((
+                    g,
+                    Chosen {
+                        choice,
+                        top: score::top_k(&scores, trace),
+                        probability,
+                    },
+                ))
+            })
+            .collect()
     }
 
-    /// The greedy loop shared by every method: choose a token per live group,
-    /// stop groups on EOS / newline / length, drop finished rows from the cache,
-    /// feed each live row its group's token.
+    /// The host chooser's picks, on logits read back.
+    fn choose_on_host(
+        &self,
+        logits: &Logits<K>,
+        live: Vec<(usize, Vec<usize>)>,
+        pick: &mut HostPick<'_>,
+    ) -> Result<Vec<(usize, Chosen)>, EnsembleError> {
+        let values = self.model.logits_to_vec(logits)?;
+        let vocab = logits.vocab();
+        live.into_iter()
+            .map(|(g, m)| {
+                let slices: Vec<&[f32]> = m
+                    .iter()
+                    .map(|&i| &values[i * vocab..(i + 1) * vocab])
+                    .collect();
+                let choice = pick(g, &slices).ok_or(EnsembleError::EmptyScores { group: g })?;
+                Ok((
+                    g,
+                    Chosen {
+                        choice,
+                        top: Vec::new(),
+                        probability: None,
+                    },
+                ))
+            })
+            .collect()
+    }
+    /// The loop shared by every method: choose a token per live group, stop
+    /// groups on EOS / newline / length, feed each live row its group's token.
+    /// Finished rows are simply no longer fed.
     fn decode_loop(
         &self,
-        encoded: Encoded<B>,
+        encoded: Encoded<K, &Logits<K>>,
         groups: usize,
         max_new_tokens: usize,
-        choose: &mut Chooser<'_>,
+        mut chooser: Chooser<'_>,
     ) -> Result<Vec<Decoded>, EnsembleError> {
         let Encoded {
             mut cache,
             mut rows,
-            mut logits,
+            logits: first,
         } = encoded;
-        let vocab = self.model.config().vocab_size;
         let mut decoded = vec![Decoded::default(); groups];
+        let mut latest: Option<Logits<K>> = None;
         loop {
-            let mut members: Vec<Vec<&[f32]>> = vec![Vec::new(); groups];
-            for (i, row) in rows.iter().enumerate() {
-                members[row.group].push(&logits[i * vocab..(i + 1) * vocab]);
-            }
-            for (g, slices) in members.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
-                let chosen = choose(g, slices).ok_or_else(|| EnsembleError::LogitsShape {
-                    found: vec![0],
-                    expected: vec![vocab],
-                })?;
+            let logits = latest.as_ref().unwrap_or(first);
+            for (g, chosen) in self.choose(logits, &rows, groups, &mut chooser)? {
                 let d = &mut decoded[g];
                 d.ids.push(chosen.choice.token);
                 d.margins.push(chosen.choice.margin);
@@ -558,22 +721,18 @@ impl<B: Backend> Engine<B> {
                 d.probabilities.extend(chosen.probability);
                 d.stop = self.stop_reason(chosen.choice.token, d.ids.len(), max_new_tokens);
             }
-            let keep: Vec<usize> = (0..rows.len())
-                .filter(|&i| decoded[rows[i].group].stop.is_none())
-                .collect();
-            if keep.is_empty() {
+            rows.retain(|r| decoded[r.group].stop.is_none());
+            if rows.is_empty() {
                 break;
             }
-            if keep.len() < rows.len() {
-                cache = cache.select_rows(&keep)?;
-                rows = keep.iter().map(|&i| rows[i].clone()).collect();
-            }
-            let tokens: Vec<Vec<u32>> = rows
+            let inputs = rows
                 .iter()
-                .map(|r| decoded[r.group].ids.last().copied().into_iter().collect())
+                .map(|r| step_input(r, decoded[r.group].ids.last().copied().unwrap_or(0)))
                 .collect();
-            let input = self.step_input(tokens, &rows, cache.len());
-            logits = self.forward(&input, &mut cache)?;
+            latest = Some(
+                self.model
+                    .forward(&ForwardInput { rows: inputs }, &mut cache)?,
+            );
             rows.iter_mut().for_each(|r| r.next_position += 1);
         }
         Ok(decoded)
@@ -595,83 +754,75 @@ impl<B: Backend> Engine<B> {
             None
         }
     }
+}
 
-    /// One new token per row over `cache_len` cached keys: a generated query sees
-    /// every non-pad key; the share-prefix bias applies on the prompt keys.
-    fn step_input(
-        &self,
-        tokens: Vec<Vec<u32>>,
-        rows: &[LiveRow],
-        cache_len: usize,
-    ) -> ForwardInput {
-        let total = cache_len + 1;
-        let q = cache_len..total;
-        let mask = if rows.iter().all(|r| r.pad == 0) {
-            AttentionMask::Causal
-        } else {
-            AttentionMask::Dense(
-                rows.iter()
-                    .map(|r| {
-                        let pad = r.pad;
-                        DenseMask::compile(
-                            &move |_: usize, _: usize, _: usize, kv: usize| kv >= pad,
-                            q.clone(),
-                            total,
-                        )
-                    })
-                    .collect(),
-            )
-        };
-        let bias = rows.iter().any(|r| r.generated_bias.is_some()).then(|| {
-            rows.iter()
-                .map(|r| {
-                    let (pad, len, values) = (r.pad, r.prompt_len, r.generated_bias.clone());
-                    let bias = move |_: usize, _: usize, _: usize, kv: usize| match &values {
-                        Some(v) if kv >= pad && kv < pad + len => v[kv - pad],
-                        _ => 0.0,
-                    };
-                    DenseBias::compile(&bias, q.clone(), total)
-                })
-                .collect()
-        });
-        ForwardInput {
-            tokens,
-            positions: rows.iter().map(|r| vec![r.next_position]).collect(),
-            mask,
-            bias,
-            logits_at: vec![0],
+/// The leading tokens of a row that a shared context can stand for.
+struct Prefix<'a> {
+    tokens: &'a [u32],
+    positions: &'a [usize],
+    mask: KeyMask,
+}
+
+/// The row's first `context_len` tokens, when a context encoded from them alone
+/// gives exactly the keys the row would compute: no prefix token sees a key
+/// after the prefix, and no bias touches the prefix's own queries.
+fn shareable_prefix(row: &RowPlan) -> Option<Prefix<'_>> {
+    let len = row.context_len;
+    if len == 0 || len >= row.len() {
+        return None;
+    }
+    let mask = match &row.prompt_mask {
+        None => IntervalMask::compile(&chorus_mask::causal(), 0..len, len),
+        Some(mask) => {
+            let rows = mask.slice_rows(0..len);
+            if !rows.sees_only_before(len) {
+                return None;
+            }
+            rows.with_kv_len(len)
         }
+    };
+    if row
+        .bias
+        .as_ref()
+        .is_some_and(|b: &RowBias| b.prompt[..len].iter().any(|&v| v != 0.0))
+    {
+        return None;
+    }
+    Some(Prefix {
+        tokens: &row.tokens[..len],
+        positions: &row.positions[..len],
+        mask: KeyMask::Intervals(mask),
+    })
+}
+
+/// The prompt of `row` from token `skip` on (the first `skip` being the shared
+/// context), logits at its last token.
+fn row_input(slot: usize, row: &RowPlan, skip: usize) -> RowInput {
+    let len = row.len();
+    let mask = match &row.prompt_mask {
+        None => KeyMask::Causal,
+        Some(mask) => KeyMask::Intervals(mask.slice_rows(skip..len)),
+    };
+    RowInput {
+        slot,
+        tokens: row.tokens[skip..].to_vec(),
+        positions: row.positions[skip..].to_vec(),
+        mask,
+        bias: row.bias.as_ref().map(|b| KeyBias {
+            keys: b.keys.clone(),
+            values: b.prompt[skip..].to_vec(),
+        }),
+        logits_at: vec![len - skip - 1],
     }
 }
 
-/// The row's prompt mask shifted right by its padding: pads see only themselves,
-/// real queries never see pads.
-fn padded_prompt_mask(row: &RowPlan, width: usize) -> DenseMask {
-    let pad = width - row.len();
-    let visible = |_: usize, _: usize, q: usize, kv: usize| {
-        if q < pad {
-            kv == q
-        } else {
-            kv >= pad && row.sees(q - pad, kv - pad)
-        }
-    };
-    DenseMask::compile(&visible, 0..width, width)
-}
-
-/// The row's prompt bias shifted right by its padding (zero without a bias).
-fn padded_prompt_bias(row: &RowPlan, width: usize) -> DenseBias {
-    let pad = width - row.len();
-    let bias = |_: usize, _: usize, q: usize, kv: usize| match &row.bias {
-        Some(b) if q >= pad && kv >= pad => b.prompt.get(q - pad, kv - pad),
-        _ => 0.0,
-    };
-    DenseBias::compile(&bias, 0..width, width)
-}
-
-fn top_k_of(scores: &[f32], k: usize) -> StepTopK {
-    if k == 0 {
-        Vec::new()
-    } else {
-        score::top_k(scores, k)
-    }
+/// One generated token of a live row: it sees every key before it; the
+/// share-prefix bias applies on the prefix keys.
+fn step_input(row: &LiveRow, token: u32) -> RowInput {
+    let mut input = RowInput::causal(row.slot, vec![token], row.next_position);
+    input.bias = row.generated_bias.as_ref().map(|(keys, value)| KeyBias {
+        keys: keys.clone(),
+        values: vec![*value],
+    });
+    input
 }

@@ -43,6 +43,18 @@ pub enum EnsembleError {
         /// The segment's role, as text.
         role: String,
     },
+    /// A sampling prompt that tokenises to nothing.
+    #[error("sampling prompt {prompt_index} tokenises to no token")]
+    EmptyPrompt {
+        /// Index of the prompt among those given to [`crate::Engine::sample`].
+        prompt_index: usize,
+    },
+    /// A group's scores had nothing to choose from (empty or all-NaN logits).
+    #[error("answer group {group} has no score to choose a token from")]
+    EmptyScores {
+        /// The group (answer) within its batch.
+        group: usize,
+    },
     /// The model, its cache or the tokenizer failed.
     #[error(transparent)]
     Llama(#[from] LlamaError),
@@ -56,16 +68,5 @@ pub enum EnsembleError {
         item_index: usize,
         /// What chorus-mask reported.
         source: chorus_mask::MaskError,
-    },
-    /// Logits could not be read back from the device.
-    #[error("reading logits back from the device: {0}")]
-    Readback(String),
-    /// The model returned logits of an unexpected shape.
-    #[error("model returned logits of shape {found:?}, expected {expected:?}")]
-    LogitsShape {
-        /// Shape returned.
-        found: Vec<usize>,
-        /// Shape expected.
-        expected: Vec<usize>,
     },
 }

@@ -27,7 +27,7 @@ pub use config::{
     DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule, SamplingConfig,
     parse_fuse_first,
 };
-pub use engine::{Engine, TracedAnswer};
+pub use engine::{ContextStats, Engine, TracedAnswer};
 pub use error::EnsembleError;
 pub use paraphrase::generate_paraphrases;
 pub use strategy::{GroupPlan, Strategy, strategy_for};

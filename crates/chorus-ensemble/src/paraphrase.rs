@@ -3,8 +3,8 @@
 //! paraphrases and samples with seed `sampling.seed + i` (the pipeline's seed is
 //! the round index, i.e. `sampling.seed = 0`).
 
-use burn::tensor::backend::Backend;
 use chorus_data::Item;
+use chorus_llama::Kernels;
 use chorus_prompt::paraphrase_generation_prompt;
 use serde_json::{Map, Value};
 
@@ -19,8 +19,8 @@ use crate::error::EnsembleError;
 ///
 /// A round whose sample is empty (the model ended the line at once) falls back to
 /// the original question, with a warning, so that no prompt asks an empty question.
-pub fn generate_paraphrases<B: Backend>(
-    engine: &Engine<B>,
+pub fn generate_paraphrases<K: Kernels>(
+    engine: &Engine<K>,
     items: &[Item],
     rounds: usize,
     sampling: &SamplingConfig,

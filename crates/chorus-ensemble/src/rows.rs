@@ -2,25 +2,31 @@
 //!
 //! A [`RowPlan`] is what the decoding loop needs to know about one batch row: the
 //! standard prompt of one paraphrase (causal), or a packed flex sequence with its
-//! compiled prompt mask and, for `--share-prefix`, its score bias.
+//! compiled prompt mask and, for `--share-prefix`, its score bias; and how many
+//! of its leading tokens are the run's shared context (instruction + few-shot
+//! block), which the engine may encode once for every row.
+
+use std::ops::Range;
 
 use chorus_llama::Tokenizer;
 use chorus_mask::{
-    DenseBias, DenseMask, Role, SegmentTable, flex_rule, shared_prefix_bias, structured_rule,
+    IntervalMask, Role, SegmentTable, flex_rule, shared_prefix_bias, structured_rule,
 };
 use chorus_prompt::{FlexOptions, PromptContext, PromptLayout};
 
 use crate::config::{FlexConfig, FlexMask, Positions};
 use crate::error::EnsembleError;
 
-/// Score bias of a row (`--share-prefix`).
+/// Score bias of a row (`--share-prefix`): a value added on one range of keys
+/// (the one shared prefix that stands for `k` copies).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowBias {
-    /// Bias of prompt queries on prompt keys (`len × len`).
-    pub prompt: DenseBias,
-    /// Bias of every generated query on the prompt keys (`len` values); generated
-    /// keys get none.
-    pub generated: Vec<f32>,
+    /// The keys the bias applies to.
+    pub keys: Range<usize>,
+    /// Per prompt token, its bias on those keys.
+    pub prompt: Vec<f32>,
+    /// Every generated token's bias on those keys.
+    pub generated: f32,
 }
 
 /// One sequence to encode and continue.
@@ -32,11 +38,16 @@ pub struct RowPlan {
     pub positions: Vec<usize>,
     /// Position id of the first generated token (then +1 per step).
     pub next_position: usize,
-    /// Visibility among prompt tokens (`len × len`); `None` means causal.
-    /// Generated tokens always see every prompt token and every earlier generated one.
-    pub prompt_mask: Option<DenseMask>,
+    /// Visibility among prompt tokens (`len` query rows over `len` keys); `None`
+    /// means causal. Generated tokens always see every prompt token and every
+    /// earlier generated one.
+    pub prompt_mask: Option<IntervalMask>,
     /// Optional additive score bias.
     pub bias: Option<RowBias>,
+    /// Leading tokens that are the run's context (instruction + few-shot block)
+    /// and may be shared with every other row; 0 when the row's tokens do not
+    /// start with it.
+    pub context_len: usize,
 }
 
 impl RowPlan {
@@ -49,6 +60,7 @@ impl RowPlan {
             tokens,
             prompt_mask: None,
             bias: None,
+            context_len: 0,
         }
     }
 
@@ -89,6 +101,17 @@ pub struct Prompter<'a> {
     pub context: &'a PromptContext,
     /// The model's tokenizer.
     pub tokenizer: &'a Tokenizer,
+    /// The context's own token ids (instruction + few-shot block, BOS first iff
+    /// the tokenizer adds one): what every prompt is expected to start with.
+    pub context_ids: &'a [u32],
+}
+
+/// The token ids of `context`'s shared prefix, encoded as a prompt start.
+pub fn context_ids(
+    context: &PromptContext,
+    tokenizer: &Tokenizer,
+) -> Result<Vec<u32>, EnsembleError> {
+    Ok(tokenizer.encode_prompt(&context.prefix_text())?)
 }
 
 impl Prompter<'_> {
@@ -114,7 +137,18 @@ impl Prompter<'_> {
                 role: "standard prompt".into(),
             });
         }
-        Ok(RowPlan::causal(tokens))
+        let mut row = RowPlan::causal(tokens);
+        row.context_len = self.context_len_of(&row.tokens);
+        Ok(row)
+    }
+
+    /// The context's length if `tokens` start with it, else 0.
+    fn context_len_of(&self, tokens: &[u32]) -> usize {
+        if !self.context_ids.is_empty() && tokens.starts_with(self.context_ids) {
+            self.context_ids.len()
+        } else {
+            0
+        }
     }
 
     /// All paraphrases packed into one row (DESIGN.md, "Flex semantics").
@@ -129,7 +163,7 @@ impl Prompter<'_> {
             FlexMask::Flex => self.context.flex(
                 paraphrases,
                 FlexOptions {
-                    share_prefix: flex.share_prefix,
+                    share_prefix: flex.shares_prefix(),
                     fuse_first: flex.fuse_first,
                 },
             )?,
@@ -149,20 +183,38 @@ impl Prompter<'_> {
             Positions::Continuous => ((0..table.len()).collect(), table.len()),
         };
         let prompt_mask = match flex.mask {
-            FlexMask::Flex => DenseMask::compile(&flex_rule(&table), 0..table.len(), table.len()),
+            FlexMask::Flex => {
+                IntervalMask::compile(&flex_rule(&table), 0..table.len(), table.len())
+            }
             FlexMask::Structured => {
-                DenseMask::compile(&structured_rule(&table), 0..table.len(), table.len())
+                IntervalMask::compile(&structured_rule(&table), 0..table.len(), table.len())
             }
         };
         let bias = flex
-            .share_prefix
+            .shares_prefix()
             .then(|| share_prefix_row_bias(&table, paraphrases.len()));
+        // The structured layout's context is its instruction and few-shot
+        // segments (tokenised and positioned as the layout has them); the flex
+        // layouts start with the context's own ids.
+        let structured_context: usize = match flex.mask {
+            FlexMask::Structured => table
+                .segments()
+                .iter()
+                .take_while(|s| !matches!(s.role, Role::Question { .. }))
+                .map(|s| s.range.len())
+                .sum(),
+            FlexMask::Flex => 0,
+        };
         let mut tokens = Vec::with_capacity(table.len());
         let mut segment_texts = Vec::with_capacity(segments.len());
         for (_, text, ids) in segments {
             tokens.extend(ids);
             segment_texts.push(text);
         }
+        let context_len = match flex.mask {
+            FlexMask::Structured => structured_context,
+            FlexMask::Flex => self.context_len_of(&tokens),
+        };
         Ok(PackedRow {
             row: RowPlan {
                 tokens,
@@ -170,6 +222,7 @@ impl Prompter<'_> {
                 next_position,
                 prompt_mask: Some(prompt_mask),
                 bias,
+                context_len,
             },
             segment_texts,
             table,
@@ -247,12 +300,11 @@ pub fn segment_positions(lengths: &[(Role, usize)]) -> (Vec<usize>, usize) {
 /// suffix's prompt queries and for generated ones.
 fn share_prefix_row_bias(table: &SegmentTable, copies: usize) -> RowBias {
     let bias = shared_prefix_bias(table, copies);
-    let len = table.len();
-    let prompt = DenseBias::compile(&bias, 0..len, len);
-    let generated = DenseBias::compile(&bias, len..len + 1, len)
-        .as_slice()
-        .to_vec();
-    RowBias { prompt, generated }
+    RowBias {
+        keys: bias.key_range(),
+        prompt: bias.query_values(0..table.len()),
+        generated: bias.value(),
+    }
 }
 
 #[cfg(test)]

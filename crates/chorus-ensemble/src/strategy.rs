@@ -3,10 +3,11 @@
 //! A strategy says (1) which rows to encode for a question and how they group
 //! into answers ([`Strategy::plan`]), and (2) how a group's rows' next-token
 //! logits become the one score vector the token is chosen from
-//! ([`Strategy::scores`]). The decoding loop ([`crate::Engine`]) knows nothing
-//! else about methods: adding one means adding a type here.
+//! ([`Strategy::fusion`], a description the model's kernels run where the
+//! logits are). The decoding loop ([`crate::Engine`]) knows nothing else about
+//! methods: adding one means adding a type here.
 
-use std::borrow::Cow;
+use chorus_llama::Fusion;
 
 use crate::answer::Question;
 use crate::config::{FlexConfig, Method};
@@ -43,12 +44,13 @@ pub trait Strategy {
         fused_group(question, prompter)
     }
 
-    /// The score vector of a group's next token from its rows' logits (one slice
-    /// per row, in plan order). `confidences` (one per row) are given exactly
-    /// when [`Strategy::needs_confidences`] is true.
-    fn scores<'a>(&self, rows: &[&'a [f32]], confidences: Option<&[f64]>) -> Cow<'a, [f32]>;
+    /// How a group's rows of logits (`rows`: their indices among a step's
+    /// logits, in plan order) are fused into the scores its next token is
+    /// chosen from. `confidences` (one per row) are given exactly when
+    /// [`Strategy::needs_confidences`] is true.
+    fn fusion(&self, rows: Vec<usize>, confidences: Option<&[f64]>) -> Fusion;
 
-    /// Whether [`Strategy::scores`] needs per-row confidences: the engine then
+    /// Whether [`Strategy::fusion`] needs per-row confidences: the engine then
     /// first decodes every row alone (from the same prompt encoding) and passes
     /// the mean probability of each row's own greedy tokens.
     fn needs_confidences(&self) -> bool {
@@ -116,8 +118,8 @@ fn fused_group(
     }])
 }
 
-fn only_row<'a>(rows: &[&'a [f32]]) -> Cow<'a, [f32]> {
-    Cow::Borrowed(rows.first().copied().unwrap_or(&[]))
+fn only_row(rows: Vec<usize>) -> Fusion {
+    Fusion::Row(rows.first().copied().unwrap_or(0))
 }
 
 /// `origin`: paraphrase 0 only.
@@ -135,7 +137,7 @@ impl Strategy for Origin {
     ) -> Result<Vec<GroupPlan>, EnsembleError> {
         solo_groups(question, prompter, 0..1)
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
+    fn fusion(&self, rows: Vec<usize>, _: Option<&[f64]>) -> Fusion {
         only_row(rows)
     }
 }
@@ -155,7 +157,7 @@ impl Strategy for PerPrompt {
     ) -> Result<Vec<GroupPlan>, EnsembleError> {
         solo_groups(question, prompter, 0..paraphrases(question)?.len())
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
+    fn fusion(&self, rows: Vec<usize>, _: Option<&[f64]>) -> Fusion {
         only_row(rows)
     }
 }
@@ -168,8 +170,8 @@ impl Strategy for Avg {
     fn name(&self) -> &'static str {
         "avg"
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
-        Cow::Owned(score::mean(rows))
+    fn fusion(&self, rows: Vec<usize>, _: Option<&[f64]>) -> Fusion {
+        Fusion::Mean(rows)
     }
 }
 
@@ -181,8 +183,8 @@ impl Strategy for Max {
     fn name(&self) -> &'static str {
         "max"
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
-        Cow::Owned(score::max_probability(rows))
+    fn fusion(&self, rows: Vec<usize>, _: Option<&[f64]>) -> Fusion {
+        Fusion::MaxProbability(rows)
     }
 }
 
@@ -194,10 +196,13 @@ impl Strategy for WeightedAvg {
     fn name(&self) -> &'static str {
         "weighted_avg"
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], confidences: Option<&[f64]>) -> Cow<'a, [f32]> {
+    fn fusion(&self, rows: Vec<usize>, confidences: Option<&[f64]>) -> Fusion {
         match confidences {
-            Some(weights) => Cow::Owned(score::weighted_mean(rows, weights)),
-            None => Cow::Owned(score::mean(rows)),
+            Some(weights) => Fusion::WeightedMean {
+                rows,
+                weights: weights.to_vec(),
+            },
+            None => Fusion::Mean(rows),
         }
     }
     fn needs_confidences(&self) -> bool {
@@ -213,9 +218,9 @@ impl Strategy for WeightedMax {
     fn name(&self) -> &'static str {
         "weighted_max"
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], confidences: Option<&[f64]>) -> Cow<'a, [f32]> {
+    fn fusion(&self, rows: Vec<usize>, confidences: Option<&[f64]>) -> Fusion {
         let best = confidences.map_or(0, score::most_confident);
-        Cow::Borrowed(rows.get(best).or(rows.first()).copied().unwrap_or(&[]))
+        Fusion::Row(rows.get(best).or(rows.first()).copied().unwrap_or(0))
     }
     fn needs_confidences(&self) -> bool {
         true
@@ -247,7 +252,7 @@ impl Strategy for Flex {
             rows: vec![packed.row],
         }])
     }
-    fn scores<'a>(&self, rows: &[&'a [f32]], _: Option<&[f64]>) -> Cow<'a, [f32]> {
+    fn fusion(&self, rows: Vec<usize>, _: Option<&[f64]>) -> Fusion {
         only_row(rows)
     }
 }

@@ -1,8 +1,10 @@
-//! Engine behaviour on a tiny random model: batching, padding, KV cache, method
-//! laws (one paraphrase fuses to itself), share-prefix exactness, sampling.
+//! Engine behaviour on a tiny random model: batching, ragged rows, KV cache,
+//! method laws (one paraphrase fuses to itself), share-prefix and shared-context
+//! exactness, sampling.
 
 mod common;
 
+use chorus_ensemble::ContextStats;
 use chorus_ensemble::{
     Answer, DecodeConfig, FlexConfig, FlexMask, Method, Positions, Question, SamplingConfig,
     StopReason,
@@ -26,17 +28,16 @@ fn flex_configs() -> Vec<FlexConfig> {
     let mut configs = Vec::new();
     for positions in [Positions::Segment, Positions::Continuous] {
         for fuse_first in [FuseFirst::None, FuseFirst::SharedSuffix] {
-            configs.push(FlexConfig {
-                positions,
-                fuse_first,
-                ..FlexConfig::default()
-            });
+            for share_prefix in [false, true] {
+                configs.push(FlexConfig {
+                    positions,
+                    fuse_first,
+                    share_prefix,
+                    ..FlexConfig::default()
+                });
+            }
         }
     }
-    configs.push(FlexConfig {
-        share_prefix: true,
-        ..FlexConfig::default()
-    });
     configs.push(FlexConfig {
         mask: FlexMask::Structured,
         ..FlexConfig::default()
@@ -55,12 +56,12 @@ fn reference_greedy(
     let mut out = Vec::new();
     let vocab = engine.model().config().vocab_size;
     for _ in 0..max_new {
-        let mut cache = engine.model().new_cache(1);
-        let logits = engine
-            .model()
+        let model = engine.model();
+        let mut cache = model.new_cache(1, tokens.len()).unwrap();
+        let logits = model
             .forward(&ForwardInput::causal(vec![tokens.clone()], 0), &mut cache)
             .unwrap();
-        let logits: Vec<f32> = logits.into_data().into_vec().unwrap();
+        let logits = model.logits_to_vec(&logits).unwrap();
         let token = chorus_ensemble::score::argmax(&logits[..vocab])
             .unwrap()
             .token;
@@ -166,6 +167,7 @@ fn share_prefix_is_exactly_plain_flex() {
     for fuse_first in [FuseFirst::SharedSuffix, FuseFirst::None] {
         let plain = FlexConfig {
             fuse_first,
+            share_prefix: false,
             ..FlexConfig::default()
         };
         let shared = FlexConfig {
@@ -191,6 +193,60 @@ fn share_prefix_is_exactly_plain_flex() {
                 }
             }
         }
+    }
+}
+
+/// The same run with and without the shared context: identical generations,
+/// step scores within float rounding.
+fn assert_shared_context_is_exact(method: Method, flex: &FlexConfig) -> ContextStats {
+    let whole = tiny_engine(
+        DecodeConfig {
+            shared_context: false,
+            ..decode(2)
+        },
+        false,
+    );
+    let shared = tiny_engine(decode(2), false);
+    let a = whole.trace(method, flex, &questions(), 5).unwrap();
+    let b = shared.trace(method, flex, &questions(), 5).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            x.answer.generated_ids, y.answer.generated_ids,
+            "{method} {flex:?}"
+        );
+        assert_eq!(
+            x.answer.confidences.is_some(),
+            y.answer.confidences.is_some()
+        );
+        for (sx, sy) in x.steps.iter().zip(&y.steps) {
+            for ((tx, vx), (ty, vy)) in sx.iter().zip(sy) {
+                assert_eq!(tx, ty, "{method} {flex:?}");
+                assert!((vx - vy).abs() < 1e-4, "{method} {flex:?}: {vx} vs {vy}");
+            }
+        }
+    }
+    assert_eq!(whole.context_stats(), ContextStats::default());
+    shared.context_stats()
+}
+
+#[test]
+fn the_shared_context_changes_no_result_of_any_method() {
+    for method in Method::ALL.into_iter().filter(|m| *m != Method::Flex) {
+        let stats = assert_shared_context_is_exact(method, &FlexConfig::default());
+        assert!(
+            stats.context_tokens > 0 && stats.shared_rows > 0,
+            "{method}: {stats:?}"
+        );
+        assert_eq!(stats.fallback_rows, 0, "{method}");
+    }
+    for flex in flex_configs() {
+        let stats = assert_shared_context_is_exact(Method::Flex, &flex);
+        assert_eq!(stats.fallback_rows, 0, "{flex:?}: {stats:?}");
+        assert_eq!(
+            stats.shared_rows, 3,
+            "{flex:?}: one packed row per question"
+        );
     }
 }
 

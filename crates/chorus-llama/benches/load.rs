@@ -35,7 +35,7 @@ fn construct(c: &mut Criterion) {
     for (name, config) in cases {
         let weights = RandomWeights::new(config, 0);
         group.bench_function(name, |b| {
-            b.iter(|| Llama::<Cpu>::from_source(&weights, &Default::default()).unwrap())
+            b.iter(|| Llama::<Cpu>::from_source(&weights, &()).unwrap())
         });
     }
     group.finish();

@@ -1,5 +1,6 @@
-//! SmolLM2-135M on the CPU backend: prefill of a 140-token prompt and one decode
-//! step over a 140-token KV cache. Skips (prints why) when the model is absent.
+//! SmolLM2-135M on the CPU kernels: prefill of a 140-token prompt and of 20
+//! ragged rows, and one decode step of 1, 5 and 40 rows over a 140-token KV
+//! cache. Skips (prints why) when the model is absent.
 //!
 //! `cargo bench -p chorus-llama --bench smollm2`
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-use chorus_llama::{Checkpoint, Cpu, ForwardInput, Llama};
+use chorus_llama::{Checkpoint, Cpu, ForwardInput, KvCache, Llama};
 
 const PROMPT_LEN: usize = 140;
 
@@ -33,9 +34,12 @@ fn smollm2(c: &mut Criterion) {
         return;
     }
     let checkpoint = Checkpoint::open(&path).expect("model loads");
-    let model = Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &Default::default())
-        .expect("model builds");
+    let model = Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &()).expect("model builds");
     let tokens = prompt(model.config().vocab_size, PROMPT_LEN);
+    let logits = |cache: &mut KvCache<Cpu>, input: &ForwardInput| {
+        let logits = model.forward(input, cache).expect("forward");
+        model.logits_to_vec(&logits).expect("logits")
+    };
 
     let mut group = c.benchmark_group("smollm2_cpu");
     group
@@ -44,49 +48,42 @@ fn smollm2(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PROMPT_LEN as u64));
     group.bench_function("prefill_140", |b| {
         b.iter(|| {
-            let mut cache = model.new_cache(1);
-            let input = ForwardInput::causal(vec![tokens.clone()], 0);
-            model
-                .forward(&input, &mut cache)
-                .expect("forward")
-                .into_data()
+            let mut cache = model.new_cache(1, PROMPT_LEN).expect("cache");
+            logits(&mut cache, &ForwardInput::causal(vec![tokens.clone()], 0))
         })
     });
 
-    let mut prefilled = model.new_cache(1);
-    let input = ForwardInput::causal(vec![tokens.clone()], 0);
-    model.forward(&input, &mut prefilled).expect("prefill");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("decode_step_after_140", |b| {
-        b.iter_batched(
-            || prefilled.fork(),
-            |mut cache| {
-                let input = ForwardInput::causal(vec![vec![tokens[0]]], cache.len());
-                model
-                    .forward(&input, &mut cache)
-                    .expect("forward")
-                    .into_data()
-            },
-            BatchSize::SmallInput,
-        )
+    // 20 rows of 85 tokens in one pass: the new tokens of a flex batch once the
+    // context is shared.
+    let ragged: Vec<Vec<u32>> = (0..20)
+        .map(|r| prompt(model.config().vocab_size - r, 85))
+        .collect();
+    group.throughput(Throughput::Elements(20 * 85));
+    group.bench_function("prefill_20x85", |b| {
+        b.iter(|| {
+            let mut cache = model.new_cache(20, 85).expect("cache");
+            logits(&mut cache, &ForwardInput::causal(ragged.clone(), 0))
+        })
     });
 
-    // Five rows decoding together (avg / max / per_prompt batches of 5 paraphrases).
-    let batch5 = prefilled.repeat_rows(5).expect("batch-1 cache");
-    group.throughput(Throughput::Elements(5));
-    group.bench_function("decode_step_batch5_after_140", |b| {
-        b.iter_batched(
-            || batch5.fork(),
-            |mut cache| {
-                let input = ForwardInput::causal(vec![vec![tokens[0]]; 5], cache.len());
-                model
-                    .forward(&input, &mut cache)
-                    .expect("forward")
-                    .into_data()
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    for rows in [1usize, 5, 40] {
+        let mut prefilled = model.new_cache(rows, PROMPT_LEN + 1).expect("cache");
+        logits(
+            &mut prefilled,
+            &ForwardInput::causal(vec![tokens.clone(); rows], 0),
+        );
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_function(format!("decode_step_{rows}_rows_after_140"), |b| {
+            b.iter_batched(
+                || model.fork_cache(&prefilled).expect("fork"),
+                |mut cache| {
+                    let input = ForwardInput::causal(vec![vec![tokens[0]]; rows], PROMPT_LEN);
+                    logits(&mut cache, &input)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
     group.finish();
 }
 

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p chorus-llama --example chorus-llama -- \
-//!     [--model PATH] [--backend cpu|cuda-bf16|cuda-f16|cuda-f32] [--max-new N] PROMPT
+//!     [--model PATH] [--backend cpu|burn-cpu|cuda-bf16|cuda-f16|cuda-f32] [--max-new N] PROMPT
 //! cargo run --release -p chorus-llama --example chorus-llama -- \
 //!     --random tiny|smollm2-135m|llama-3.2-3b [--prompt-len N] [--batch B] [--backend ...]
 //! ```
@@ -17,8 +17,10 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
-use chorus_llama::{Checkpoint, Cpu, ForwardInput, Llama, RandomWeights, WeightSource, presets};
+use chorus_llama::backend::{OnBackend, run_on};
+use chorus_llama::{
+    Checkpoint, ForwardInput, Kernels, Llama, RandomWeights, WeightSource, presets,
+};
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -72,32 +74,30 @@ fn parse_args() -> Result<Args, Failure> {
 
 fn main() -> Result<(), Failure> {
     let args = parse_args()?;
-    match args.backend.as_str() {
-        "cpu" => run::<Cpu>(&args, Default::default()),
-        #[cfg(feature = "cuda")]
-        "cuda-bf16" => run::<chorus_llama::CudaBf16>(&args, Default::default()),
-        #[cfg(feature = "cuda")]
-        "cuda-f16" => run::<chorus_llama::CudaF16>(&args, Default::default()),
-        #[cfg(feature = "cuda")]
-        "cuda-f32" => run::<chorus_llama::CudaF32>(&args, Default::default()),
-        other => Err(format!(
-            "unknown or not compiled-in backend `{other}` (cuda ones need --features cuda)"
-        )
-        .into()),
+    run_on(&args.backend, 0, Job(&args))?
+}
+
+/// [`run`] on the kernels `--backend` names.
+struct Job<'a>(&'a Args);
+
+impl OnBackend for Job<'_> {
+    type Output = Result<(), Failure>;
+    fn run<K: Kernels>(self, device: K::Device, _: &'static str) -> Self::Output {
+        run::<K>(self.0, device)
     }
 }
 
-fn run<B: Backend>(args: &Args, device: B::Device) -> Result<(), Failure> {
+fn run<K: Kernels>(args: &Args, device: K::Device) -> Result<(), Failure> {
     match &args.random {
-        Some(preset) => run_random::<B>(args, preset, &device),
-        None => run_checkpoint::<B>(args, &device),
+        Some(preset) => run_random::<K>(args, preset, &device),
+        None => run_checkpoint::<K>(args, &device),
     }
 }
 
-fn run_checkpoint<B: Backend>(args: &Args, device: &B::Device) -> Result<(), Failure> {
+fn run_checkpoint<K: Kernels>(args: &Args, device: &K::Device) -> Result<(), Failure> {
     let start = Instant::now();
     let checkpoint = Checkpoint::open(&args.model)?;
-    let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), device)?;
+    let model = Llama::<K>::from_source(checkpoint.weights.as_ref(), device)?;
     let tokenizer = &checkpoint.tokenizer;
     eprintln!(
         "loaded {} in {:.2} s",
@@ -107,12 +107,12 @@ fn run_checkpoint<B: Backend>(args: &Args, device: &B::Device) -> Result<(), Fai
     let prompt_ids = tokenizer.encode_prompt(&args.prompt)?;
     println!("prompt: {:?} ({} tokens)", args.prompt, prompt_ids.len());
 
-    let mut cache = model.new_cache(1);
+    let mut cache = model.new_cache(1, 256)?;
     let prefill_start = Instant::now();
     let mut logits = last_logits(&model, &mut cache, prompt_ids)?;
     eprintln!(
         "prefill: {} tokens in {:.3} s",
-        cache.len(),
+        cache.len(0),
         prefill_start.elapsed().as_secs_f64()
     );
     println!("top-10 next-token logits:");
@@ -138,14 +138,14 @@ fn run_checkpoint<B: Backend>(args: &Args, device: &B::Device) -> Result<(), Fai
 }
 
 /// Feeds `tokens` (one row) after the cache and returns the last position's logits.
-fn last_logits<B: Backend>(
-    model: &Llama<B>,
-    cache: &mut chorus_llama::KvCache<B>,
+fn last_logits<K: Kernels>(
+    model: &Llama<K>,
+    cache: &mut chorus_llama::KvCache<K>,
     tokens: Vec<u32>,
 ) -> Result<Vec<f32>, Failure> {
-    let input = ForwardInput::causal(vec![tokens], cache.len());
+    let input = ForwardInput::causal(vec![tokens], cache.len(0));
     let logits = model.forward(&input, cache)?;
-    Ok(logits.into_data().convert::<f32>().to_vec::<f32>()?)
+    Ok(model.logits_to_vec(&logits)?)
 }
 
 /// The `k` largest logits, largest first; ties go to the smaller id (as argmax).
@@ -160,7 +160,7 @@ fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     order
 }
 
-fn run_random<B: Backend>(args: &Args, preset: &str, device: &B::Device) -> Result<(), Failure> {
+fn run_random<K: Kernels>(args: &Args, preset: &str, device: &K::Device) -> Result<(), Failure> {
     let config = match preset {
         "tiny" => presets::tiny(),
         "smollm2-135m" => presets::smollm2_135m(),
@@ -174,7 +174,7 @@ fn run_random<B: Backend>(args: &Args, preset: &str, device: &B::Device) -> Resu
     let weights = RandomWeights::new(config, 0);
     let vocab = weights.config().vocab_size as u32;
     let start = Instant::now();
-    let model = Llama::<B>::from_source(&weights, device)?;
+    let model = Llama::<K>::from_source(&weights, device)?;
     eprintln!(
         "random {preset} weights uploaded in {:.2} s",
         start.elapsed().as_secs_f64()
@@ -189,7 +189,7 @@ fn run_random<B: Backend>(args: &Args, preset: &str, device: &B::Device) -> Resu
     // One warm-up pass (kernel compilation, autotune), then the timed ones.
     last_batch(&model, rows.clone(), None)?;
     let start = Instant::now();
-    let mut cache = model.new_cache(args.batch);
+    let mut cache = model.new_cache(args.batch, args.prompt_len + args.max_new)?;
     last_batch(&model, rows, Some(&mut cache))?;
     let prefill = start.elapsed().as_secs_f64();
     let start = Instant::now();
@@ -216,21 +216,21 @@ fn run_random<B: Backend>(args: &Args, preset: &str, device: &B::Device) -> Resu
 
 /// One causal pass over `rows`, reading the logits back (which also waits for an
 /// asynchronous device to finish).
-fn last_batch<B: Backend>(
-    model: &Llama<B>,
+fn last_batch<K: Kernels>(
+    model: &Llama<K>,
     rows: Vec<Vec<u32>>,
-    cache: Option<&mut chorus_llama::KvCache<B>>,
+    cache: Option<&mut chorus_llama::KvCache<K>>,
 ) -> Result<(), Failure> {
     let mut scratch;
     let cache = match cache {
         Some(cache) => cache,
         None => {
-            scratch = model.new_cache(rows.len());
+            scratch = model.new_cache(rows.len(), rows[0].len())?;
             &mut scratch
         }
     };
-    let input = ForwardInput::causal(rows, cache.len());
+    let input = ForwardInput::causal(rows, cache.len(0));
     let logits = model.forward(&input, cache)?;
-    logits.into_data().convert::<f32>().to_vec::<f32>()?;
+    model.logits_to_vec(&logits)?;
     Ok(())
 }

@@ -21,9 +21,8 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use chorus_llama::backend::{OnBackend, run_on};
-use chorus_llama::{ForwardInput, KvCache, Llama, LlamaConfig, RandomWeights, presets};
+use chorus_llama::{ForwardInput, Kernels, KvCache, Llama, LlamaConfig, RandomWeights, presets};
 use serde_json::{Value, json};
 
 type Failure = Box<dyn std::error::Error>;
@@ -128,33 +127,33 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
-fn sync<B: Backend>(device: &B::Device) -> Result<(), Failure> {
-    B::sync(device).map_err(|e| format!("device sync failed: {e:?}"))?;
+fn sync<K: Kernels>(model: &Llama<K>) -> Result<(), Failure> {
+    model.kernels().sync()?;
     Ok(())
 }
 
-fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Value, Failure> {
+fn bench<K: Kernels>(args: &Args, device: K::Device, dtype: &str) -> Result<Value, Failure> {
     let config = preset(&args.preset)?;
     let vocab = config.vocab_size;
     let start = Instant::now();
-    let model = Llama::<B>::from_source(&RandomWeights::new(config, 0), &device)?;
-    sync::<B>(&device)?;
+    let model = Llama::<K>::from_source(&RandomWeights::new(config, 0), &device)?;
+    sync(&model)?;
     let load_s = start.elapsed().as_secs_f64();
     eprintln!(
         "random {} weights on the device in {load_s:.1} s",
         args.preset
     );
 
-    let prefill = prefill::<B>(&model, args, vocab)?;
+    let prefill = prefill::<K>(&model, args, vocab)?;
     eprintln!("prefill: {prefill}");
     let mut decode = Vec::new();
     for &batch in &args.decode_batch {
-        let row = decode_steps::<B>(&model, args, batch, vocab)?;
+        let row = decode_steps::<K>(&model, args, batch, vocab)?;
         eprintln!("decode: {row}");
         decode.push(row);
     }
     Ok(json!({
-        "impl": "chorus-llama (Burn 0.21 cuda, eager attention)",
+        "impl": format!("chorus-llama ({})", model.kernels().name()),
         "backend": args.backend,
         "dtype": dtype,
         "preset": args.preset,
@@ -166,15 +165,14 @@ fn bench<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Valu
 }
 
 /// Median time of a `batch × len` prefill with logits at the last position.
-fn prefill<B: Backend>(model: &Llama<B>, args: &Args, vocab: usize) -> Result<Value, Failure> {
+fn prefill<K: Kernels>(model: &Llama<K>, args: &Args, vocab: usize) -> Result<Value, Failure> {
     let ids = tokens(args.prefill_batch, args.prefill_len, vocab, 1);
-    let device = model.device();
     let run = || -> Result<f64, Failure> {
-        let mut cache = model.new_cache(args.prefill_batch);
-        sync::<B>(device)?;
+        let mut cache = model.new_cache(args.prefill_batch, args.prefill_len)?;
+        sync(model)?;
         let t = Instant::now();
         let logits = model.forward(&ForwardInput::causal(ids.clone(), 0), &mut cache)?;
-        sync::<B>(device)?;
+        sync(model)?;
         let elapsed = t.elapsed().as_secs_f64();
         drop(logits);
         Ok(elapsed)
@@ -195,26 +193,26 @@ fn prefill<B: Backend>(model: &Llama<B>, args: &Args, vocab: usize) -> Result<Va
 }
 
 /// Median ms per decode step at `batch` rows over a `decode_context` cache.
-fn decode_steps<B: Backend>(
-    model: &Llama<B>,
+fn decode_steps<K: Kernels>(
+    model: &Llama<K>,
     args: &Args,
     batch: usize,
     vocab: usize,
 ) -> Result<Value, Failure> {
-    let device = model.device();
-    let mut prefilled: KvCache<B> = model.new_cache(batch);
+    let mut prefilled: KvCache<K> =
+        model.new_cache(batch, args.decode_context + args.decode_steps)?;
     let context = tokens(batch, args.decode_context, vocab, 2);
     model.forward(&ForwardInput::causal(context, 0), &mut prefilled)?;
     let step = tokens(batch, 1, vocab, 3);
     let run = || -> Result<f64, Failure> {
-        let mut cache = prefilled.fork();
-        sync::<B>(device)?;
+        let mut cache = model.fork_cache(&prefilled)?;
+        sync(model)?;
         let t = Instant::now();
         for _ in 0..args.decode_steps {
-            let input = ForwardInput::causal(step.clone(), cache.len());
+            let input = ForwardInput::causal(step.clone(), cache.len(0));
             model.forward(&input, &mut cache)?;
         }
-        sync::<B>(device)?;
+        sync(model)?;
         Ok(t.elapsed().as_secs_f64() / args.decode_steps as f64)
     };
     run()?;
@@ -236,7 +234,7 @@ struct Job<'a>(&'a Args);
 
 impl OnBackend for Job<'_> {
     type Output = Result<Value, Failure>;
-    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output {
-        bench::<B>(self.0, device, dtype)
+    fn run<K: Kernels>(self, device: K::Device, dtype: &'static str) -> Self::Output {
+        bench::<K>(self.0, device, dtype)
     }
 }

@@ -24,10 +24,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::testing::argmax;
-use chorus_llama::{Checkpoint, ForwardInput, KvCache, Llama, Tokenizer};
+use chorus_llama::{Checkpoint, ForwardInput, Kernels, KvCache, Llama, RowInput, Tokenizer};
 use serde_json::{Value, json};
 
 type Failure = Box<dyn std::error::Error>;
@@ -162,23 +161,21 @@ fn top10(row: &Value) -> Result<Vec<(u32, f32)>, Failure> {
 }
 
 /// Last-token logits after feeding `tokens` causally to `cache`, on the host.
-fn feed<B: Backend>(
-    model: &Llama<B>,
-    cache: &mut KvCache<B>,
+fn feed<K: Kernels>(
+    model: &Llama<K>,
+    cache: &mut KvCache<K>,
     tokens: Vec<u32>,
 ) -> Result<Vec<f32>, Failure> {
-    let logits = model.forward(&ForwardInput::causal(vec![tokens], cache.len()), cache)?;
-    logits
-        .into_data()
-        .to_vec::<f32>()
-        .map_err(|e| format!("logits to host: {e:?}").into())
+    let row = RowInput::causal(0, tokens, cache.keys(0));
+    let logits = model.forward(&ForwardInput { rows: vec![row] }, cache)?;
+    Ok(model.logits_to_vec(&logits)?)
 }
 
-fn check<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Value, Failure> {
+fn check<K: Kernels>(args: &Args, device: K::Device, dtype: &str) -> Result<Value, Failure> {
     let tolerance = args.tolerance.unwrap_or_else(|| default_tolerance(dtype));
     let start = Instant::now();
     let checkpoint = Checkpoint::open(&args.model)?;
-    let model = Llama::<B>::from_source(checkpoint.weights.as_ref(), &device)?;
+    let model = Llama::<K>::from_source(checkpoint.weights.as_ref(), &device)?;
     eprintln!(
         "model on the device in {:.1} s",
         start.elapsed().as_secs_f64()
@@ -215,8 +212,8 @@ fn check<B: Backend>(args: &Args, device: B::Device, dtype: &str) -> Result<Valu
 }
 
 /// Top-10 logits of every prompt alone against the oracle.
-fn logits_parity<B: Backend>(
-    model: &Llama<B>,
+fn logits_parity<K: Kernels>(
+    model: &Llama<K>,
     dir: &Path,
     prompts: &HashMap<Key, Vec<u32>>,
     tolerance: f32,
@@ -232,7 +229,7 @@ fn logits_parity<B: Backend>(
         let ids = prompts
             .get(&k)
             .ok_or_else(|| format!("prompts.jsonl has no prompt for {k:?}"))?;
-        let ours = feed(model, &mut model.new_cache(1), ids.clone())?;
+        let ours = feed(model, &mut model.new_cache(1, 256)?, ids.clone())?;
         let want = top10(row)?;
         let row_worst = want
             .iter()
@@ -256,13 +253,13 @@ fn logits_parity<B: Backend>(
 }
 
 /// Greedy decoding with the oracle's stop rules; the stop token is kept.
-fn greedy<B: Backend>(
-    model: &Llama<B>,
+fn greedy<K: Kernels>(
+    model: &Llama<K>,
     tokenizer: &Tokenizer,
     eos: Option<u32>,
     prompt: Vec<u32>,
 ) -> Result<Vec<u32>, Failure> {
-    let mut cache = model.new_cache(1);
+    let mut cache = model.new_cache(1, 256)?;
     let mut logits = feed(model, &mut cache, prompt)?;
     let mut generated = Vec::new();
     while generated.len() < MAX_NEW_TOKENS {
@@ -277,8 +274,8 @@ fn greedy<B: Backend>(
 }
 
 /// Greedy `per_prompt` continuations of one dataset against the oracle.
-fn greedy_parity<B: Backend>(
-    model: &Llama<B>,
+fn greedy_parity<K: Kernels>(
+    model: &Llama<K>,
     tokenizer: &Tokenizer,
     dir: &Path,
     prompts: &HashMap<Key, Vec<u32>>,
@@ -338,7 +335,7 @@ struct Job<'a>(&'a Args);
 
 impl OnBackend for Job<'_> {
     type Output = Result<Value, Failure>;
-    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output {
-        check::<B>(self.0, device, dtype)
+    fn run<K: Kernels>(self, device: K::Device, dtype: &'static str) -> Self::Output {
+        check::<K>(self.0, device, dtype)
     }
 }

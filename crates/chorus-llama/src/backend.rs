@@ -1,40 +1,50 @@
-//! Backend aliases: the model is generic over any Burn backend; these are the ones
-//! Chorus builds and tests, and [`run_on`] to pick one by name at run time.
-
-use burn::tensor::backend::Backend;
+//! The kernel sets Chorus builds and tests, by name: [`run_on`] picks one at
+//! run time and runs generic work ([`OnBackend`]) on it.
+//!
+//! | name | kernels |
+//! |---|---|
+//! | `cpu` | [`Cpu`]: the CPU kernels (f32, every core) |
+//! | `burn-cpu` | [`BurnCpu`]: the Burn reference on ndarray (f32) |
+//! | `cuda-bf16`, `cuda-f16`, `cuda-f32` | Burn's CUDA backend in that float type (feature `cuda`) |
 
 use crate::LlamaError;
+use crate::kernels::Kernels;
+use crate::kernels::host::HostKernels;
+use crate::kernels::reference::BurnKernels;
 
-/// CPU backend (ndarray, f32). The default for tests and small models.
-pub type Cpu = burn::backend::NdArray<f32>;
+/// The CPU kernels (f32). The default for tests and small models.
+pub type Cpu = HostKernels;
 
-/// CUDA backend computing in bfloat16 (attention softmax and RMSNorm still in f32).
+/// The Burn reference kernels on the CPU (ndarray, f32).
+pub type BurnCpu = BurnKernels<burn::backend::NdArray<f32>>;
+
+/// Burn's CUDA backend computing in bfloat16 (attention softmax and RMSNorm in f32).
 #[cfg(feature = "cuda")]
-pub type CudaBf16 = burn::backend::Cuda<half::bf16, i32>;
+pub type CudaBf16 = BurnKernels<burn::backend::Cuda<half::bf16, i32>>;
 
-/// CUDA backend computing in float16 (attention softmax and RMSNorm still in f32).
+/// Burn's CUDA backend computing in float16 (attention softmax and RMSNorm in f32).
 #[cfg(feature = "cuda")]
-pub type CudaF16 = burn::backend::Cuda<half::f16, i32>;
+pub type CudaF16 = BurnKernels<burn::backend::Cuda<half::f16, i32>>;
 
-/// CUDA backend computing in float32.
+/// Burn's CUDA backend computing in float32.
 #[cfg(feature = "cuda")]
-pub type CudaF32 = burn::backend::Cuda<f32, i32>;
+pub type CudaF32 = BurnKernels<burn::backend::Cuda<f32, i32>>;
 
-/// Work that is generic over the backend, for [`run_on`]: what a closure
-/// generic over `B` would be, if closures could be generic.
+/// Work that is generic over the kernels, for [`run_on`]: what a closure
+/// generic over `K` would be, if closures could be generic.
 pub trait OnBackend {
     /// What the work gives back.
     type Output;
 
-    /// Runs on backend `B` and `device`; `dtype` names its float type
+    /// Runs on kernels `K` and `device`; `dtype` names their float type
     /// (`f32`, `bf16` or `f16`).
-    fn run<B: Backend>(self, device: B::Device, dtype: &'static str) -> Self::Output;
+    fn run<K: Kernels>(self, device: K::Device, dtype: &'static str) -> Self::Output;
 }
 
-/// The backend names [`run_on`] accepts in this build: `cpu`, and with the
+/// The names [`run_on`] accepts in this build: `cpu`, `burn-cpu`, and with the
 /// `cuda` feature `cuda-bf16`, `cuda-f16` and `cuda-f32`.
 pub fn backend_names() -> Vec<&'static str> {
-    let mut names = vec!["cpu"];
+    let mut names = vec!["cpu", "burn-cpu"];
     if cfg!(feature = "cuda") {
         names.extend(["cuda-bf16", "cuda-f16", "cuda-f32"]);
     }
@@ -56,7 +66,8 @@ pub fn run_on<W: OnBackend>(
     #[cfg(not(feature = "cuda"))]
     let _ = cuda_index;
     Ok(match name {
-        "cpu" => work.run::<Cpu>(Default::default(), "f32"),
+        "cpu" => work.run::<Cpu>((), "f32"),
+        "burn-cpu" => work.run::<BurnCpu>(Default::default(), "f32"),
         #[cfg(feature = "cuda")]
         "cuda-bf16" => work.run::<CudaBf16>(cuda(), "bf16"),
         #[cfg(feature = "cuda")]
@@ -96,12 +107,12 @@ fn cache_compiled_kernels() {
 mod tests {
     use super::*;
 
-    struct ElementBytes;
+    struct KernelName;
 
-    impl OnBackend for ElementBytes {
+    impl OnBackend for KernelName {
         type Output = (usize, &'static str);
-        fn run<B: Backend>(self, _: B::Device, dtype: &'static str) -> Self::Output {
-            (size_of::<B::FloatElem>(), dtype)
+        fn run<K: Kernels>(self, _: K::Device, dtype: &'static str) -> Self::Output {
+            (std::any::type_name::<K>().len(), dtype)
         }
     }
 
@@ -116,8 +127,9 @@ mod tests {
 
     #[test]
     fn names_select_backends_and_unknown_names_fail() {
-        assert_eq!(run_on("cpu", 0, ElementBytes).unwrap(), (4, "f32"));
-        let error = run_on("tpu", 0, ElementBytes).unwrap_err().to_string();
+        assert_eq!(run_on("cpu", 0, KernelName).unwrap().1, "f32");
+        assert_eq!(run_on("burn-cpu", 0, KernelName).unwrap().1, "f32");
+        let error = run_on("tpu", 0, KernelName).unwrap_err().to_string();
         assert!(
             error.contains("unknown backend `tpu`") && error.contains("cpu"),
             "{error}"

@@ -1,152 +1,212 @@
-//! Key/value cache: per layer, the rotated keys and the values of every token
-//! encoded so far, `[batch, kv_heads, len, head_dim]`.
+//! Key/value caches: [`KvCache`], preallocated slots written in place, and
+//! [`SharedContext`], a prefix encoded once whose keys and values any number
+//! of slots attend to without copying them.
 //!
-//! Appending concatenates along the sequence axis. Decode attention reads the whole
-//! cache every step anyway, so the copy made by `cat` is of the same order as the
-//! attention itself and tiny next to the weights streamed per step; it keeps the
-//! cache a plain immutable value, which makes `fork` and row selection cheap clones.
+//! A slot that shares the context sees its keys first: its key space is the
+//! context's `len()` keys, then its own. Slots are addressed by index; a
+//! finished sequence is simply not fed again (no compaction per step).
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use std::sync::Arc;
 
-use crate::LlamaError;
+use crate::input::{KeyMask, SlotState};
+use crate::kernels::{Kernels, KvShape};
+use crate::{InputError, LlamaError};
 
-/// Keys and values of one layer.
-#[derive(Debug, Clone)]
-struct LayerKv<B: Backend> {
-    keys: Tensor<B, 4>,
-    values: Tensor<B, 4>,
+/// A prefix (e.g. instruction + few-shot block) encoded once, batch 1.
+pub struct SharedContext<K: Kernels> {
+    pub(crate) kv: K::Kv,
+    pub(crate) shape: KvShape,
+    tokens: Vec<u32>,
+    positions: Vec<usize>,
+    mask: KeyMask,
 }
 
-/// The KV cache of a batch of sequences, all of the same length.
-#[derive(Debug, Clone)]
-pub struct KvCache<B: Backend> {
-    batch: usize,
-    len: usize,
-    layers: Vec<Option<LayerKv<B>>>,
+impl<K: Kernels> std::fmt::Debug for SharedContext<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedContext")
+            .field("len", &self.tokens.len())
+            .finish_non_exhaustive()
+    }
 }
 
-impl<B: Backend> KvCache<B> {
-    /// An empty cache for `layers` decoder layers and `batch` rows.
-    pub fn new(layers: usize, batch: usize) -> Self {
+impl<K: Kernels> SharedContext<K> {
+    pub(crate) fn new(
+        kv: K::Kv,
+        shape: KvShape,
+        tokens: Vec<u32>,
+        positions: Vec<usize>,
+        mask: KeyMask,
+    ) -> Self {
         Self {
-            batch,
-            len: 0,
-            layers: vec![None; layers],
+            kv,
+            shape,
+            tokens,
+            positions,
+            mask,
         }
     }
 
-    /// Number of cached tokens per row.
+    /// Tokens of the context (its keys).
     pub fn len(&self) -> usize {
-        self.len
+        self.tokens.len()
     }
 
-    /// Whether no token is cached yet.
+    /// Whether the context has no token (never true for an encoded one).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.tokens.is_empty()
     }
 
-    /// Number of rows.
-    pub fn batch(&self) -> usize {
-        self.batch
+    /// The context's token ids.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
     }
 
-    /// Keeps only the first `len` tokens (e.g. to drop a speculative suffix).
-    pub fn truncate(&mut self, len: usize) -> Result<(), LlamaError> {
-        if len > self.len {
-            return Err(LlamaError::Input(format!(
-                "cannot truncate a KV cache of {} tokens to {len}",
-                self.len
-            )));
+    /// Position ids the context was encoded at.
+    pub fn positions(&self) -> &[usize] {
+        &self.positions
+    }
+
+    /// The mask the context was encoded with.
+    pub fn mask(&self) -> &KeyMask {
+        &self.mask
+    }
+}
+
+/// The KV cache of a set of sequences (slots): per layer, the rotated keys and
+/// the values of every token encoded so far, in a store preallocated for
+/// `capacity` tokens per slot and grown (doubling) only when a pass needs more.
+pub struct KvCache<K: Kernels> {
+    pub(crate) kv: K::Kv,
+    pub(crate) shape: KvShape,
+    lens: Vec<usize>,
+    context: Option<Arc<SharedContext<K>>>,
+    sharing: Vec<bool>,
+}
+
+impl<K: Kernels> std::fmt::Debug for KvCache<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvCache")
+            .field("slots", &self.shape.slots)
+            .field("capacity", &self.shape.capacity)
+            .field("lens", &self.lens)
+            .field("context", &self.context.as_ref().map(|c| c.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kernels> KvCache<K> {
+    pub(crate) fn new(
+        kv: K::Kv,
+        shape: KvShape,
+        context: Option<Arc<SharedContext<K>>>,
+        sharing: Vec<bool>,
+    ) -> Self {
+        Self {
+            kv,
+            lens: vec![0; shape.slots],
+            shape,
+            context,
+            sharing,
         }
-        if len == 0 {
-            self.layers.iter_mut().for_each(|layer| *layer = None);
-        } else {
-            for layer in self.layers.iter_mut().flatten() {
-                layer.keys = layer.keys.clone().narrow(2, 0, len);
-                layer.values = layer.values.clone().narrow(2, 0, len);
-            }
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> usize {
+        self.shape.slots
+    }
+
+    /// Own tokens cached per slot before the store must grow.
+    pub fn capacity(&self) -> usize {
+        self.shape.capacity
+    }
+
+    /// Own tokens cached in `slot` (shared-context keys not counted).
+    pub fn len(&self, slot: usize) -> usize {
+        self.lens.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Whether no slot holds an own token.
+    pub fn is_empty(&self) -> bool {
+        self.lens.iter().all(|&l| l == 0)
+    }
+
+    /// Keys `slot` attends to: the shared context's (if it shares it) and its own.
+    pub fn keys(&self, slot: usize) -> usize {
+        self.shared_len(slot) + self.len(slot)
+    }
+
+    /// The shared context, if any slot sees one.
+    pub fn context(&self) -> Option<&Arc<SharedContext<K>>> {
+        self.context.as_ref()
+    }
+
+    /// Whether `slot` sees the shared context.
+    pub fn shares_context(&self, slot: usize) -> bool {
+        self.sharing.get(slot).copied().unwrap_or(false) && self.context.is_some()
+    }
+
+    fn shared_len(&self, slot: usize) -> usize {
+        match &self.context {
+            Some(context) if self.shares_context(slot) => context.len(),
+            _ => 0,
         }
-        self.len = len;
+    }
+
+    /// Keeps only the first `len` own tokens of `slot` (e.g. to drop a
+    /// speculative suffix).
+    pub fn truncate(&mut self, slot: usize, len: usize) -> Result<(), LlamaError> {
+        let cached = self.len(slot);
+        if slot >= self.slots() || len > cached {
+            return Err(InputError::Truncate { slot, cached, len }.into());
+        }
+        self.lens[slot] = len;
         Ok(())
     }
 
-    /// An independent copy sharing storage until either side appends.
-    pub fn fork(&self) -> Self {
-        self.clone()
-    }
-
-    /// A cache holding the given rows, in that order (rows may repeat).
-    pub fn select_rows(&self, rows: &[usize]) -> Result<Self, LlamaError> {
-        if rows.is_empty() {
-            return Err(LlamaError::Input(
-                "select_rows needs at least one row".into(),
-            ));
-        }
-        if let Some(bad) = rows.iter().find(|&&r| r >= self.batch) {
-            return Err(LlamaError::Input(format!(
-                "select_rows: row {bad} out of range for a batch of {}",
-                self.batch
-            )));
-        }
-        let map = |tensor: &Tensor<B, 4>| {
-            let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
-            let ids = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(ids, [rows.len()]),
-                &tensor.device(),
-            );
-            tensor.clone().select(0, ids)
-        };
-        Ok(self.map_layers(rows.len(), map))
-    }
-
-    /// Broadcasts a batch-1 cache (e.g. a shared prompt prefix) to `n` rows.
-    pub fn repeat_rows(&self, n: usize) -> Result<Self, LlamaError> {
-        if self.batch != 1 || n == 0 {
-            return Err(LlamaError::Input(format!(
-                "repeat_rows needs a batch-1 cache and n >= 1, got batch {} and n {n}",
-                self.batch
-            )));
-        }
-        Ok(self.map_layers(n, |tensor| tensor.clone().repeat_dim(0, n)))
-    }
-
-    /// The cached keys and values of `layer`, if any token is cached.
-    pub(crate) fn layer(&self, layer: usize) -> Option<(Tensor<B, 4>, Tensor<B, 4>)> {
-        self.layers[layer]
-            .as_ref()
-            .map(|kv| (kv.keys.clone(), kv.values.clone()))
-    }
-
-    /// Stores the full keys/values of `layer` (old cache plus new tokens).
-    pub(crate) fn store(&mut self, layer: usize, keys: Tensor<B, 4>, values: Tensor<B, 4>) {
-        self.layers[layer] = Some(LayerKv { keys, values });
-    }
-
-    /// Records that `added` tokens were appended to every layer.
-    pub(crate) fn advance(&mut self, added: usize) {
-        self.len += added;
-    }
-
-    /// Number of layers this cache was made for.
-    pub(crate) fn num_layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    fn map_layers(&self, batch: usize, f: impl Fn(&Tensor<B, 4>) -> Tensor<B, 4>) -> Self {
-        let layers = self
-            .layers
-            .iter()
-            .map(|layer| {
-                layer.as_ref().map(|kv| LayerKv {
-                    keys: f(&kv.keys),
-                    values: f(&kv.values),
-                })
+    /// What every slot holds, for validating a pass.
+    pub(crate) fn slot_states(&self) -> Vec<SlotState> {
+        (0..self.slots())
+            .map(|slot| SlotState {
+                shared: self.shared_len(slot),
+                cached: self.len(slot),
             })
-            .collect();
+            .collect()
+    }
+
+    /// Records `added` new tokens in `slot`.
+    pub(crate) fn advance(&mut self, slot: usize, added: usize) {
+        self.lens[slot] += added;
+    }
+
+    /// The store and, separately borrowed, the shared context's store.
+    pub(crate) fn stores(&mut self) -> (&mut K::Kv, Option<&K::Kv>) {
+        (&mut self.kv, self.context.as_deref().map(|c| &c.kv))
+    }
+
+    /// The same cache over another store (after growth or slot selection).
+    pub(crate) fn rebuilt(&self, kv: K::Kv, shape: KvShape, slots: &[usize]) -> Self {
         Self {
-            batch,
-            len: self.len,
-            layers,
+            kv,
+            shape,
+            lens: slots.iter().map(|&s| self.lens[s]).collect(),
+            context: self.context.clone(),
+            sharing: slots.iter().map(|&s| self.sharing[s]).collect(),
+        }
+    }
+
+    /// The longest own length over all slots.
+    pub(crate) fn longest(&self) -> usize {
+        self.lens.iter().copied().max().unwrap_or(0)
+    }
+
+    /// A copy made with a fresh store (see [`crate::Llama::fork_cache`]).
+    pub(crate) fn with_store(&self, kv: K::Kv) -> Self {
+        Self {
+            kv,
+            shape: self.shape,
+            lens: self.lens.clone(),
+            context: self.context.clone(),
+            sharing: self.sharing.clone(),
         }
     }
 }

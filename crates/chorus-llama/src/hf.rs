@@ -136,7 +136,7 @@ impl HfCheckpoint {
             };
             if entry.shape != expected {
                 return Err(LlamaError::ShapeMismatch {
-                    path: self.shards[*shard].path.clone(),
+                    path: Some(self.shards[*shard].path.clone()),
                     tensor: name,
                     found: entry.shape.clone(),
                     expected,

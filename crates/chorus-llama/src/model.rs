@@ -1,49 +1,92 @@
-//! The Llama causal language model: weights on a Burn device and the forward pass.
+//! The Llama causal language model, written once over the kernel layer
+//! ([`Kernels`]): weights in the kernels' memory, the forward pass as a
+//! sequence of kernel operations.
 
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use burn::tensor::{
-    DType, ElementConversion, FloatDType, Int, Tensor, TensorCreationOptions, TensorData,
-    backend::Backend,
-};
-
-use crate::attention::{Attention, DecoderLayer, Heads, Linear, Matrix, Mlp, PassContext, RmsNorm};
-use crate::cache::KvCache;
-use crate::forward::{ForwardInput, InputLimits, PassShape};
-use crate::host::{HostMatrix, is_cpu};
+use crate::cache::{KvCache, SharedContext};
+use crate::decoder::DecoderLayer;
+use crate::input::{ForwardInput, KeyMask, Limits, RowInput};
+use crate::kernels::{Heads, Kernels, KvShape};
 use crate::parallel;
 use crate::rope::RopeTable;
-use crate::{LlamaConfig, LlamaError, WeightSource};
+use crate::select::{Picked, Selection};
+use crate::{InputError, LlamaConfig, LlamaError, WeightSource};
 
-/// A Llama-family causal LM (`LlamaForCausalLM`) on backend `B`.
-#[derive(Debug)]
-pub struct Llama<B: Backend> {
+/// A Llama-family causal LM (`LlamaForCausalLM`) on kernels `K`.
+pub struct Llama<K: Kernels> {
     config: LlamaConfig,
-    device: B::Device,
+    kernels: K,
+    device: K::Device,
+    heads: Heads,
     /// `[vocab, hidden]`; also the LM head when embeddings are tied.
-    embed: Matrix<B>,
-    layers: Vec<DecoderLayer<B>>,
-    norm: RmsNorm<B>,
-    /// `hidden -> vocab` when the head is not tied to the embeddings.
-    lm_head: Option<Linear<B>>,
-    rope: RopeTable<B>,
+    embed: K::Matrix,
+    layers: Vec<DecoderLayer<K>>,
+    norm: K::Vector,
+    /// `[vocab, hidden]` when the head is not tied to the embeddings.
+    lm_head: Option<K::Matrix>,
+    rope: RopeTable,
+    eps: f32,
 }
 
-impl<B: Backend> Llama<B> {
+impl<K: Kernels> std::fmt::Debug for Llama<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llama")
+            .field("kernels", &self.kernels.name())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Logits of a forward pass: f32 `[rows, vocab]`, one row per requested
+/// position, rows in input order (row after row, each in its `logits_at` order).
+pub struct Logits<K: Kernels> {
+    values: Option<K::Act>,
+    rows: usize,
+    vocab: usize,
+}
+
+impl<K: Kernels> std::fmt::Debug for Logits<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logits")
+            .field("rows", &self.rows)
+            .field("vocab", &self.vocab)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Kernels> Logits<K> {
+    /// Number of logit rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Vocabulary size (columns).
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// `[rows, vocab]` as in `Tensor::dims`.
+    pub fn dims(&self) -> [usize; 2] {
+        [self.rows, self.vocab]
+    }
+}
+
+impl<K: Kernels> Llama<K> {
     /// Builds the model from any weight source, checking every tensor's shape
-    /// against the config, and uploads it to `device` in the backend's dtype.
-    pub fn from_source(source: &dyn WeightSource, device: &B::Device) -> Result<Self, LlamaError> {
+    /// against the config, and hands the weights to kernels on `device` in
+    /// their float type.
+    pub fn from_source(source: &dyn WeightSource, device: &K::Device) -> Result<Self, LlamaError> {
         let started = Instant::now();
         let config = source.config().clone();
         let heads = check_config(&config)?;
-        // The first tensor on a device pays for its context (CUDA: ~0.3 s on an
-        // H100); timed apart from the weights.
-        let _ = Tensor::<B, 1>::zeros([1], device);
+        let kernels = K::new(device)?;
         let device_ready = started.elapsed();
         let loader = Loader {
             source,
-            device,
+            kernels: &kernels,
             config: &config,
             scratch: RefCell::new(Vec::new()),
             upload_time: Cell::new(Duration::ZERO),
@@ -55,31 +98,31 @@ impl<B: Backend> Llama<B> {
         let layers = (0..config.num_hidden_layers)
             .map(|i| loader.decoder_layer(i, heads))
             .collect::<Result<Vec<_>, _>>()?;
-        let norm = loader.norm("model.norm.weight")?;
+        let norm = loader.vector("model.norm.weight", config.hidden_size)?;
         let lm_head = if config.tie_word_embeddings && !source.contains("lm_head.weight") {
             None
         } else {
-            Some(loader.fused_linear(
-                &[("lm_head.weight".to_string(), config.vocab_size)],
-                config.hidden_size,
-            )?)
+            Some(loader.matrix("lm_head.weight", [config.vocab_size, config.hidden_size])?)
         };
         // Uploads may still be in flight; waiting here makes `total_s` the
         // real load time and costs nothing (the first forward pass would wait).
-        let synced = B::sync(device).is_ok();
+        kernels.sync()?;
         tracing::debug!(
+            kernels = kernels.name(),
             layers = layers.len(),
-            synced,
             tied = lm_head.is_none(),
             device_init_s = device_ready.as_secs_f64(),
             upload_s = loader.upload_time.get().as_secs_f64(),
             total_s = started.elapsed().as_secs_f64(),
-            "llama weights uploaded (the rest of total_s: reading, laying out, converting)"
+            "llama weights loaded (the rest of total_s: reading, laying out, converting)"
         );
         Ok(Self {
-            rope: RopeTable::new(&config, device),
+            rope: RopeTable::new(&config),
+            eps: config.rms_norm_eps as f32,
             config,
+            kernels,
             device: device.clone(),
+            heads,
             embed,
             layers,
             norm,
@@ -93,106 +136,224 @@ impl<B: Backend> Llama<B> {
     }
 
     /// The device holding the weights.
-    pub fn device(&self) -> &B::Device {
+    pub fn device(&self) -> &K::Device {
         &self.device
     }
 
-    /// An empty KV cache for `batch` rows.
-    pub fn new_cache(&self, batch: usize) -> KvCache<B> {
-        KvCache::new(self.config.num_hidden_layers, batch)
+    /// The kernels the model runs on.
+    pub fn kernels(&self) -> &K {
+        &self.kernels
     }
 
-    /// Runs the new tokens of `input` over the cached ones, appends their keys and
-    /// values to `cache`, and returns f32 logits `[batch, logits_at.len(), vocab]`.
+    /// Head geometry.
+    pub fn heads(&self) -> Heads {
+        self.heads
+    }
+
+    fn kv_shape(&self, slots: usize, capacity: usize) -> KvShape {
+        KvShape {
+            layers: self.layers.len(),
+            slots,
+            capacity: capacity.max(1),
+            heads: self.heads,
+        }
+    }
+
+    /// An empty cache of `slots` sequences with room for `capacity` tokens each
+    /// (it grows if a pass needs more).
+    pub fn new_cache(&self, slots: usize, capacity: usize) -> Result<KvCache<K>, LlamaError> {
+        let shape = self.kv_shape(slots, capacity);
+        Ok(KvCache::new(
+            self.kernels.new_kv(shape)?,
+            shape,
+            None,
+            vec![false; slots],
+        ))
+    }
+
+    /// An empty cache whose slots marked in `sharing` see `context` first.
+    pub fn new_cache_sharing(
+        &self,
+        context: &Arc<SharedContext<K>>,
+        sharing: Vec<bool>,
+        capacity: usize,
+    ) -> Result<KvCache<K>, LlamaError> {
+        if context.shape.heads != self.heads || context.shape.layers != self.layers.len() {
+            return Err(InputError::SharedContext {
+                reason: "it was encoded by a model of another shape".into(),
+            }
+            .into());
+        }
+        let shape = self.kv_shape(sharing.len(), capacity);
+        Ok(KvCache::new(
+            self.kernels.new_kv(shape)?,
+            shape,
+            Some(Arc::clone(context)),
+            sharing,
+        ))
+    }
+
+    /// Encodes a prefix once (its tokens, positions and the mask among them),
+    /// for any number of cache slots to attend to ([`Llama::new_cache_sharing`]).
+    pub fn encode_context(
+        &self,
+        tokens: Vec<u32>,
+        positions: Vec<usize>,
+        mask: KeyMask,
+    ) -> Result<SharedContext<K>, LlamaError> {
+        let mut cache = self.new_cache(1, tokens.len())?;
+        let input = ForwardInput {
+            rows: vec![RowInput {
+                slot: 0,
+                tokens: tokens.clone(),
+                positions: positions.clone(),
+                mask: mask.clone(),
+                bias: None,
+                logits_at: Vec::new(),
+            }],
+        };
+        self.forward(&input, &mut cache)?;
+        Ok(SharedContext::new(
+            cache.kv,
+            cache.shape,
+            tokens,
+            positions,
+            mask,
+        ))
+    }
+
+    /// An independent copy of `cache` (the shared context stays shared).
+    pub fn fork_cache(&self, cache: &KvCache<K>) -> Result<KvCache<K>, LlamaError> {
+        Ok(cache.with_store(self.kernels.copy_kv(&cache.kv, cache.shape)?))
+    }
+
+    /// A cache holding the given slots of `cache`, in that order (slots may repeat).
+    pub fn select_slots(
+        &self,
+        cache: &KvCache<K>,
+        slots: &[usize],
+    ) -> Result<KvCache<K>, LlamaError> {
+        if slots.is_empty() {
+            return Err(InputError::SlotSelection {
+                reason: "no slot selected".into(),
+            }
+            .into());
+        }
+        if let Some(bad) = slots.iter().find(|&&s| s >= cache.slots()) {
+            return Err(InputError::SlotSelection {
+                reason: format!("slot {bad} is not below {}", cache.slots()),
+            }
+            .into());
+        }
+        let to = self.kv_shape(slots.len(), cache.capacity());
+        let kv = self
+            .kernels
+            .remap_kv(&cache.kv, cache.shape, to, slots, cache.longest())?;
+        Ok(cache.rebuilt(kv, to, slots))
+    }
+
+    /// Runs the new tokens of `input` over the cached ones, writes their keys
+    /// and values into `cache`, and returns the logits at the requested
+    /// positions.
     ///
     /// Nothing is changed when the input is invalid.
     pub fn forward(
         &self,
         input: &ForwardInput,
-        cache: &mut KvCache<B>,
-    ) -> Result<Tensor<B, 3>, LlamaError> {
-        if cache.num_layers() != self.layers.len() {
-            return Err(LlamaError::Input(format!(
-                "KV cache has {} layers, model has {}",
-                cache.num_layers(),
-                self.layers.len()
-            )));
+        cache: &mut KvCache<K>,
+    ) -> Result<Logits<K>, LlamaError> {
+        if cache.shape.layers != self.layers.len() {
+            return Err(InputError::CacheLayers {
+                found: cache.shape.layers,
+                expected: self.layers.len(),
+            }
+            .into());
         }
-        let shape = input.validate(InputLimits {
-            vocab_size: self.config.vocab_size,
-            max_positions: self.config.max_position_embeddings,
-            cache_batch: cache.batch(),
-            cache_len: cache.len(),
-        })?;
-        let context = self.pass_context(input, shape)?;
-        let mut hidden = self.embed_tokens(&input.tokens, shape);
+        if cache.shape.heads != self.heads {
+            return Err(InputError::CacheHeads.into());
+        }
+        let states = cache.slot_states();
+        let plan = input.plan(
+            &Limits {
+                vocab: self.config.vocab_size,
+                max_positions: self.config.max_position_embeddings,
+                heads: self.heads,
+                slots: &states,
+            },
+            &self.rope,
+        )?;
+        let needed = plan
+            .rows
+            .iter()
+            .map(|r| r.cached + r.len)
+            .max()
+            .unwrap_or(0);
+        self.reserve(cache, needed)?;
+        let grown: Vec<(usize, usize)> = plan.rows.iter().map(|r| (r.slot, r.len)).collect();
+        let logit_rows = plan.logit_tokens.len();
+        let k = &self.kernels;
+        let _span =
+            tracing::trace_span!("forward", tokens = plan.len(), rows = plan.rows.len()).entered();
+        let pass = k.prepare(plan)?;
+        let mut x = k.embed(&self.embed, &pass)?;
+        let (kv, shared) = cache.stores();
         for (index, layer) in self.layers.iter().enumerate() {
-            hidden = layer.forward(hidden, &context, cache, index);
+            let _span = tracing::trace_span!("layer", index).entered();
+            layer.forward(k, &mut x, &pass, index, kv, shared, self.eps)?;
         }
-        cache.advance(shape.len);
-        Ok(self.logits(hidden, &input.logits_at, shape))
-    }
-
-    fn embed_tokens(&self, tokens: &[Vec<u32>], shape: PassShape) -> Tensor<B, 3> {
-        let rows = match &self.embed {
-            Matrix::Device(embed) => {
-                let ids: Vec<i64> = tokens.iter().flatten().map(|&t| i64::from(t)).collect();
-                let ids = TensorData::new(ids, [shape.batch * shape.len]);
-                embed
-                    .clone()
-                    .select(0, Tensor::<B, 1, Int>::from_data(ids, &self.device))
-            }
-            Matrix::Host(embed) => {
-                let ids: Vec<usize> = tokens.iter().flatten().map(|&t| t as usize).collect();
-                embed.gather_rows::<B>(&ids, &self.device)
-            }
+        for (slot, added) in grown {
+            cache.advance(slot, added);
+        }
+        let values = if logit_rows == 0 {
+            None
+        } else {
+            let picked = k.logit_rows(&x, &pass)?;
+            let normed = k.rms_norm(&picked, &self.norm, self.eps)?;
+            Some(k.lm_head(&normed, self.lm_head.as_ref().unwrap_or(&self.embed))?)
         };
-        rows.reshape([shape.batch, shape.len, self.config.hidden_size])
-    }
-
-    fn pass_context(
-        &self,
-        input: &ForwardInput,
-        shape: PassShape,
-    ) -> Result<PassContext<B>, LlamaError> {
-        let positions: Vec<usize> = input.positions.iter().flatten().copied().collect();
-        let (cos, sin) = self.rope.lookup(&positions);
-        let dim = self.config.head_dim();
-        let per_row = |t: Tensor<B, 2>| t.reshape([shape.batch, 1, shape.len, dim]);
-        let mask = input.additive_mask(shape)?.map(|values| {
-            let data = TensorData::new(values, [shape.batch, 1, shape.len, shape.total()]);
-            let options = TensorCreationOptions::new(self.device.clone()).with_dtype(DType::F32);
-            Tensor::from_data(data, options)
-        });
-        Ok(PassContext {
-            cos: per_row(cos),
-            sin: per_row(sin),
-            mask,
+        Ok(Logits {
+            values,
+            rows: logit_rows,
+            vocab: self.config.vocab_size,
         })
     }
 
-    /// Final norm and LM head at the requested query indices only.
-    fn logits(&self, hidden: Tensor<B, 3>, logits_at: &[usize], shape: PassShape) -> Tensor<B, 3> {
-        let vocab = self.config.vocab_size;
-        let wanted = logits_at.len();
-        if wanted == 0 {
-            return Tensor::zeros([shape.batch, 0, vocab], &self.device);
+    /// Grows the cache's store (doubling) when a slot needs `needed` tokens.
+    fn reserve(&self, cache: &mut KvCache<K>, needed: usize) -> Result<(), LlamaError> {
+        if needed <= cache.capacity() {
+            return Ok(());
         }
-        let ids: Vec<i64> = logits_at.iter().map(|&i| i as i64).collect();
-        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [wanted]), &self.device);
-        let picked = self.norm.forward(hidden.select(1, ids));
-        let rows = picked.reshape([shape.batch * wanted, self.config.hidden_size]);
-        let logits = match (&self.lm_head, &self.embed) {
-            (Some(head), _) => head.forward(rows),
-            // Tied head: `E · rowsᵀ` then a transpose of the small result, rather
-            // than `rows · Eᵀ`, which would copy the whole `[vocab, hidden]`
-            // embedding into a transposed layout on every call on some backends.
-            (None, Matrix::Device(embed)) => embed.clone().matmul(rows.transpose()).transpose(),
-            (None, Matrix::Host(embed)) => embed.left_multiply_transposed(rows),
-        };
-        logits
-            .cast(FloatDType::F32)
-            .reshape([shape.batch, wanted, vocab])
+        let capacity = needed.max(2 * cache.capacity());
+        tracing::debug!(from = cache.capacity(), to = capacity, "KV cache grows");
+        let to = self.kv_shape(cache.slots(), capacity);
+        let slots: Vec<usize> = (0..cache.slots()).collect();
+        let kv = self
+            .kernels
+            .remap_kv(&cache.kv, cache.shape, to, &slots, cache.longest())?;
+        *cache = cache.rebuilt(kv, to, &slots);
+        Ok(())
+    }
+
+    /// The logits as f32 on the host, `[rows, vocab]` row-major.
+    pub fn logits_to_vec(&self, logits: &Logits<K>) -> Result<Vec<f32>, LlamaError> {
+        match &logits.values {
+            Some(values) => self.kernels.to_host(values),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// One next token per selection, chosen where the logits are (only the
+    /// choices are copied back from a device).
+    pub fn select(
+        &self,
+        logits: &Logits<K>,
+        selections: &[Selection],
+    ) -> Result<Vec<Picked>, LlamaError> {
+        match &logits.values {
+            Some(values) => self.kernels.select(values, selections),
+            None if selections.is_empty() => Ok(Vec::new()),
+            None => Err(InputError::EmptySelection.into()),
+        }
     }
 }
 
@@ -220,51 +381,50 @@ fn check_config(config: &LlamaConfig) -> Result<Heads, LlamaError> {
     problem.map_or(Ok(heads), |p| Err(LlamaError::Config(p)))
 }
 
-/// Fetches named tensors from a source, checks their shapes and uploads them.
-struct Loader<'a, B: Backend> {
+/// Fetches named tensors from a source, checks their shapes and hands them to
+/// the kernels.
+struct Loader<'a, K: Kernels> {
     source: &'a dyn WeightSource,
-    device: &'a B::Device,
+    kernels: &'a K,
     config: &'a LlamaConfig,
     /// Host buffers for the parts of a fused linear map, reused layer after
     /// layer (slot `i` holds part `i`: q / gate in 0, k / up in 1, v in 2).
     scratch: RefCell<Vec<Vec<f32>>>,
-    /// Time spent in `Tensor::from_data`, reported in the load's debug event.
+    /// Time spent handing weights to the kernels (uploads), reported in the
+    /// load's debug event.
     upload_time: Cell<Duration>,
 }
 
-impl<B: Backend> Loader<'_, B> {
-    fn decoder_layer(&self, index: usize, heads: Heads) -> Result<DecoderLayer<B>, LlamaError> {
+impl<K: Kernels> Loader<'_, K> {
+    fn decoder_layer(&self, index: usize, heads: Heads) -> Result<DecoderLayer<K>, LlamaError> {
         let prefix = format!("model.layers.{index}");
         let hidden = self.config.hidden_size;
         let inter = self.config.intermediate_size;
-        let (q_width, kv_width) = (heads.query * heads.dim, heads.key_value * heads.dim);
         let attn = |name: &str| format!("{prefix}.self_attn.{name}.weight");
         let mlp = |name: &str| format!("{prefix}.mlp.{name}.weight");
-        let attention = Attention {
-            qkv: self.fused_linear(
-                &[
-                    (attn("q_proj"), q_width),
-                    (attn("k_proj"), kv_width),
-                    (attn("v_proj"), kv_width),
-                ],
-                hidden,
-            )?,
-            o: self.fused_linear(&[(attn("o_proj"), hidden)], q_width)?,
-            heads,
-        };
-        let mlp = Mlp {
-            gate_up: self.fused_linear(
-                &[(mlp("gate_proj"), inter), (mlp("up_proj"), inter)],
-                hidden,
-            )?,
-            down: self.fused_linear(&[(mlp("down_proj"), hidden)], inter)?,
-            intermediate: inter,
-        };
+        let (qkv, qkv_bias) = self.fused_linear(
+            &[
+                (attn("q_proj"), heads.q_width()),
+                (attn("k_proj"), heads.kv_width()),
+                (attn("v_proj"), heads.kv_width()),
+            ],
+            hidden,
+        )?;
+        let (o, _) = self.fused_linear(&[(attn("o_proj"), hidden)], heads.q_width())?;
+        let (gate_up, _) = self.fused_linear(
+            &[(mlp("gate_proj"), inter), (mlp("up_proj"), inter)],
+            hidden,
+        )?;
+        let (down, _) = self.fused_linear(&[(mlp("down_proj"), hidden)], inter)?;
         Ok(DecoderLayer {
-            input_norm: self.norm(&format!("{prefix}.input_layernorm.weight"))?,
-            attention,
-            post_attention_norm: self.norm(&format!("{prefix}.post_attention_layernorm.weight"))?,
-            mlp,
+            input_norm: self.vector(&format!("{prefix}.input_layernorm.weight"), hidden)?,
+            qkv,
+            qkv_bias,
+            o,
+            post_attention_norm: self
+                .vector(&format!("{prefix}.post_attention_layernorm.weight"), hidden)?,
+            gate_up,
+            down,
         })
     }
 
@@ -276,7 +436,7 @@ impl<B: Backend> Loader<'_, B> {
         &self,
         parts: &[(String, usize)],
         inputs: usize,
-    ) -> Result<Linear<B>, LlamaError> {
+    ) -> Result<(K::Matrix, Option<K::Vector>), LlamaError> {
         let outputs: usize = parts.iter().map(|(_, out)| out).sum();
         let mut scratch = self.scratch.borrow_mut();
         if scratch.len() < parts.len() {
@@ -286,13 +446,8 @@ impl<B: Backend> Loader<'_, B> {
             self.host_into(name, &[*out, inputs], buffer)?;
         }
         let blocks: Vec<&[f32]> = scratch[..parts.len()].iter().map(Vec::as_slice).collect();
-        let weight = if is_cpu::<B>() {
-            let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
-            Matrix::Host(HostMatrix::new(transposed, inputs, outputs))
-        } else {
-            let transposed = parallel::stack_transposed(&blocks, inputs, to_float::<B>);
-            Matrix::Device(self.upload(TensorData::new(transposed, [inputs, outputs])))
-        };
+        let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
+        let weight = self.timed(|| self.kernels.matrix(transposed, inputs, outputs))?;
         let bias_of = |name: &String| {
             name.strip_suffix(".weight")
                 .map(|stem| format!("{stem}.bias"))
@@ -308,42 +463,30 @@ impl<B: Backend> Loader<'_, B> {
                     None => values.extend(std::iter::repeat_n(0.0, *out)),
                 }
             }
-            Some(self.upload(TensorData::new(values, [outputs])))
+            Some(self.timed(|| self.kernels.vector(values))?)
         } else {
             None
         };
-        Ok(Linear { weight, bias })
+        Ok((weight, bias))
     }
 
-    /// A host tensor onto the device, timed: every weight goes through here.
-    fn upload<const D: usize>(&self, data: TensorData) -> Tensor<B, D> {
+    /// Runs a hand-over to the kernels, timed: every weight goes through here.
+    fn timed<T>(&self, upload: impl FnOnce() -> Result<T, LlamaError>) -> Result<T, LlamaError> {
         let started = Instant::now();
-        let tensor = Tensor::from_data(data, self.device);
+        let out = upload();
         self.upload_time
             .set(self.upload_time.get() + started.elapsed());
-        tensor
+        out
     }
 
-    fn norm(&self, name: &str) -> Result<RmsNorm<B>, LlamaError> {
-        Ok(RmsNorm {
-            weight: self.vector(name, self.config.hidden_size)?,
-            eps: self.config.rms_norm_eps,
-        })
-    }
-
-    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<Matrix<B>, LlamaError> {
+    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<K::Matrix, LlamaError> {
         let host = self.host(name, &shape)?;
-        Ok(if is_cpu::<B>() {
-            Matrix::Host(HostMatrix::new(host.data, shape[0], shape[1]))
-        } else {
-            let values = parallel::convert(&host.data, to_float::<B>);
-            Matrix::Device(self.upload(TensorData::new(values, shape)))
-        })
+        self.timed(|| self.kernels.matrix(host.data, shape[0], shape[1]))
     }
 
-    fn vector(&self, name: &str, len: usize) -> Result<Tensor<B, 1>, LlamaError> {
+    fn vector(&self, name: &str, len: usize) -> Result<K::Vector, LlamaError> {
         let host = self.host(name, &[len])?;
-        Ok(self.upload(TensorData::new(host.data, [len])))
+        self.timed(|| self.kernels.vector(host.data))
     }
 
     /// A tensor into a recycled buffer (see [`WeightSource::tensor_into`]), its
@@ -373,18 +516,12 @@ fn check_shape(
     expected: &[usize],
 ) -> Result<(), LlamaError> {
     if found != expected || values != expected.iter().product::<usize>() {
-        return Err(LlamaError::WeightShape {
+        return Err(LlamaError::ShapeMismatch {
+            path: None,
             tensor: name.to_string(),
             found,
             expected: expected.to_vec(),
         });
     }
     Ok(())
-}
-
-/// One value in the backend's float type. Weights are converted here, in
-/// parallel, rather than by Burn's upload, which converts on one thread (seconds
-/// for a 3B model).
-fn to_float<B: Backend>(value: f32) -> B::FloatElem {
-    value.elem()
 }

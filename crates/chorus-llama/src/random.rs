@@ -13,6 +13,7 @@ pub struct RandomWeights {
     config: LlamaConfig,
     seed: u64,
     std: f32,
+    qkv_bias: bool,
 }
 
 impl RandomWeights {
@@ -24,7 +25,18 @@ impl RandomWeights {
 
     /// Random weights with a chosen standard deviation.
     pub fn with_std(config: LlamaConfig, seed: u64, std: f32) -> Self {
-        Self { config, seed, std }
+        Self {
+            config,
+            seed,
+            std,
+            qkv_bias: false,
+        }
+    }
+
+    /// The same weights plus Qwen-style q/k/v projection biases.
+    pub fn with_qkv_bias(mut self) -> Self {
+        self.qkv_bias = true;
+        self
     }
 
     /// The Hugging Face shape of a tensor name, or `None` if the model has no
@@ -52,6 +64,8 @@ impl RandomWeights {
             "self_attn.o_proj.weight" => vec![hidden, q_width],
             "mlp.gate_proj.weight" | "mlp.up_proj.weight" => vec![inter, hidden],
             "mlp.down_proj.weight" => vec![hidden, inter],
+            "self_attn.q_proj.bias" if self.qkv_bias => vec![q_width],
+            "self_attn.k_proj.bias" | "self_attn.v_proj.bias" if self.qkv_bias => vec![kv_width],
             _ => return None,
         };
         Some(shape)

@@ -2,12 +2,10 @@
 //! with Llama-3 frequency scaling, evaluated at explicit position ids.
 //!
 //! The cos/sin tables are built once on the host (in f32, as `transformers` does)
-//! and uploaded; they grow lazily to the largest position seen, so a forward pass
-//! only gathers rows by position id on the device.
+//! and grow lazily to the largest position seen; a forward pass copies the rows
+//! of its positions into its plan.
 
-use std::sync::Mutex;
-
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use std::sync::RwLock;
 
 use crate::{LlamaConfig, RopeScaling};
 
@@ -47,97 +45,83 @@ fn llama3_scaled(inv_freq: f32, scaling: &RopeScaling) -> f32 {
     }
 }
 
-/// Host-side cos and sin tables `[len, head_dim]`; both halves of a row repeat the
-/// same frequencies (the `cat(freqs, freqs)` of `rotate_half` RoPE).
+/// Cos and sin tables `[len, head_dim / 2]`: row `p` holds `cos(p·f)` and
+/// `sin(p·f)` for each frequency `f` (the second half of a `rotate_half` row
+/// repeats the first, so it is not stored). The angle is `p as f32 · f`, as
+/// `transformers` computes it in f32.
 fn host_tables(inv_freq: &[f32], len: usize) -> (Vec<f32>, Vec<f32>) {
-    let dim = inv_freq.len() * 2;
-    let mut cos = Vec::with_capacity(len * dim);
-    let mut sin = Vec::with_capacity(len * dim);
+    let half = inv_freq.len();
+    let mut cos = Vec::with_capacity(len * half);
+    let mut sin = Vec::with_capacity(len * half);
     for position in 0..len {
-        let angles: Vec<f32> = inv_freq.iter().map(|f| position as f32 * f).collect();
-        for _half in 0..2 {
-            cos.extend(angles.iter().map(|a| a.cos()));
-            sin.extend(angles.iter().map(|a| a.sin()));
+        for f in inv_freq {
+            let angle = position as f32 * f;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
         }
     }
     (cos, sin)
 }
 
-/// Device copies of the tables, covering positions `0..len`.
-#[derive(Debug, Clone)]
-struct DeviceTables<B: Backend> {
+/// The tables of one model covering positions `0..len`.
+#[derive(Debug, Clone, Default)]
+struct Tables {
     len: usize,
-    cos: Tensor<B, 2>,
-    sin: Tensor<B, 2>,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
 }
 
-/// Lazily grown RoPE tables of one model.
+/// Lazily grown RoPE tables of one model, on the host; a pass copies the rows
+/// of its positions into its plan, where every kernel implementation reads them.
 #[derive(Debug)]
-pub struct RopeTable<B: Backend> {
+pub struct RopeTable {
     inv_freq: Vec<f32>,
-    device: B::Device,
-    tables: Mutex<Option<DeviceTables<B>>>,
+    tables: RwLock<Tables>,
 }
 
-impl<B: Backend> RopeTable<B> {
+impl RopeTable {
     /// Tables for this config; nothing is computed until the first lookup.
-    pub fn new(config: &LlamaConfig, device: &B::Device) -> Self {
+    pub fn new(config: &LlamaConfig) -> Self {
         Self {
             inv_freq: inverse_frequencies(config),
-            device: device.clone(),
-            tables: Mutex::new(None),
+            tables: RwLock::new(Tables::default()),
         }
     }
 
-    /// Cos and sin rows `[positions.len(), head_dim]` for these position ids.
-    pub fn lookup(&self, positions: &[usize]) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    /// Frequencies per head: `head_dim / 2`.
+    pub fn half_dim(&self) -> usize {
+        self.inv_freq.len()
+    }
+
+    /// Appends the cos and sin rows (`half_dim` values each) of `positions`.
+    pub fn extend(&self, positions: &[usize], cos: &mut Vec<f32>, sin: &mut Vec<f32>) {
         let needed = positions.iter().max().map_or(0, |p| p + 1);
-        let tables = self.tables_covering(needed);
-        let ids: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
-        let ids =
-            Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [positions.len()]), &self.device);
-        (tables.cos.select(0, ids.clone()), tables.sin.select(0, ids))
-    }
-
-    /// The current tables, regrown (doubling) when they do not reach `needed`.
-    fn tables_covering(&self, needed: usize) -> DeviceTables<B> {
-        // A poisoned lock only means another thread panicked mid-regrowth; the
-        // Option is then either the old or the new complete value, both usable.
-        let mut guard = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tables) = guard.as_ref().filter(|t| t.len >= needed) {
-            return tables.clone();
+        self.grow_to(needed);
+        // A poisoned lock only means another thread panicked mid-regrowth, and
+        // regrowth replaces the tables whole: either value is complete.
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let half = self.half_dim();
+        cos.reserve(positions.len() * half);
+        sin.reserve(positions.len() * half);
+        for &p in positions {
+            cos.extend_from_slice(&tables.cos[p * half..(p + 1) * half]);
+            sin.extend_from_slice(&tables.sin[p * half..(p + 1) * half]);
         }
-        let current = guard.as_ref().map_or(0, |t| t.len);
-        let len = needed.max(2 * current).max(MIN_TABLE_LEN);
-        let tables = self.build(len);
-        *guard = Some(tables.clone());
-        tables
     }
 
-    fn build(&self, len: usize) -> DeviceTables<B> {
-        let dim = self.inv_freq.len() * 2;
+    /// Regrows (doubling) when the tables do not reach `needed` positions.
+    fn grow_to(&self, needed: usize) {
+        if self.tables.read().map_or(0, |t| t.len) >= needed {
+            return;
+        }
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        if tables.len >= needed {
+            return;
+        }
+        let len = needed.max(2 * tables.len).max(MIN_TABLE_LEN);
         let (cos, sin) = host_tables(&self.inv_freq, len);
-        DeviceTables {
-            len,
-            cos: Tensor::from_data(TensorData::new(cos, [len, dim]), &self.device),
-            sin: Tensor::from_data(TensorData::new(sin, [len, dim]), &self.device),
-        }
+        *tables = Tables { len, cos, sin };
     }
-}
-
-/// Applies RoPE to `x: [batch, heads, len, head_dim]` with `cos`/`sin` of shape
-/// `[batch, 1, len, head_dim]`: `x·cos + rotate_half(x)·sin`.
-pub fn apply_rotary<B: Backend>(
-    x: Tensor<B, 4>,
-    cos: Tensor<B, 4>,
-    sin: Tensor<B, 4>,
-) -> Tensor<B, 4> {
-    let [_, _, _, dim] = x.dims();
-    let half = dim / 2;
-    let first = x.clone().narrow(3, 0, half);
-    let second = x.clone().narrow(3, half, half);
-    let rotated = Tensor::cat(vec![second.neg(), first], 3);
-    x * cos + rotated * sin
 }
 
 #[cfg(test)]
@@ -188,24 +172,21 @@ mod tests {
     }
 
     #[test]
-    fn table_rows_repeat_frequencies_in_both_halves() {
+    fn table_rows_hold_one_half_of_each_frequency() {
         let (cos, sin) = host_tables(&[1.0, 0.5], 3);
-        assert_eq!(cos.len(), 12);
-        assert_eq!(
-            &cos[8..12],
-            &[2f32.cos(), 1f32.cos(), 2f32.cos(), 1f32.cos()]
-        );
-        assert_eq!(&sin[0..4], &[0.0; 4]);
+        assert_eq!(cos.len(), 6);
+        assert_eq!(&cos[4..6], &[2f32.cos(), 1f32.cos()]);
+        assert_eq!(&sin[0..2], &[0.0; 2]);
     }
 
     #[test]
-    fn lookup_grows_the_table_and_gathers_rows() {
-        let device = Default::default();
-        let table = RopeTable::<crate::Cpu>::new(&config_with(None), &device);
-        let (cos, _) = table.lookup(&[3, 1000]);
-        assert_eq!(cos.dims(), [2, 64]);
-        let values = cos.into_data().to_vec::<f32>().expect("f32 data");
-        assert!((values[0] - 3f32.cos()).abs() < 1e-6);
-        assert!((values[64] - 1000f32.cos()).abs() < 1e-4);
+    fn lookup_grows_the_table_and_copies_rows() {
+        let table = RopeTable::new(&config_with(None));
+        let (mut cos, mut sin) = (Vec::new(), Vec::new());
+        table.extend(&[3, 1000], &mut cos, &mut sin);
+        assert_eq!(cos.len(), 64);
+        assert!((cos[0] - 3f32.cos()).abs() < 1e-6);
+        assert!((cos[32] - 1000f32.cos()).abs() < 1e-4);
+        assert!((sin[32] - 1000f32.sin()).abs() < 1e-4);
     }
 }

@@ -3,21 +3,22 @@
 //! - packing prompts into one sequence with segment positions and the flex mask
 //!   gives, at each segment's last token, the logits of that prompt run alone;
 //! - one shared copy of a common prefix plus `ln(k)` on its keys for generated
-//!   queries equals the k-copy flex pass, at every decoding step.
+//!   queries equals the k-copy flex pass, at every decoding step, whether the
+//!   copy is in the row or a shared context encoded once.
 
-use burn::tensor::Tensor;
-use chorus_llama::{AttentionMask, Cpu, ForwardInput, KvCache, Llama, RandomWeights, presets};
-use chorus_mask::{DenseBias, DenseMask, Role, SegmentTable, flex_rule, shared_prefix_bias};
+use std::sync::Arc;
+
+use chorus_llama::{
+    Cpu, ForwardInput, InputError, KeyBias, KeyMask, KvCache, Llama, LlamaError, RandomWeights,
+    RowInput, presets,
+};
+use chorus_mask::{DenseMask, IntervalMask, Role, SegmentTable, flex_rule, shared_prefix_bias};
 
 const TOLERANCE: f32 = 1e-4;
 
 fn tiny_model() -> Llama<Cpu> {
     let weights = RandomWeights::with_std(presets::tiny(), 5, 0.2);
-    Llama::from_source(&weights, &Default::default()).unwrap()
-}
-
-fn values(t: Tensor<Cpu, 3>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().unwrap()
+    Llama::from_source(&weights, &()).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -34,14 +35,17 @@ fn prompt(seed: u32, len: usize) -> Vec<u32> {
         .collect()
 }
 
+fn run(model: &Llama<Cpu>, cache: &mut KvCache<Cpu>, row: RowInput) -> Vec<f32> {
+    let logits = model
+        .forward(&ForwardInput { rows: vec![row] }, cache)
+        .unwrap();
+    model.logits_to_vec(&logits).unwrap()
+}
+
 /// Last-token logits of `tokens` run alone, causally.
 fn alone(model: &Llama<Cpu>, tokens: &[u32]) -> Vec<f32> {
-    let mut cache = model.new_cache(1);
-    values(
-        model
-            .forward(&ForwardInput::causal(vec![tokens.to_vec()], 0), &mut cache)
-            .unwrap(),
-    )
+    let mut cache = model.new_cache(1, tokens.len()).unwrap();
+    run(model, &mut cache, RowInput::causal(0, tokens.to_vec(), 0))
 }
 
 /// A packed prompt: tokens, per-token positions and its segment table.
@@ -70,7 +74,7 @@ impl Packed {
         }
     }
 
-    /// Index of the last token of every segment of this role kind.
+    /// Index of the last token of every question segment.
     fn question_ends(&self) -> Vec<usize> {
         self.table
             .segments()
@@ -80,21 +84,34 @@ impl Packed {
             .collect()
     }
 
-    /// Encodes the whole prompt with the flex mask into `cache`; logits at `at`.
-    fn prefill(&self, model: &Llama<Cpu>, cache: &mut KvCache<Cpu>, at: Vec<usize>) -> Vec<f32> {
+    /// The flex mask of prompt tokens `from..` over every prompt key.
+    fn mask(&self, from: usize) -> KeyMask {
         let n = self.tokens.len();
-        let mask = DenseMask::compile(&flex_rule(&self.table), 0..n, n);
-        let input = ForwardInput {
-            tokens: vec![self.tokens.clone()],
-            positions: vec![self.positions.clone()],
-            mask: AttentionMask::Dense(vec![mask]),
-            bias: None,
-            logits_at: at,
-        };
-        values(model.forward(&input, cache).unwrap())
+        KeyMask::Intervals(IntervalMask::compile(&flex_rule(&self.table), from..n, n))
     }
 
-    /// One generated token at `position`, with the `ln(copies)` bias when `copies > 1`.
+    /// Encodes the prompt from token `from` on (the tokens before it already in
+    /// the cache or its shared context) with the flex mask; logits at `at`.
+    fn prefill(
+        &self,
+        model: &Llama<Cpu>,
+        cache: &mut KvCache<Cpu>,
+        from: usize,
+        at: &[usize],
+    ) -> Vec<f32> {
+        let row = RowInput {
+            slot: 0,
+            tokens: self.tokens[from..].to_vec(),
+            positions: self.positions[from..].to_vec(),
+            mask: self.mask(from),
+            bias: None,
+            logits_at: at.iter().map(|a| a - from).collect(),
+        };
+        run(model, cache, row)
+    }
+
+    /// One generated token at `position`, with the `ln(copies)` bias on the
+    /// shared-prefix keys when `copies > 1`.
     fn step(
         &self,
         model: &Llama<Cpu>,
@@ -103,23 +120,23 @@ impl Packed {
         position: usize,
         copies: usize,
     ) -> Vec<f32> {
-        let q = cache.len();
-        let mask = DenseMask::compile(&flex_rule(&self.table), q..q + 1, q + 1);
+        let q = cache.keys(0);
         let bias = (copies > 1).then(|| {
-            vec![DenseBias::compile(
-                &shared_prefix_bias(&self.table, copies),
-                q..q + 1,
-                q + 1,
-            )]
+            let prefix = shared_prefix_bias(&self.table, copies);
+            KeyBias {
+                keys: prefix.key_range(),
+                values: prefix.query_values(q..q + 1),
+            }
         });
-        let input = ForwardInput {
-            tokens: vec![vec![token]],
-            positions: vec![vec![position]],
-            mask: AttentionMask::Dense(vec![mask]),
+        let row = RowInput {
+            slot: 0,
+            tokens: vec![token],
+            positions: vec![position],
+            mask: KeyMask::Causal,
             bias,
             logits_at: vec![0],
         };
-        values(model.forward(&input, cache).unwrap())
+        run(model, cache, row)
     }
 }
 
@@ -139,8 +156,8 @@ fn packed_segment_ends_equal_prompts_run_alone() {
         .collect();
     let packed = Packed::new(&segments);
     let ends = packed.question_ends();
-    let mut cache = model.new_cache(1);
-    let logits = packed.prefill(&model, &mut cache, ends.clone());
+    let mut cache = model.new_cache(1, 64).unwrap();
+    let logits = packed.prefill(&model, &mut cache, 0, &ends);
     for (i, p) in prompts.iter().enumerate() {
         let diff = max_abs_diff(&logits[i * vocab..(i + 1) * vocab], &alone(&model, p));
         assert!(
@@ -150,11 +167,11 @@ fn packed_segment_ends_equal_prompts_run_alone() {
     }
 
     // The mask matters: a plain causal pass over the same packing differs.
-    let mut cache = model.new_cache(1);
-    let mut causal = ForwardInput::causal(vec![packed.tokens.clone()], 0);
-    causal.positions = vec![packed.positions.clone()];
+    let mut cache = model.new_cache(1, 64).unwrap();
+    let mut causal = RowInput::causal(0, packed.tokens.clone(), 0);
+    causal.positions = packed.positions.clone();
     causal.logits_at = ends;
-    let unmasked = values(model.forward(&causal, &mut cache).unwrap());
+    let unmasked = run(&model, &mut cache, causal);
     let last = prompts.len() - 1;
     let diff = max_abs_diff(&unmasked[last * vocab..], &alone(&model, &prompts[last]));
     assert!(
@@ -164,7 +181,7 @@ fn packed_segment_ends_equal_prompts_run_alone() {
 }
 
 #[test]
-fn shared_prefix_with_ln_k_bias_equals_k_copies() {
+fn shared_prefix_with_ln_k_bias_equals_k_copies_in_the_row_or_shared_once() {
     let model = tiny_model();
     let prefix = prompt(9, 10);
     let questions = [prompt(5, 4), prompt(6, 7), prompt(7, 5)];
@@ -192,135 +209,109 @@ fn shared_prefix_with_ln_k_bias_equals_k_copies() {
             .map(|(i, q)| (question(i), q.clone(), prefix.len())),
     );
     let shared = Packed::new(&shared_segments);
+    // The same prefix as a context encoded once, attended by the slot.
+    let context = Arc::new(
+        model
+            .encode_context(prefix.clone(), (0..prefix.len()).collect(), KeyMask::Causal)
+            .unwrap(),
+    );
 
-    let mut full_cache = model.new_cache(1);
-    let mut shared_cache = model.new_cache(1);
-    let full_ends = full.prefill(&model, &mut full_cache, full.question_ends());
-    let shared_ends = shared.prefill(&model, &mut shared_cache, shared.question_ends());
-    let diff = max_abs_diff(&full_ends, &shared_ends);
-    assert!(
-        diff < TOLERANCE,
-        "segment ends differ by {diff} between shared and full prefixes"
+    let mut full_cache = model.new_cache(1, 64).unwrap();
+    let mut shared_cache = model.new_cache(1, 64).unwrap();
+    let mut context_cache = model.new_cache_sharing(&context, vec![true], 8).unwrap();
+    let full_ends = full.prefill(&model, &mut full_cache, 0, &full.question_ends());
+    let shared_ends = shared.prefill(&model, &mut shared_cache, 0, &shared.question_ends());
+    let context_ends = shared.prefill(
+        &model,
+        &mut context_cache,
+        prefix.len(),
+        &shared.question_ends(),
     );
+    for (what, got) in [
+        ("in-row prefix", &shared_ends),
+        ("shared context", &context_ends),
+    ] {
+        let diff = max_abs_diff(&full_ends, got);
+        assert!(diff < TOLERANCE, "segment ends differ by {diff} ({what})");
+    }
     assert_eq!(
-        shared_cache.len(),
-        full_cache.len() - (k - 1) * prefix.len()
+        shared_cache.len(0),
+        full_cache.len(0) - (k - 1) * prefix.len()
     );
+    assert_eq!(context_cache.len(0), shared_cache.len(0) - prefix.len());
+    assert_eq!(context_cache.keys(0), shared_cache.keys(0));
 
     for (step, token) in [17u32, 42, 3].into_iter().enumerate() {
         let position = first_generated + step;
         let want = full.step(&model, &mut full_cache, token, position, 1);
-        let got = shared.step(&model, &mut shared_cache, token, position, k);
-        let diff = max_abs_diff(&want, &got);
-        assert!(
-            diff < TOLERANCE,
-            "generated step {step}: shared+ln(k) vs k copies differ by {diff}"
-        );
-        if step == 0 {
-            // Without the bias the shared prefix is under-weighted.
-            let mut probe = shared_cache.fork();
-            probe.truncate(probe.len() - 1).unwrap();
-            let unbiased = shared.step(&model, &mut probe, token, position, 1);
+        for (what, cache) in [
+            ("in-row prefix", &mut shared_cache),
+            ("shared context", &mut context_cache),
+        ] {
+            if step == 0 {
+                // Without the bias the shared prefix is under-weighted.
+                let mut probe = model.fork_cache(cache).unwrap();
+                let unbiased = shared.step(&model, &mut probe, token, position, 1);
+                assert!(
+                    max_abs_diff(&want, &unbiased) > 1e-3,
+                    "the ln(k) bias must matter ({what})"
+                );
+            }
+            let got = shared.step(&model, cache, token, position, k);
+            let diff = max_abs_diff(&want, &got);
             assert!(
-                max_abs_diff(&want, &unbiased) > 1e-3,
-                "the ln(k) bias must matter"
+                diff < TOLERANCE,
+                "generated step {step}: ln(k) vs k copies differ by {diff} ({what})"
             );
         }
     }
 }
 
 #[test]
-fn bias_is_added_only_where_visible_and_shapes_are_checked() {
+fn bias_is_added_only_where_visible_and_masks_are_checked() {
     let model = tiny_model();
     let tokens = prompt(3, 5);
     let table = SegmentTable::from_lengths(&[(question(0), 5)]).unwrap();
-    let mask = DenseMask::compile(&flex_rule(&table), 0..5, 5);
-    let zero = |_: usize, _: usize, _: usize, _: usize| 0.0f32;
-    let mut input = ForwardInput::causal(vec![tokens.clone()], 0);
-    input.mask = AttentionMask::Dense(vec![mask.clone()]);
-    input.bias = Some(vec![DenseBias::compile(&zero, 0..5, 5)]);
-    let mut cache = model.new_cache(1);
-    let with_zero_bias = values(model.forward(&input, &mut cache).unwrap());
+    let mut row = RowInput::causal(0, tokens.clone(), 0);
+    row.mask = KeyMask::Dense(DenseMask::compile(&flex_rule(&table), 0..5, 5));
+    row.bias = Some(KeyBias {
+        keys: 0..5,
+        values: vec![0.0; 5],
+    });
+    let mut cache = model.new_cache(1, 5).unwrap();
+    let with_zero_bias = run(&model, &mut cache, row.clone());
     assert!(max_abs_diff(&with_zero_bias, &alone(&model, &tokens)) < 1e-5);
 
-    // A huge bias on hidden (future) keys must not leak through the mask.
-    let future = |_: usize, _: usize, q: usize, kv: usize| if kv > q { 50.0f32 } else { 0.0 };
-    input.bias = Some(vec![DenseBias::compile(&future, 0..5, 5)]);
-    let mut cache = model.new_cache(1);
-    let with_hidden_bias = values(model.forward(&input, &mut cache).unwrap());
-    assert!(max_abs_diff(&with_hidden_bias, &with_zero_bias) < 1e-5);
-
-    // Wrong shapes are named.
-    input.bias = None;
-    input.mask = AttentionMask::Dense(vec![DenseMask::compile(&flex_rule(&table), 0..5, 4)]);
-    let error = model
-        .forward(&input, &mut model.new_cache(1))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("mask[0]") && error.contains("5×4") && error.contains("expected 5×5"),
-        "{error}"
-    );
-    input.mask = AttentionMask::Dense(vec![mask.clone(), mask]);
-    let error = model
-        .forward(&input, &mut model.new_cache(1))
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("mask has 2 rows"), "{error}");
-    input.mask = AttentionMask::Dense(vec![DenseMask::empty(0, 5, 5)]);
-    let error = model
-        .forward(&input, &mut model.new_cache(1))
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("hides every key"), "{error}");
-}
-
-#[test]
-fn left_padding_through_a_dense_mask_equals_the_row_alone() {
-    let model = tiny_model();
+    // A huge bias on the last keys, hidden (future) for the last query but one:
+    // the last query sees them and is changed, the earlier ones are not.
+    row.bias = Some(KeyBias {
+        keys: 3..5,
+        values: vec![50.0; 5],
+    });
+    row.logits_at = vec![2, 4];
+    let mut cache = model.new_cache(1, 5).unwrap();
+    let biased = run(&model, &mut cache, row.clone());
     let vocab = model.config().vocab_size;
-    let long = prompt(1, 8);
-    let short = prompt(2, 5);
-    let pad = 8 - short.len();
-    // Row 1 is left-padded: pads see only themselves' first key (never read), real
-    // tokens never see pads; positions count real tokens only.
-    let padded: Vec<u32> = std::iter::repeat_n(2, pad)
-        .chain(short.iter().copied())
-        .collect();
-    let causal_no_pad = |q: usize, kv: usize, pad: usize| kv <= q && (kv >= pad || q < pad);
-    let mask_for = |pad: usize| {
-        let predicate = move |_: usize, _: usize, q: usize, kv: usize| causal_no_pad(q, kv, pad);
-        DenseMask::compile(&predicate, 0..8, 8)
-    };
-    let input = ForwardInput {
-        tokens: vec![long.clone(), padded],
-        positions: vec![
-            (0..8).collect(),
-            (0..8).map(|i: usize| i.saturating_sub(pad)).collect(),
-        ],
-        mask: AttentionMask::Dense(vec![mask_for(0), mask_for(pad)]),
-        bias: None,
-        logits_at: vec![7],
-    };
-    let mut cache = model.new_cache(2);
-    let logits = values(model.forward(&input, &mut cache).unwrap());
-    assert!(max_abs_diff(&logits[..vocab], &alone(&model, &long)) < 1e-5);
-    assert!(max_abs_diff(&logits[vocab..], &alone(&model, &short)) < 1e-5);
+    assert!(max_abs_diff(&biased[..vocab], &alone(&model, &tokens[..3])) < 1e-5);
+    assert!(max_abs_diff(&biased[vocab..], &with_zero_bias) > 1e-3);
 
-    // And one decode step on top, every real key visible in both rows.
-    let step_mask = |pad: usize| {
-        let predicate = move |_: usize, _: usize, _q: usize, kv: usize| kv >= pad;
-        DenseMask::compile(&predicate, 8..9, 9)
-    };
-    let input = ForwardInput {
-        tokens: vec![vec![30], vec![30]],
-        positions: vec![vec![8], vec![short.len()]],
-        mask: AttentionMask::Dense(vec![step_mask(0), step_mask(pad)]),
-        bias: None,
-        logits_at: vec![0],
-    };
-    let logits = values(model.forward(&input, &mut cache).unwrap());
-    let extended = |p: &[u32]| [p.to_vec(), vec![30]].concat();
-    assert!(max_abs_diff(&logits[..vocab], &alone(&model, &extended(&long))) < 1e-5);
-    assert!(max_abs_diff(&logits[vocab..], &alone(&model, &extended(&short))) < 1e-5);
+    // A mask that does not start at the first new token is named.
+    let mut cache = model.new_cache(1, 8).unwrap();
+    run(&model, &mut cache, RowInput::causal(0, tokens.clone(), 0));
+    let mut late = RowInput::causal(0, vec![1], 5);
+    late.mask = KeyMask::Intervals(IntervalMask::compile(&flex_rule(&table), 0..1, 6));
+    let error = model
+        .forward(&ForwardInput { rows: vec![late] }, &mut cache)
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            LlamaError::Input(InputError::MaskStart {
+                found: 0,
+                expected: 5,
+                ..
+            })
+        ),
+        "{error:?}"
+    );
 }

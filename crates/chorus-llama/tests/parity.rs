@@ -13,9 +13,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use burn::tensor::Tensor;
 use chorus_llama::testing::{argmax, golden_records as golden};
-use chorus_llama::{AttentionMask, Checkpoint, Cpu, ForwardInput, KvCache, Llama, Tokenizer};
+use chorus_llama::{Checkpoint, Cpu, ForwardInput, KeyMask, KvCache, Llama, RowInput, Tokenizer};
 use chorus_mask::{DenseMask, Role, SegmentTable, flex_rule};
 use serde_json::Value;
 
@@ -38,8 +37,7 @@ fn loaded() -> Option<&'static Loaded> {
         .get_or_init(|| {
             let path = chorus_llama::testing::smollm2_or_skip()?;
             let checkpoint = Checkpoint::open(&path).unwrap();
-            let model =
-                Llama::from_source(checkpoint.weights.as_ref(), &Default::default()).unwrap();
+            let model = Llama::from_source(checkpoint.weights.as_ref(), &()).unwrap();
             Some(Loaded {
                 model,
                 tokenizer: checkpoint.tokenizer,
@@ -89,17 +87,17 @@ fn top10(row: &Value) -> Vec<(u32, f32)> {
         .collect()
 }
 
-fn values(t: Tensor<Cpu, 3>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().unwrap()
+/// Logits of the last token after feeding `tokens` causally to slot 0 of `cache`.
+fn feed(model: &Llama<Cpu>, cache: &mut KvCache<Cpu>, tokens: Vec<u32>) -> Vec<f32> {
+    let row = RowInput::causal(0, tokens, cache.keys(0));
+    let logits = model
+        .forward(&ForwardInput { rows: vec![row] }, cache)
+        .unwrap();
+    model.logits_to_vec(&logits).unwrap()
 }
 
-/// Logits of the last token after feeding `tokens` causally to `cache`.
-fn feed(model: &Llama<Cpu>, cache: &mut KvCache<Cpu>, tokens: Vec<u32>) -> Vec<f32> {
-    values(
-        model
-            .forward(&ForwardInput::causal(vec![tokens], cache.len()), cache)
-            .unwrap(),
-    )
+fn one_slot(model: &Llama<Cpu>) -> KvCache<Cpu> {
+    model.new_cache(1, 256).unwrap()
 }
 
 /// Checks our logits against a golden top-10: the same values at those ids, and no
@@ -153,7 +151,7 @@ fn alone_logits_match(limit_items: usize) {
         }
         let ids = prompt_ids()[&key(row)].clone();
         assert_eq!(ids.len() as u64, row["prompt_len"].as_u64().unwrap());
-        let mut cache = loaded.model.new_cache(1);
+        let mut cache = one_slot(&loaded.model);
         let logits = feed(&loaded.model, &mut cache, ids);
         worst = worst.max(check_top10(
             &logits,
@@ -179,7 +177,7 @@ fn top10_logits_of_all_golden_prompts_match_the_oracle() {
 
 /// Greedy decoding with the oracle's stop rules; the stop token is kept.
 fn greedy(loaded: &Loaded, prompt: Vec<u32>) -> Vec<u32> {
-    let mut cache = loaded.model.new_cache(1);
+    let mut cache = one_slot(&loaded.model);
     let mut logits = feed(&loaded.model, &mut cache, prompt);
     let mut generated = Vec::new();
     while generated.len() < MAX_NEW_TOKENS {
@@ -283,14 +281,19 @@ fn flex_packing_of_a_real_item_matches_alone_and_the_oracle() {
     let n = table.len();
     let ends: Vec<usize> = table.segments().iter().map(|s| s.range.end - 1).collect();
     let input = ForwardInput {
-        tokens: vec![prompts.concat()],
-        positions: vec![prompts.iter().flat_map(|p| 0..p.len()).collect()],
-        mask: AttentionMask::Dense(vec![DenseMask::compile(&rule, 0..n, n)]),
-        bias: None,
-        logits_at: ends,
+        rows: vec![RowInput {
+            slot: 0,
+            tokens: prompts.concat(),
+            positions: prompts.iter().flat_map(|p| 0..p.len()).collect(),
+            mask: KeyMask::Dense(DenseMask::compile(&rule, 0..n, n)),
+            bias: None,
+            logits_at: ends,
+        }],
     };
-    let mut cache = model.new_cache(1);
-    let packed = values(model.forward(&input, &mut cache).unwrap());
+    let mut cache = model.new_cache(1, n + 1).unwrap();
+    let packed = model
+        .logits_to_vec(&model.forward(&input, &mut cache).unwrap())
+        .unwrap();
     let vocab = model.config().vocab_size;
     let golden_of = |kind: &str, p: u64| {
         logits_rows
@@ -307,7 +310,7 @@ fn flex_packing_of_a_real_item_matches_alone_and_the_oracle() {
     let mut worst_alone = 0f32;
     for (p, prompt) in prompts.iter().enumerate() {
         let ours = &packed[p * vocab..(p + 1) * vocab];
-        let alone = feed(model, &mut model.new_cache(1), prompt.clone());
+        let alone = feed(model, &mut one_slot(model), prompt.clone());
         let diff = ours
             .iter()
             .zip(&alone)
@@ -335,13 +338,18 @@ fn flex_packing_of_a_real_item_matches_alone_and_the_oracle() {
     let first = flex_row["generated_ids"][0].as_u64().unwrap() as u32;
     let position = prompts.iter().map(Vec::len).max().unwrap();
     let step = ForwardInput {
-        tokens: vec![vec![first]],
-        positions: vec![vec![position]],
-        mask: AttentionMask::Dense(vec![DenseMask::compile(&rule, n..n + 1, n + 1)]),
-        bias: None,
-        logits_at: vec![0],
+        rows: vec![RowInput {
+            slot: 0,
+            tokens: vec![first],
+            positions: vec![position],
+            mask: KeyMask::Dense(DenseMask::compile(&rule, n..n + 1, n + 1)),
+            bias: None,
+            logits_at: vec![0],
+        }],
     };
-    let second = values(model.forward(&step, &mut cache).unwrap());
+    let second = model
+        .logits_to_vec(&model.forward(&step, &mut cache).unwrap())
+        .unwrap();
     let want = logits_rows
         .iter()
         .find(|r| {

@@ -49,6 +49,32 @@ impl SharedPrefixBias {
     pub fn is_fused_query(&self, q: usize) -> bool {
         q >= self.prompt_len || self.fused_query.get(q).copied().unwrap_or(false)
     }
+
+    /// The shared-prefix keys as one range, from the first to one past the last
+    /// (empty when there is none). The prefix leads the flex layouts, so the
+    /// range holds shared keys only.
+    pub fn key_range(&self) -> Range<usize> {
+        let first = self.shared_key.iter().position(|&s| s);
+        let last = self.shared_key.iter().rposition(|&s| s);
+        match (first, last) {
+            (Some(first), Some(last)) => first..last + 1,
+            _ => 0..0,
+        }
+    }
+
+    /// The bias of each query in `queries` on the [`SharedPrefixBias::key_range`]
+    /// keys: the value for fused queries, 0 for the others.
+    pub fn query_values(&self, queries: Range<usize>) -> Vec<f32> {
+        queries
+            .map(|q| {
+                if self.is_fused_query(q) {
+                    self.value
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
 }
 
 impl ScoreBias for SharedPrefixBias {

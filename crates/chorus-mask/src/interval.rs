@@ -95,6 +95,49 @@ impl IntervalMask {
         ranges.get(i).is_some_and(|r| r.start <= col)
     }
 
+    /// Rows `rows` (counted from `q_start`, clamped to the mask) as a mask of
+    /// their own, starting at query `q_start + rows.start`.
+    pub fn slice_rows(&self, rows: Range<usize>) -> Self {
+        let start = rows.start.min(self.q_len());
+        let end = rows.end.clamp(start, self.q_len());
+        let (first, last) = (self.row_offsets[start], self.row_offsets[end]);
+        Self {
+            q_start: self.q_start + start,
+            kv_len: self.kv_len,
+            row_offsets: self.row_offsets[start..=end]
+                .iter()
+                .map(|o| o - first)
+                .collect(),
+            ranges: self.ranges[first..last].to_vec(),
+        }
+    }
+
+    /// The same rows over keys `0..kv_len` only (ranges cut at `kv_len`; rows
+    /// may become empty).
+    pub fn with_kv_len(&self, kv_len: usize) -> Self {
+        let mut out = Self {
+            q_start: self.q_start,
+            kv_len,
+            row_offsets: vec![0],
+            ranges: Vec::new(),
+        };
+        for r in 0..self.q_len() {
+            out.ranges.extend(
+                self.row(r)
+                    .iter()
+                    .filter(|range| range.start < kv_len)
+                    .map(|range| range.start..range.end.min(kv_len)),
+            );
+            out.row_offsets.push(out.ranges.len());
+        }
+        out
+    }
+
+    /// Whether no row sees a key at or past `kv`.
+    pub fn sees_only_before(&self, kv: usize) -> bool {
+        self.ranges.iter().all(|range| range.end <= kv)
+    }
+
     /// Expands to a dense mask over the same rows.
     pub fn to_dense(&self) -> DenseMask {
         let mut dense = DenseMask::empty(self.q_start, self.q_len(), self.kv_len);
@@ -133,5 +176,19 @@ mod tests {
         assert_eq!(m.q_start(), 3);
         assert_eq!(m.row(1).to_vec(), vec![(0..5)]);
         assert_eq!(m.to_dense(), DenseMask::compile(&causal(), 3..5, 5));
+    }
+
+    #[test]
+    fn slices_and_key_cuts_equal_compiling_the_part() {
+        let pred = document(vec![0, 0, 1, 1, 0, 0]);
+        let m = IntervalMask::compile(&pred, 0..6, 6);
+        assert_eq!(m.slice_rows(2..5), IntervalMask::compile(&pred, 2..5, 6));
+        assert_eq!(m.slice_rows(4..99), IntervalMask::compile(&pred, 4..6, 6));
+        assert_eq!(
+            m.slice_rows(0..6).with_kv_len(3),
+            IntervalMask::compile(&pred, 0..6, 3)
+        );
+        let c = IntervalMask::compile(&causal(), 0..4, 6);
+        assert!(c.sees_only_before(4) && !c.sees_only_before(3));
     }
 }

@@ -65,12 +65,8 @@ pub fn tiny_engine(decode: DecodeConfig, add_bos: bool) -> Engine<Cpu> {
     config.vocab_size = VOCAB;
     // Character-level paraphrase-generation prompts are ~1,000 tokens long.
     config.max_position_embeddings = 2048;
-    let model = Llama::<Cpu>::from_source(
-        &RandomWeights::with_std(config, 11, 0.5),
-        &Default::default(),
-    )
-    .unwrap();
-    Engine::new(model, tokenizer, context(), decode)
+    let model = Llama::<Cpu>::from_source(&RandomWeights::with_std(config, 11, 0.5), &()).unwrap();
+    Engine::new(model, tokenizer, context(), decode).unwrap()
 }
 
 /// Three questions with 1 to 3 paraphrases of different lengths.

@@ -170,7 +170,7 @@ impl GgufFile {
             let found = info.torch_shape();
             if found != expected {
                 return Err(LlamaError::ShapeMismatch {
-                    path: self.path.clone(),
+                    path: Some(self.path.clone()),
                     tensor: format!("{name} (GGUF `{}`)", info.name),
                     found,
                     expected,

@@ -1,0 +1,81 @@
+// Chorus CUDA kernels: what every module shares (compiled at run time with
+// NVRTC; see cuda/mod.rs for the modules and their defines).
+//
+// The element type `elem` is chosen by a macro: CHORUS_BF16, CHORUS_F16, or
+// neither (f32). 16-bit types are stored as raw bits and converted by hand, so
+// the source needs no CUDA header (NVRTC compiles it without an include path).
+// Arithmetic is in f32; `rt` rounds an intermediate through `elem` where
+// PyTorch would hold it in the model's dtype, so bf16 results track a bf16
+// PyTorch run and f32 results track the CPU kernels.
+//
+// Layouts (row-major):
+//   activations   [tokens][width]
+//   KV store      [slot][kv_head][capacity][head_dim] per layer
+//   grouped q     [kv_head][tokens][group][head_dim]  (for the shared-context GEMMs)
+//   scores S      [kv_head][tokens][group][shared]    (f32)
+//   pass tables   one uploaded u32 buffer, see `struct Pass` in attention.cu
+
+#define INF_F __int_as_float(0x7f800000)
+
+#if defined(CHORUS_BF16)
+typedef unsigned short elem;
+__device__ __forceinline__ float ld(elem x) { return __uint_as_float(((unsigned int)x) << 16); }
+__device__ __forceinline__ elem st(float f) {
+    unsigned int u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (elem)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (elem)(u >> 16);
+}
+#elif defined(CHORUS_F16)
+typedef unsigned short elem;
+__device__ __forceinline__ float ld(elem x) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(x));
+    return f;
+}
+__device__ __forceinline__ elem st(float f) {
+    elem h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+#else
+typedef float elem;
+__device__ __forceinline__ float ld(elem x) { return x; }
+__device__ __forceinline__ elem st(float f) { return f; }
+#endif
+
+// Rounds through the element type (identity for f32).
+__device__ __forceinline__ float rt(float f) { return ld(st(f)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread
+// gets the result. `scratch` holds 32 floats.
+__device__ float block_sum(float v, float* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : 0.0f;
+    return warp_sum(v);
+}
+
+__device__ float block_max(float v, float* scratch) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    v = lane < warps ? scratch[lane] : -INF_F;
+    return warp_max(v);
+}
+

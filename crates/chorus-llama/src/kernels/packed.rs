@@ -1,0 +1,268 @@
+//! Plans packed for a device: a pass's tables and a step's selections, each
+//! flattened into one u32 buffer that is uploaded in one copy (f32 values as
+//! their bits). The CUDA kernels read them by offset; the packing itself is
+//! plain host code, tested here without a GPU.
+
+use crate::kernels::PassPlan;
+use crate::select::{Fusion, Selection};
+
+/// Offsets (in u32 words) of each table in the packed buffer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Offsets {
+    pub tok_row: usize,
+    pub tok_slot: usize,
+    pub tok_index: usize,
+    pub cos: usize,
+    pub sin: usize,
+    pub range_starts: usize,
+    pub ranges: usize,
+    pub bias_value: usize,
+    pub bias_range: usize,
+    pub row_shared: usize,
+    pub tokens: usize,
+    pub logit_tokens: usize,
+}
+
+/// The plan's tables, one after another, and where each starts.
+pub(crate) fn pack(plan: &PassPlan) -> (Vec<u32>, Offsets) {
+    let mut buffer: Vec<u32> = Vec::new();
+    let at = |buffer: &mut Vec<u32>, values: &mut dyn Iterator<Item = u32>| {
+        let start = buffer.len();
+        buffer.extend(values);
+        start
+    };
+    let tokens = plan.len();
+    let rows: Vec<usize> = (0..tokens).map(|t| plan.token_rows[t] as usize).collect();
+    let offsets = Offsets {
+        tok_row: at(&mut buffer, &mut plan.token_rows.iter().copied()),
+        tok_slot: at(
+            &mut buffer,
+            &mut rows.iter().map(|&r| plan.rows[r].slot as u32),
+        ),
+        tok_index: at(
+            &mut buffer,
+            &mut (0..tokens).map(|t| {
+                let row = &plan.rows[rows[t]];
+                (row.cached + t - row.offset) as u32
+            }),
+        ),
+        cos: at(&mut buffer, &mut plan.cos.iter().map(|v| v.to_bits())),
+        sin: at(&mut buffer, &mut plan.sin.iter().map(|v| v.to_bits())),
+        range_starts: at(&mut buffer, &mut plan.range_starts.iter().copied()),
+        ranges: at(&mut buffer, &mut plan.ranges.iter().flatten().copied()),
+        bias_value: at(
+            &mut buffer,
+            &mut (0..tokens).map(|t| plan.token_bias(t).map_or(0.0f32, |b| b.value).to_bits()),
+        ),
+        bias_range: at(
+            &mut buffer,
+            &mut (0..tokens).flat_map(|t| {
+                let b = plan.token_bias(t);
+                [b.map_or(0, |b| b.start), b.map_or(0, |b| b.end)]
+            }),
+        ),
+        row_shared: at(&mut buffer, &mut plan.rows.iter().map(|r| r.shared as u32)),
+        tokens: at(&mut buffer, &mut plan.tokens.iter().copied()),
+        logit_tokens: at(&mut buffer, &mut plan.logit_tokens.iter().copied()),
+    };
+    // Never empty: a zero-length device allocation is an error.
+    buffer.push(0);
+    (buffer, offsets)
+}
+
+/// The selections of one step for the `select_tokens` kernel: per selection
+/// its kind (0 one row, 1 mean, 2 weighted mean, 3 maximum probability), its
+/// members (compressed rows), normalised weights and whether the chosen
+/// token's probability is wanted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PackedSelections {
+    pub buffer: Vec<u32>,
+    pub kinds: usize,
+    pub member_starts: usize,
+    pub members: usize,
+    pub weights: usize,
+    pub want_probability: usize,
+}
+
+/// Rows a maximum-of-probabilities fusion may read on the device.
+pub(crate) const MAX_SOFTMAX_ROWS: usize = 16;
+
+/// Packs `selections`, or `None` when one of them is beyond what the kernel
+/// handles (a maximum of probabilities over more than [`MAX_SOFTMAX_ROWS`]
+/// rows): the caller then selects on the host.
+pub(crate) fn pack_selections(selections: &[Selection]) -> Option<PackedSelections> {
+    let mut kinds = Vec::with_capacity(selections.len());
+    let mut starts = vec![0u32];
+    let mut members = Vec::new();
+    let mut weights = Vec::new();
+    for selection in selections {
+        let rows = selection.fusion.rows();
+        let (kind, row_weights) = match &selection.fusion {
+            Fusion::Row(_) => (0, vec![1.0; rows.len()]),
+            Fusion::Mean(_) => (1, vec![1.0; rows.len()]),
+            Fusion::WeightedMean { weights, .. } => match normalised(weights, rows.len()) {
+                Some(w) => (2, w),
+                None => (1, vec![1.0; rows.len()]),
+            },
+            Fusion::MaxProbability(_) if rows.len() > MAX_SOFTMAX_ROWS => return None,
+            Fusion::MaxProbability(_) => (3, vec![1.0; rows.len()]),
+        };
+        let rows = if kind == 0 {
+            &rows[..1.min(rows.len())]
+        } else {
+            rows
+        };
+        kinds.push(kind);
+        members.extend(rows.iter().map(|&r| r as u32));
+        weights.extend(
+            row_weights
+                .iter()
+                .take(rows.len())
+                .map(|w: &f32| w.to_bits()),
+        );
+        starts.push(members.len() as u32);
+    }
+    let want: Vec<u32> = selections
+        .iter()
+        .map(|s| u32::from(s.probability))
+        .collect();
+    let mut buffer = Vec::new();
+    let mut push = |values: &[u32]| {
+        let start = buffer.len();
+        buffer.extend_from_slice(values);
+        start
+    };
+    let kinds_at = push(&kinds);
+    let starts_at = push(&starts);
+    let members_at = push(&members);
+    let weights_at = push(&weights);
+    let want_at = push(&want);
+    buffer.push(0);
+    Some(PackedSelections {
+        buffer,
+        kinds: kinds_at,
+        member_starts: starts_at,
+        members: members_at,
+        weights: weights_at,
+        want_probability: want_at,
+    })
+}
+
+/// Weights divided by their sum, as [`crate::select::weighted_mean`] uses them;
+/// `None` when that falls back to the plain mean.
+fn normalised(weights: &[f64], rows: usize) -> Option<Vec<f32>> {
+    let total: f64 = weights.iter().take(rows).sum();
+    if !(total.is_finite() && total > 0.0) || weights.len() < rows {
+        return None;
+    }
+    Some(weights[..rows].iter().map(|w| (w / total) as f32).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{Heads, RowPass, TokenBias};
+
+    #[test]
+    fn tables_land_at_their_offsets() {
+        let mut plan = PassPlan::new(Heads {
+            query: 2,
+            key_value: 1,
+            dim: 4,
+        });
+        plan.tokens = vec![7, 8, 9];
+        plan.positions = vec![0, 1, 5];
+        plan.token_rows = vec![0, 0, 1];
+        plan.cos = vec![1.0; 6];
+        plan.sin = vec![0.5; 6];
+        plan.rows = vec![
+            RowPass {
+                slot: 3,
+                shared: 0,
+                cached: 0,
+                len: 2,
+                offset: 0,
+            },
+            RowPass {
+                slot: 1,
+                shared: 4,
+                cached: 2,
+                len: 1,
+                offset: 2,
+            },
+        ];
+        plan.range_starts = vec![0, 1, 2, 4];
+        plan.ranges = vec![[0, 1], [0, 2], [0, 4], [5, 7]];
+        plan.bias = Some(vec![
+            TokenBias::NONE,
+            TokenBias::NONE,
+            TokenBias {
+                value: 2.0,
+                start: 0,
+                end: 4,
+            },
+        ]);
+        plan.logit_tokens = vec![1, 2];
+        let (buffer, o) = pack(&plan);
+        assert_eq!(&buffer[o.tok_slot..o.tok_slot + 3], &[3, 3, 1]);
+        assert_eq!(&buffer[o.tok_index..o.tok_index + 3], &[0, 1, 2]);
+        assert_eq!(f32::from_bits(buffer[o.sin]), 0.5);
+        assert_eq!(&buffer[o.ranges + 6..o.ranges + 8], &[5, 7]);
+        assert_eq!(f32::from_bits(buffer[o.bias_value + 2]), 2.0);
+        assert_eq!(&buffer[o.bias_range + 4..o.bias_range + 6], &[0, 4]);
+        assert_eq!(&buffer[o.row_shared..o.row_shared + 2], &[0, 4]);
+        assert_eq!(&buffer[o.logit_tokens..o.logit_tokens + 2], &[1, 2]);
+        assert_eq!(buffer[o.tokens + 2], 9);
+    }
+
+    #[test]
+    fn selections_pack_kinds_members_and_normalised_weights() {
+        let selections = vec![
+            Selection {
+                fusion: Fusion::Row(4),
+                probability: true,
+            },
+            Selection {
+                fusion: Fusion::Mean(vec![0, 1]),
+                probability: false,
+            },
+            Selection {
+                fusion: Fusion::WeightedMean {
+                    rows: vec![2, 3],
+                    weights: vec![3.0, 1.0],
+                },
+                probability: false,
+            },
+            Selection {
+                fusion: Fusion::WeightedMean {
+                    rows: vec![5],
+                    weights: vec![0.0],
+                },
+                probability: false,
+            },
+            Selection {
+                fusion: Fusion::MaxProbability(vec![6, 7, 8]),
+                probability: false,
+            },
+        ];
+        let p = pack_selections(&selections).unwrap();
+        let b = &p.buffer;
+        assert_eq!(&b[p.kinds..p.kinds + 5], &[0, 1, 2, 1, 3]);
+        assert_eq!(
+            &b[p.member_starts..p.member_starts + 6],
+            &[0, 1, 3, 5, 6, 9]
+        );
+        assert_eq!(&b[p.members..p.members + 9], &[4, 0, 1, 2, 3, 5, 6, 7, 8]);
+        assert_eq!(f32::from_bits(b[p.weights + 3]), 0.75);
+        assert_eq!(f32::from_bits(b[p.weights + 4]), 0.25);
+        assert_eq!(
+            &b[p.want_probability..p.want_probability + 5],
+            &[1, 0, 0, 0, 0]
+        );
+        let wide = vec![Selection {
+            fusion: Fusion::MaxProbability((0..17).collect()),
+            probability: false,
+        }];
+        assert!(pack_selections(&wide).is_none());
+    }
+}
