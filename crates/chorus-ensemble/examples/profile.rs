@@ -1,17 +1,40 @@
-//! Times one method on the first golden WebQuestions items:
-//! `CHORUS_MODEL=... RUST_LOG=chorus_ensemble=debug cargo run --release -p chorus-ensemble --example profile -- per_prompt 2 8`.
+//! Times one method on the first golden WebQuestions items and prints where
+//! the time went, per model operation (the trace spans of chorus-llama):
+//! `CHORUS_MODEL=... cargo run --release -p chorus-ensemble --example profile -- per_prompt 2 8`
+//! (method, items, batch size; `RUST_LOG=chorus_ensemble=debug` adds per-batch lines).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Positions, Question};
+
+// Same allocator as the binaries.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chorus_llama::{Checkpoint, Cpu, Llama};
 use chorus_prompt::PromptContext;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(
+            OpTimes.with_filter(
+                tracing_subscriber::filter::Targets::new()
+                    .with_target("chorus_llama", tracing::Level::TRACE),
+            ),
+        )
         .init();
     let args: Vec<String> = std::env::args().collect();
     let method = args.get(1).map_or("per_prompt", String::as_str);
@@ -73,5 +96,94 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for a in answers.iter().take(3) {
         eprintln!("{:?} {:?}", a.generated_ids, a.prediction);
     }
+    print_op_times(seconds);
     Ok(())
+}
+
+/// Busy time and calls per operation span.
+static TIMES: Mutex<Option<HashMap<String, (Duration, usize)>>> = Mutex::new(None);
+
+/// Accumulates the busy time of chorus-llama's `op` spans by their `name`
+/// field (and of `forward` spans as a whole).
+struct OpTimes;
+
+struct Started(Instant, String);
+
+#[derive(Default)]
+struct NameField(Option<String>);
+
+impl tracing::field::Visit for NameField {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "name" {
+            self.0 = Some(value.to_string());
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "name" {
+            self.0 = Some(format!("{value:?}").trim_matches('"').to_string());
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for OpTimes
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut name = NameField::default();
+        attrs.record(&mut name);
+        let key = name
+            .0
+            .unwrap_or_else(|| attrs.metadata().name().to_string());
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(Started(Instant::now(), key));
+        }
+    }
+
+    fn on_enter(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(started) = span.extensions_mut().get_mut::<Started>()
+        {
+            started.0 = Instant::now();
+        }
+    }
+
+    fn on_exit(&self, id: &tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(started) = span.extensions().get::<Started>()
+        {
+            let mut times = TIMES.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = times
+                .get_or_insert_with(HashMap::new)
+                .entry(started.1.clone())
+                .or_default();
+            entry.0 += started.0.elapsed();
+            entry.1 += 1;
+        }
+    }
+}
+
+fn print_op_times(total: f64) {
+    let times = TIMES.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(times) = times.as_ref() else {
+        return;
+    };
+    let mut rows: Vec<_> = times.iter().collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1.0));
+    eprintln!(
+        "{:<12} {:>9} {:>7} {:>7}",
+        "span", "seconds", "share", "calls"
+    );
+    for (name, (busy, calls)) in rows {
+        eprintln!(
+            "{name:<12} {:>9.3} {:>6.1}% {calls:>7}",
+            busy.as_secs_f64(),
+            100.0 * busy.as_secs_f64() / total
+        );
+    }
 }

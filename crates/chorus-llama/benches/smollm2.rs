@@ -66,7 +66,7 @@ fn smollm2(c: &mut Criterion) {
         })
     });
 
-    for rows in [1usize, 5, 40] {
+    for rows in [1usize, 5, 8, 16, 40] {
         let mut prefilled = model.new_cache(rows, PROMPT_LEN + 1).expect("cache");
         logits(
             &mut prefilled,

@@ -5,7 +5,8 @@
 //! |---|---|
 //! | `cpu` | [`Cpu`]: the CPU kernels (f32, every core) |
 //! | `burn-cpu` | [`BurnCpu`]: the Burn reference on ndarray (f32) |
-//! | `cuda-bf16`, `cuda-f16`, `cuda-f32` | Burn's CUDA backend in that float type (feature `cuda`) |
+//! | `cuda-bf16`, `cuda-f16`, `cuda-f32` | [`CudaBf16`] etc.: our CUDA kernels (cuBLAS + NVRTC) in that float type (feature `cuda`) |
+//! | `burn-cuda-bf16`, `burn-cuda-f16`, `burn-cuda-f32` | the Burn reference on Burn's CUDA backend (feature `cuda`) |
 
 use crate::LlamaError;
 use crate::kernels::Kernels;
@@ -18,17 +19,25 @@ pub type Cpu = HostKernels;
 /// The Burn reference kernels on the CPU (ndarray, f32).
 pub type BurnCpu = BurnKernels<burn::backend::NdArray<f32>>;
 
-/// Burn's CUDA backend computing in bfloat16 (attention softmax and RMSNorm in f32).
+/// Our CUDA kernels in bfloat16 (f32 accumulation, softmax and norms in f32).
 #[cfg(feature = "cuda")]
-pub type CudaBf16 = BurnKernels<burn::backend::Cuda<half::bf16, i32>>;
+pub type CudaBf16 = crate::kernels::cuda::CudaKernels<half::bf16>;
 
-/// Burn's CUDA backend computing in float16 (attention softmax and RMSNorm in f32).
+/// Our CUDA kernels in float16.
 #[cfg(feature = "cuda")]
-pub type CudaF16 = BurnKernels<burn::backend::Cuda<half::f16, i32>>;
+pub type CudaF16 = crate::kernels::cuda::CudaKernels<half::f16>;
 
-/// Burn's CUDA backend computing in float32.
+/// Our CUDA kernels in float32 (strict f32 GEMMs, no TF32).
 #[cfg(feature = "cuda")]
-pub type CudaF32 = BurnKernels<burn::backend::Cuda<f32, i32>>;
+pub type CudaF32 = crate::kernels::cuda::CudaKernels<f32>;
+
+/// The Burn reference on Burn's CUDA backend, bfloat16.
+#[cfg(feature = "cuda")]
+pub type BurnCudaBf16 = BurnKernels<burn::backend::Cuda<half::bf16, i32>>;
+
+/// The Burn reference on Burn's CUDA backend, float32.
+#[cfg(feature = "cuda")]
+pub type BurnCudaF32 = BurnKernels<burn::backend::Cuda<f32, i32>>;
 
 /// Work that is generic over the kernels, for [`run_on`]: what a closure
 /// generic over `K` would be, if closures could be generic.
@@ -42,11 +51,18 @@ pub trait OnBackend {
 }
 
 /// The names [`run_on`] accepts in this build: `cpu`, `burn-cpu`, and with the
-/// `cuda` feature `cuda-bf16`, `cuda-f16` and `cuda-f32`.
+/// `cuda` feature `cuda-bf16`, `cuda-f16`, `cuda-f32`, `burn-cuda-bf16` and
+/// `burn-cuda-f32`.
 pub fn backend_names() -> Vec<&'static str> {
     let mut names = vec!["cpu", "burn-cpu"];
     if cfg!(feature = "cuda") {
-        names.extend(["cuda-bf16", "cuda-f16", "cuda-f32"]);
+        names.extend([
+            "cuda-bf16",
+            "cuda-f16",
+            "cuda-f32",
+            "burn-cuda-bf16",
+            "burn-cuda-f32",
+        ]);
     }
     names
 }
@@ -59,7 +75,7 @@ pub fn run_on<W: OnBackend>(
     work: W,
 ) -> Result<W::Output, LlamaError> {
     #[cfg(feature = "cuda")]
-    let cuda = || {
+    let burn_cuda = || {
         cache_compiled_kernels();
         burn::backend::cuda::CudaDevice::new(cuda_index)
     };
@@ -69,11 +85,15 @@ pub fn run_on<W: OnBackend>(
         "cpu" => work.run::<Cpu>((), "f32"),
         "burn-cpu" => work.run::<BurnCpu>(Default::default(), "f32"),
         #[cfg(feature = "cuda")]
-        "cuda-bf16" => work.run::<CudaBf16>(cuda(), "bf16"),
+        "cuda-bf16" => work.run::<CudaBf16>(cuda_index, "bf16"),
         #[cfg(feature = "cuda")]
-        "cuda-f16" => work.run::<CudaF16>(cuda(), "f16"),
+        "cuda-f16" => work.run::<CudaF16>(cuda_index, "f16"),
         #[cfg(feature = "cuda")]
-        "cuda-f32" => work.run::<CudaF32>(cuda(), "f32"),
+        "cuda-f32" => work.run::<CudaF32>(cuda_index, "f32"),
+        #[cfg(feature = "cuda")]
+        "burn-cuda-bf16" => work.run::<BurnCudaBf16>(burn_cuda(), "bf16"),
+        #[cfg(feature = "cuda")]
+        "burn-cuda-f32" => work.run::<BurnCudaF32>(burn_cuda(), "f32"),
         other => {
             return Err(LlamaError::Config(format!(
                 "unknown backend `{other}`; this build has: {} (CUDA ones need --features cuda)",

@@ -34,16 +34,24 @@ impl<K: Kernels> DecoderLayer<K> {
         shared: Option<&K::Kv>,
         eps: f32,
     ) -> Result<(), LlamaError> {
-        let normed = k.rms_norm(x, &self.input_norm, eps)?;
-        let qkv = k.linear(&normed, &self.qkv, self.qkv_bias.as_ref())?;
-        let attended = {
-            let _span = tracing::trace_span!("attention").entered();
-            k.attention(&qkv, pass, index, kv, shared)?
-        };
-        k.linear_add(&attended, &self.o, x)?;
-        let normed = k.rms_norm(x, &self.post_attention_norm, eps)?;
-        let gate_up = k.linear(&normed, &self.gate_up, None)?;
-        let activated = k.swiglu(&gate_up)?;
-        k.linear_add(&activated, &self.down, x)
+        // One trace span per operation: `RUST_LOG=chorus_llama=trace` with span
+        // close events (the `profile` example) gives each one's time.
+        let normed = traced("rms_norm", || k.rms_norm(x, &self.input_norm, eps))?;
+        let qkv = traced("qkv", || {
+            k.linear(&normed, &self.qkv, self.qkv_bias.as_ref())
+        })?;
+        let attended = traced("attention", || k.attention(&qkv, pass, index, kv, shared))?;
+        traced("o_proj", || k.linear_add(&attended, &self.o, x))?;
+        let normed = traced("rms_norm", || k.rms_norm(x, &self.post_attention_norm, eps))?;
+        let gate_up = traced("gate_up", || k.linear(&normed, &self.gate_up, None))?;
+        let activated = traced("swiglu", || k.swiglu(&gate_up))?;
+        traced("down_proj", || k.linear_add(&activated, &self.down, x))
     }
+}
+
+/// Runs `op` inside a trace-level span named `name`.
+#[inline]
+fn traced<T>(name: &'static str, op: impl FnOnce() -> T) -> T {
+    let _span = tracing::trace_span!("op", name).entered();
+    op()
 }

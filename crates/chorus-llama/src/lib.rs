@@ -53,7 +53,7 @@ pub use weights::{HostTensor, WeightSource};
 
 pub use backend::{BurnCpu, Cpu};
 #[cfg(feature = "cuda")]
-pub use backend::{CudaBf16, CudaF16, CudaF32};
+pub use backend::{BurnCudaBf16, BurnCudaF32, CudaBf16, CudaF16, CudaF32};
 pub use cache::{KvCache, SharedContext};
 pub use input::{ForwardInput, KeyBias, KeyMask, RowInput};
 pub use kernels::{Heads, Kernels};

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cache::{KvCache, SharedContext};
 use crate::decoder::DecoderLayer;
 use crate::input::{ForwardInput, KeyMask, Limits, RowInput};
-use crate::kernels::{Heads, Kernels, KvShape};
+use crate::kernels::{Heads, Kernels, KvShape, MatrixUse};
 use crate::parallel;
 use crate::rope::RopeTable;
 use crate::select::{Picked, Selection};
@@ -91,7 +91,7 @@ impl<K: Kernels> Llama<K> {
             scratch: RefCell::new(Vec::new()),
             upload_time: Cell::new(Duration::ZERO),
         };
-        let embed = loader.matrix(
+        let embed = loader.table(
             "model.embed_tokens.weight",
             [config.vocab_size, config.hidden_size],
         )?;
@@ -102,7 +102,7 @@ impl<K: Kernels> Llama<K> {
         let lm_head = if config.tie_word_embeddings && !source.contains("lm_head.weight") {
             None
         } else {
-            Some(loader.matrix("lm_head.weight", [config.vocab_size, config.hidden_size])?)
+            Some(loader.table("lm_head.weight", [config.vocab_size, config.hidden_size])?)
         };
         // Uploads may still be in flight; waiting here makes `total_s` the
         // real load time and costs nothing (the first forward pass would wait).
@@ -447,7 +447,10 @@ impl<K: Kernels> Loader<'_, K> {
         }
         let blocks: Vec<&[f32]> = scratch[..parts.len()].iter().map(Vec::as_slice).collect();
         let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
-        let weight = self.timed(|| self.kernels.matrix(transposed, inputs, outputs))?;
+        let weight = self.timed(|| {
+            self.kernels
+                .matrix(transposed, inputs, outputs, MatrixUse::Linear)
+        })?;
         let bias_of = |name: &String| {
             name.strip_suffix(".weight")
                 .map(|stem| format!("{stem}.bias"))
@@ -479,9 +482,13 @@ impl<K: Kernels> Loader<'_, K> {
         out
     }
 
-    fn matrix(&self, name: &str, shape: [usize; 2]) -> Result<K::Matrix, LlamaError> {
+    /// A `[vocab, hidden]` table (embedding, LM head).
+    fn table(&self, name: &str, shape: [usize; 2]) -> Result<K::Matrix, LlamaError> {
         let host = self.host(name, &shape)?;
-        self.timed(|| self.kernels.matrix(host.data, shape[0], shape[1]))
+        self.timed(|| {
+            self.kernels
+                .matrix(host.data, shape[0], shape[1], MatrixUse::Table)
+        })
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<K::Vector, LlamaError> {

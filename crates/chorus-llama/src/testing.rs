@@ -1,8 +1,15 @@
 //! Where tests, benchmarks and examples find the real model: the SmolLM2 GGUF
 //! that `scripts/fetch-model` puts in the repository's `models/`, or the file
 //! `$CHORUS_MODEL` names. Tests that need it skip, saying why, when it is absent.
+//! Also [`workout`], one sequence of passes that uses everything a pass can
+//! hold, run on every kernel set to compare them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use chorus_mask::{IntervalMask, Role, SegmentTable, flex_rule};
+
+use crate::{ForwardInput, Kernels, KeyBias, KeyMask, Llama, LlamaError, RowInput};
 
 /// Environment variable naming the model file to use instead of the default.
 pub const MODEL_ENV: &str = "CHORUS_MODEL";
@@ -64,4 +71,84 @@ pub fn argmax(values: &[f32]) -> u32 {
         }
     }
     best as u32
+}
+
+fn workout_tokens(seed: u32, len: usize, vocab: usize) -> Vec<u32> {
+    (0..len as u32)
+        .map(|i| (seed * 29 + i * 11 + 5) % vocab as u32)
+        .collect()
+}
+
+/// The logits (flattened) of a prefill and three decoding steps that use
+/// everything a pass can hold: a shared context seen by two of three slots,
+/// ragged rows, interval masks (a packed flex row and flex segments after the
+/// context), a key bias, logits at several positions, a finished row left out
+/// of a step and the store growing. Every kernel set must give the same values
+/// as the reference (within its float type's rounding).
+pub fn workout<K: Kernels>(model: &Llama<K>) -> Result<Vec<f32>, LlamaError> {
+    let vocab = model.config().vocab_size;
+    let context = Arc::new(model.encode_context(
+        workout_tokens(1, 7, vocab),
+        (0..7).collect(),
+        KeyMask::Causal,
+    )?);
+    let mut cache = model.new_cache_sharing(&context, vec![true, false, true], 4)?;
+    let table = SegmentTable::from_lengths(&[
+        (Role::Question { paraphrase: 0 }, 4),
+        (Role::Question { paraphrase: 1 }, 3),
+        (Role::Shared, 1),
+    ])
+    .map_err(|e| LlamaError::Config(e.to_string()))?;
+    let packed = IntervalMask::compile(&flex_rule(&table), 0..8, 8);
+    let shared_table = SegmentTable::from_lengths(&[
+        (Role::Shared, 7),
+        (Role::Question { paraphrase: 0 }, 2),
+        (Role::Question { paraphrase: 1 }, 3),
+        (Role::Shared, 1),
+    ])
+    .map_err(|e| LlamaError::Config(e.to_string()))?;
+    let after_context = IntervalMask::compile(&flex_rule(&shared_table), 7..13, 13);
+    let prefill = ForwardInput {
+        rows: vec![
+            RowInput::causal(0, workout_tokens(2, 5, vocab), 7),
+            RowInput {
+                slot: 1,
+                tokens: workout_tokens(3, 8, vocab),
+                positions: vec![0, 1, 2, 3, 0, 1, 2, 4],
+                mask: KeyMask::Intervals(packed),
+                bias: None,
+                logits_at: vec![3, 6, 7],
+            },
+            RowInput {
+                slot: 2,
+                tokens: workout_tokens(4, 6, vocab),
+                positions: vec![7, 8, 7, 8, 9, 10],
+                mask: KeyMask::Intervals(after_context),
+                bias: Some(KeyBias {
+                    keys: 0..7,
+                    values: vec![0.0, 0.0, 0.0, 0.0, 0.0, 2f32.ln()],
+                }),
+                logits_at: vec![5],
+            },
+        ],
+    };
+    let mut out = model.logits_to_vec(&model.forward(&prefill, &mut cache)?)?;
+    for step in 0..3u32 {
+        let token = |base: u32| (base + step) % vocab as u32;
+        let mut rows = vec![
+            RowInput::causal(0, vec![token(10)], 12 + step as usize),
+            RowInput::causal(1, vec![token(20)], 5 + step as usize),
+            RowInput::causal(2, vec![token(30)], 11 + step as usize),
+        ];
+        rows[2].bias = Some(KeyBias {
+            keys: 0..7,
+            values: vec![2f32.ln()],
+        });
+        if step == 1 {
+            rows.remove(1); // a finished row is simply not fed
+        }
+        let logits = model.forward(&ForwardInput { rows }, &mut cache)?;
+        out.extend(model.logits_to_vec(&logits)?);
+    }
+    Ok(out)
 }

@@ -7,7 +7,7 @@
 //!
 //! | implementation | where | what it is for |
 //! |---|---|---|
-//! | [`host::HostKernels`] ([`crate::Cpu`]) | CPU, f32 | the fast CPU path: GEMMs from the `gemm` crate, attention, norms and RoPE spread over every core (rayon) |
+//! | [`host::HostKernels`] ([`crate::Cpu`]) | CPU, f32 | the fast CPU path: weights packed into column panels at load and multiplied by our AVX2 register tiles; attention, norms and RoPE spread over every core (rayon) |
 //! | [`reference::BurnKernels`] | any Burn backend | the reference the others are tested against: plain Burn tensor maths, one sequence at a time |
 //! | `cuda::CudaKernels` (feature `cuda`) | one NVIDIA GPU | cuBLAS GEMMs and our own CUDA kernels on one stream |
 //!
@@ -29,6 +29,9 @@ pub mod host;
 pub(crate) mod packed;
 pub mod plan;
 pub mod reference;
+
+#[cfg(feature = "cuda")]
+pub mod cuda;
 
 pub use plan::{PassPlan, RowPass, TokenBias};
 
@@ -79,6 +82,16 @@ pub struct KvShape {
     pub heads: Heads,
 }
 
+/// What a weight matrix is used for, so that kernels can lay it out for that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixUse {
+    /// A linear layer `[in, out]`, used as `x · W`.
+    Linear,
+    /// A `[vocab, hidden]` table: rows gathered by token (embedding) and used
+    /// as `x · tableᵀ` (LM head).
+    Table,
+}
+
 /// The operations of a Llama forward pass on one kind of hardware.
 ///
 /// Activations are row-major `[tokens, width]` matrices in the implementation's
@@ -109,12 +122,13 @@ pub trait Kernels: Sized + Send + Sync + 'static {
     /// Name of the float type weights and activations are stored in.
     fn dtype(&self) -> &'static str;
 
-    /// A weight matrix from row-major f32 values.
+    /// A weight matrix from row-major f32 values, laid out for its use.
     fn matrix(
         &self,
         values: Vec<f32>,
         rows: usize,
         cols: usize,
+        usage: MatrixUse,
     ) -> Result<Self::Matrix, LlamaError>;
 
     /// A weight vector from f32 values.

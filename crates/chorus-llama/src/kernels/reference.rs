@@ -6,7 +6,7 @@
 
 use burn::tensor::{DType, FloatDType, Int, Tensor, TensorData, activation, backend::Backend, s};
 
-use super::{Heads, Kernels, KvShape, PassPlan, RowPass};
+use super::{Heads, Kernels, KvShape, MatrixUse, PassPlan, RowPass};
 use crate::LlamaError;
 
 /// Burn tensor kernels on backend `B`.
@@ -148,6 +148,7 @@ impl<B: Backend> Kernels for BurnKernels<B> {
         values: Vec<f32>,
         rows: usize,
         cols: usize,
+        _: MatrixUse,
     ) -> Result<Self::Matrix, LlamaError> {
         let values = crate::parallel::convert(&values, |v| {
             burn::tensor::ElementConversion::elem::<B::FloatElem>(v)

@@ -42,16 +42,10 @@ extern "C" __global__ void swiglu(const elem* gate_up, elem* out, int inter, lon
     }
 }
 
-// f32 values to elements (grid-stride).
-extern "C" __global__ void from_f32(const float* x, elem* out, long n) {
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        out[i] = st(x[i]);
-}
-
-// elements to f32 (grid-stride).
-extern "C" __global__ void to_f32(const elem* x, float* out, long n) {
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-        out[i] = ld(x[i]);
+// y[r][c] += bias[c] over [rows][cols], grid-stride.
+extern "C" __global__ void add_bias(elem* y, const elem* bias, int cols, long total) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+        y[i] = st(ld(y[i]) + ld(bias[i % cols]));
 }
 
 // Copies `keep` tokens of slot `from[s]` into slot `s` of a store with another

@@ -1,23 +1,24 @@
 //! The CPU kernels ([`HostKernels`], alias [`crate::Cpu`]): f32 on plain host
 //! buffers, every operation spread over rayon's pool.
 //!
-//! Weight products go through the `gemm` crate (packed AVX2/AVX-512 GEMM,
-//! rayon-parallel) except few-row products, which stream the weights once in
-//! column bands ([`matmul`]); attention skips hidden keys instead of masking
-//! them and reads a shared context's keys in place ([`attention`]).
+//! Weights are packed into column panels once, at load, and multiplied by AVX2
+//! register tiles ([`panels`]): decoding a few dozen rows streams each weight
+//! once at memory bandwidth, prefill runs near the cores' FMA rate. Attention
+//! skips hidden keys instead of masking them and reads a shared context's keys
+//! in place ([`attention`]).
 //!
 //! The pool is rayon's global one: `CHORUS_CPU_THREADS` (or rayon's own
 //! `RAYON_NUM_THREADS`) sets its size when it is first used.
 
 mod attention;
-mod matmul;
 mod ops;
+mod panels;
 
 use std::sync::Once;
 
-use matmul::Layout;
+use panels::Panels;
 
-use super::{Kernels, KvShape, PassPlan};
+use super::{Kernels, KvShape, MatrixUse, PassPlan};
 use crate::LlamaError;
 
 /// CPU kernels in f32.
@@ -32,15 +33,28 @@ pub struct HostAct {
     cols: usize,
 }
 
-/// A row-major f32 weight matrix on the host.
+/// A weight matrix on the host, laid out for its use.
 #[derive(Debug, Clone)]
-pub struct HostMatrix {
-    data: Vec<f32>,
-    rows: usize,
-    cols: usize,
+pub struct HostMatrix(Layout);
+
+#[derive(Debug, Clone)]
+enum Layout {
+    /// A linear layer, in column panels.
+    Linear(Panels),
+    /// A `[vocab, hidden]` table: row-major for gathers, and transposed into
+    /// panels for the LM head.
+    Table {
+        /// Row-major `[vocab, hidden]`.
+        rows: Vec<f32>,
+        /// Columns of `rows`.
+        hidden: usize,
+        /// `tableᵀ` in panels.
+        head: Panels,
+    },
 }
 
-/// Keys and values of every layer, each `[slots, kv_heads, capacity, head_dim]`.
+/// Keys and values of every layer: keys `[slots, kv_heads, head_dim, capacity]`
+/// (transposed, see [`attention`]), values `[slots, kv_heads, capacity, head_dim]`.
 #[derive(Debug, Clone)]
 pub struct HostKv {
     shape: KvShape,
@@ -85,13 +99,22 @@ impl Kernels for HostKernels {
         "f32"
     }
 
-    fn matrix(&self, values: Vec<f32>, rows: usize, cols: usize) -> Result<HostMatrix, LlamaError> {
+    fn matrix(
+        &self,
+        values: Vec<f32>,
+        rows: usize,
+        cols: usize,
+        usage: MatrixUse,
+    ) -> Result<HostMatrix, LlamaError> {
         debug_assert_eq!(values.len(), rows * cols);
-        Ok(HostMatrix {
-            data: values,
-            rows,
-            cols,
-        })
+        Ok(HostMatrix(match usage {
+            MatrixUse::Linear => Layout::Linear(Panels::from_row_major(&values, rows, cols)),
+            MatrixUse::Table => Layout::Table {
+                head: Panels::from_transposed(&values, rows, cols),
+                rows: values,
+                hidden: cols,
+            },
+        }))
     }
 
     fn vector(&self, values: Vec<f32>) -> Result<Vec<f32>, LlamaError> {
@@ -124,11 +147,15 @@ impl Kernels for HostKernels {
         for ((keys, values), (new_keys, new_values)) in kv.layers.iter().zip(&mut out.layers) {
             for (new_slot, &old_slot) in slots.iter().enumerate() {
                 for head in 0..heads {
-                    let src = ((old_slot * heads + head) * from.capacity) * dim;
-                    let dst = ((new_slot * heads + head) * to.capacity) * dim;
-                    let len = keep * dim;
-                    new_keys[dst..dst + len].copy_from_slice(&keys[src..src + len]);
-                    new_values[dst..dst + len].copy_from_slice(&values[src..src + len]);
+                    let (src, dst) = (old_slot * heads + head, new_slot * heads + head);
+                    // Keys are `[dim][capacity]` per (slot, head): one run per dimension.
+                    for d in 0..dim {
+                        let s = (src * dim + d) * from.capacity;
+                        let t = (dst * dim + d) * to.capacity;
+                        new_keys[t..t + keep].copy_from_slice(&keys[s..s + keep]);
+                    }
+                    let (s, t) = (src * from.capacity * dim, dst * to.capacity * dim);
+                    new_values[t..t + keep * dim].copy_from_slice(&values[s..s + keep * dim]);
                 }
             }
         }
@@ -140,11 +167,11 @@ impl Kernels for HostKernels {
     }
 
     fn embed(&self, table: &HostMatrix, pass: &PassPlan) -> Result<HostAct, LlamaError> {
-        let cols = table.cols;
+        let (values, cols) = table.rows();
         let mut data = Vec::with_capacity(pass.len() * cols);
         for &id in &pass.tokens {
             let id = id as usize;
-            data.extend_from_slice(&table.data[id * cols..(id + 1) * cols]);
+            data.extend_from_slice(&values[id * cols..(id + 1) * cols]);
         }
         Ok(HostAct {
             data,
@@ -167,26 +194,18 @@ impl Kernels for HostKernels {
         weight: &HostMatrix,
         bias: Option<&Vec<f32>>,
     ) -> Result<HostAct, LlamaError> {
-        let mut out = vec![0f32; x.rows * weight.cols];
-        matmul::matmul(
-            &x.data,
-            x.rows,
-            x.cols,
-            &weight.data,
-            weight.cols,
-            Layout::InOut,
-            &mut out,
-            false,
-        );
+        let weight = weight.panels();
+        let mut out = vec![0f32; x.rows * weight.n()];
+        panels::matmul(&x.data, x.rows, weight, &mut out, false);
         if let Some(bias) = bias {
-            for row in out.chunks_exact_mut(weight.cols) {
+            for row in out.chunks_exact_mut(weight.n()) {
                 row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
             }
         }
         Ok(HostAct {
             data: out,
             rows: x.rows,
-            cols: weight.cols,
+            cols: weight.n(),
         })
     }
 
@@ -196,16 +215,7 @@ impl Kernels for HostKernels {
         weight: &HostMatrix,
         residual: &mut HostAct,
     ) -> Result<(), LlamaError> {
-        matmul::matmul(
-            &x.data,
-            x.rows,
-            x.cols,
-            &weight.data,
-            weight.cols,
-            Layout::InOut,
-            &mut residual.data,
-            true,
-        );
+        panels::matmul(&x.data, x.rows, weight.panels(), &mut residual.data, true);
         Ok(())
     }
 
@@ -243,21 +253,13 @@ impl Kernels for HostKernels {
     }
 
     fn lm_head(&self, x: &HostAct, table: &HostMatrix) -> Result<HostAct, LlamaError> {
-        let mut out = vec![0f32; x.rows * table.rows];
-        matmul::matmul(
-            &x.data,
-            x.rows,
-            x.cols,
-            &table.data,
-            table.rows,
-            Layout::OutIn,
-            &mut out,
-            false,
-        );
+        let head = table.panels();
+        let mut out = vec![0f32; x.rows * head.n()];
+        panels::matmul(&x.data, x.rows, head, &mut out, false);
         Ok(HostAct {
             data: out,
             rows: x.rows,
-            cols: table.rows,
+            cols: head.n(),
         })
     }
 
@@ -275,6 +277,24 @@ impl Kernels for HostKernels {
         selections: &[crate::select::Selection],
     ) -> Result<Vec<crate::select::Picked>, LlamaError> {
         crate::select::select_on_host(&logits.data, logits.rows, logits.cols, selections)
+    }
+}
+
+impl HostMatrix {
+    /// The panels a product reads: the layer's, or the table's transposed ones.
+    fn panels(&self) -> &Panels {
+        match &self.0 {
+            Layout::Linear(panels) => panels,
+            Layout::Table { head, .. } => head,
+        }
+    }
+
+    /// Row-major values and columns of a table (a linear layer is never gathered).
+    fn rows(&self) -> (&[f32], usize) {
+        match &self.0 {
+            Layout::Table { rows, hidden, .. } => (rows, *hidden),
+            Layout::Linear(_) => (&[], 1),
+        }
     }
 }
 

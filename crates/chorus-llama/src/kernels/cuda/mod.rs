@@ -1,0 +1,928 @@
+//! The CUDA kernels ([`CudaKernels`]): one GPU, one stream, our own device
+//! buffers (stream-ordered allocations from the driver's pool).
+//!
+//! - Weight products, the LM head and the shared context's attention products
+//!   run in cuBLAS (`cublasGemmEx`, f32 accumulation; strict f32 for f32).
+//! - Attention over a shared context is split the way Hydragen and FlashInfer's
+//!   cascade attention split it: every query of every row against the shared
+//!   keys as one batched GEMM per key/value head (the shared keys are read once
+//!   for the whole batch), a softmax kernel that applies the pass's masks and
+//!   biases and keeps each row's max and sum, a second GEMM with the shared
+//!   values; then each row's own keys in `attend_own`, which merges both parts
+//!   by log-sum-exp. No dense mask is built: the kernels read the pass's key
+//!   ranges.
+//! - RMSNorm, RoPE with the KV write, SwiGLU, row gathers and the fusion +
+//!   argmax of a step's logits are CUDA C kernels of this folder (see its
+//!   README), compiled at run time by NVRTC for the device's architecture.
+
+mod elem;
+mod pass;
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use cudarc::cublas::CudaBlas;
+use cudarc::cublas::result as blas;
+use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+};
+use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
+
+pub use elem::CudaElem;
+
+use super::packed::{Offsets, pack, pack_selections};
+use super::{Heads, Kernels, KvShape, MatrixUse, PassPlan};
+use crate::LlamaError;
+use crate::select::{Picked, Selection};
+use pass::PassArg;
+
+/// Launches `$function` on the kernels' stream with the given arguments.
+macro_rules! launch {
+    ($kernels:expr, $function:expr, $config:expr, $what:literal, $($arg:expr),* $(,)?) => {{
+        let mut builder = $kernels.stream.launch_builder($function);
+        $( builder.arg($arg); )*
+        // SAFETY: the arguments match the kernel's parameters (checked by the
+        // GPU checks of every kernel, examples/cuda_check.rs), and every buffer
+        // they point into lives until the stream has run the kernel (buffers
+        // are freed in stream order).
+        unsafe { builder.launch($config) }
+            .map(|_| ())
+            .map_err($kernels.fail(concat!("launching `", $what, "`")))
+    }};
+}
+
+const COMMON: &str = include_str!("common.cuh");
+const ELEMENTWISE: &str = include_str!("elementwise.cu");
+const ATTENTION: &str = include_str!("attention.cu");
+
+/// Threads per block of the row kernels.
+const ROW_THREADS: u32 = 256;
+
+/// CUDA kernels storing weights and activations as `E` (bf16, f16 or f32).
+pub struct CudaKernels<E: CudaElem> {
+    ordinal: usize,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    arch: String,
+    ops: Ops,
+    /// Attention modules per head geometry (query heads per kv head, head dim).
+    attention: Mutex<HashMap<(usize, usize), Arc<AttentionFns>>>,
+    _elem: PhantomData<E>,
+}
+
+/// The functions of the elementwise module.
+struct Ops {
+    embed: CudaFunction,
+    gather_rows: CudaFunction,
+    rms_norm: CudaFunction,
+    swiglu: CudaFunction,
+    add_bias: CudaFunction,
+    remap_kv: CudaFunction,
+    select_tokens: CudaFunction,
+}
+
+/// The functions of one attention module.
+struct AttentionFns {
+    rope_store: CudaFunction,
+    shared_softmax: CudaFunction,
+    attend_own: CudaFunction,
+}
+
+/// A row-major `[rows, cols]` matrix on the device (activations and weights).
+pub struct CudaAct<E: CudaElem> {
+    buf: CudaSlice<E>,
+    rows: usize,
+    cols: usize,
+}
+
+impl<E: CudaElem> std::fmt::Debug for CudaAct<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaAct[{}, {}] {}", self.rows, self.cols, E::NAME)
+    }
+}
+
+/// A weight vector on the device.
+pub struct CudaVector<E: CudaElem>(CudaSlice<E>);
+
+impl<E: CudaElem> std::fmt::Debug for CudaVector<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaVector[{}] {}", self.0.len(), E::NAME)
+    }
+}
+
+/// Keys and values of every layer, each `[slots, kv_heads, capacity, head_dim]`.
+pub struct CudaKv<E: CudaElem> {
+    shape: KvShape,
+    layers: Vec<(CudaSlice<E>, CudaSlice<E>)>,
+}
+
+/// A pass uploaded once: its packed tables and their pointer table.
+pub struct CudaPass {
+    plan: PassPlan,
+    table: CudaSlice<u32>,
+    offsets: Offsets,
+    arg: PassArg,
+}
+
+fn device_error(ordinal: usize, operation: &str, error: impl std::fmt::Debug) -> LlamaError {
+    LlamaError::Device {
+        device: format!("cuda:{ordinal}"),
+        operation: operation.to_string(),
+        message: format!("{error:?}"),
+    }
+}
+
+impl<E: CudaElem> CudaKernels<E> {
+    fn fail(&self, operation: &str) -> impl Fn(cudarc::driver::DriverError) -> LlamaError + '_ {
+        let operation = operation.to_string();
+        move |e| device_error(self.ordinal, &operation, e)
+    }
+
+    fn compile(
+        ordinal: usize,
+        ctx: &Arc<CudaContext>,
+        arch: &str,
+        source: String,
+        defines: &[String],
+    ) -> Result<Arc<cudarc::driver::CudaModule>, LlamaError> {
+        let mut options = vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()];
+        options.extend(E::DEFINE.map(String::from));
+        options.extend(defines.iter().cloned());
+        let ptx = compile_ptx_with_opts(
+            source,
+            CompileOptions {
+                options,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| device_error(ordinal, "compiling the kernels (NVRTC)", e))?;
+        ctx.load_module(ptx)
+            .map_err(|e| device_error(ordinal, "loading the kernels", e))
+    }
+
+    fn function(
+        &self,
+        module: &Arc<cudarc::driver::CudaModule>,
+        name: &str,
+    ) -> Result<CudaFunction, LlamaError> {
+        module
+            .load_function(name)
+            .map_err(|e| device_error(self.ordinal, &format!("loading kernel `{name}`"), e))
+    }
+
+    /// The attention functions for a head geometry, compiled on first use.
+    fn attention_fns(&self, heads: Heads) -> Result<Arc<AttentionFns>, LlamaError> {
+        let key = (heads.group(), heads.dim);
+        let mut cache = self.attention.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fns) = cache.get(&key) {
+            return Ok(Arc::clone(fns));
+        }
+        let module = Self::compile(
+            self.ordinal,
+            &self.ctx,
+            &self.arch,
+            format!("{COMMON}{ATTENTION}"),
+            &[
+                format!("-DGROUP={}", key.0),
+                format!("-DHEAD_DIM={}", key.1),
+            ],
+        )?;
+        let fns = Arc::new(AttentionFns {
+            rope_store: self.function(&module, "rope_store")?,
+            shared_softmax: self.function(&module, "shared_softmax")?,
+            attend_own: self.function(&module, "attend_own")?,
+        });
+        cache.insert(key, Arc::clone(&fns));
+        Ok(fns)
+    }
+
+    /// An uninitialised device buffer of `len` elements (at least one).
+    fn alloc<T: cudarc::driver::DeviceRepr>(&self, len: usize) -> Result<CudaSlice<T>, LlamaError> {
+        // SAFETY: every buffer is written by a kernel or a copy before it is read.
+        unsafe { self.stream.alloc::<T>(len.max(1)) }.map_err(self.fail("allocating device memory"))
+    }
+
+    fn ptr<T>(&self, slice: &CudaSlice<T>) -> u64 {
+        // Event tracking is off (one stream), so the guard records nothing.
+        let (ptr, _guard) = slice.device_ptr(&self.stream);
+        ptr
+    }
+
+    /// `C = alpha·op(A)·op(B) + beta·C` in cuBLAS's column-major terms, `batch`
+    /// times with the given element strides (a batch of 1 is a plain GEMM).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        &self,
+        (transa, transb): (bool, bool),
+        (m, n, k): (usize, usize, usize),
+        (a, a_type, lda, stride_a): (u64, cudaDataType, usize, usize),
+        (b, b_type, ldb, stride_b): (u64, cudaDataType, usize, usize),
+        (c, c_type, ldc, stride_c): (u64, cudaDataType, usize, usize),
+        beta: f32,
+        batch: usize,
+    ) -> Result<(), LlamaError> {
+        let op = |t: bool| {
+            if t {
+                cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let alpha = 1.0f32;
+        let int = |v: usize| v as i32;
+        // SAFETY: the pointers address live device buffers of at least the
+        // sizes the shapes, leading dimensions and strides imply (callers
+        // derive them from the same shapes); alpha and beta are host f32 as
+        // CUBLAS_COMPUTE_32F wants.
+        let result = unsafe {
+            blas::gemm_strided_batched_ex(
+                *self.blas.handle(),
+                op(transa),
+                op(transb),
+                int(m),
+                int(n),
+                int(k),
+                (&alpha) as *const f32 as *const _,
+                a as *const _,
+                a_type,
+                int(lda),
+                stride_a as i64,
+                b as *const _,
+                b_type,
+                int(ldb),
+                stride_b as i64,
+                (&beta) as *const f32 as *const _,
+                c as *mut _,
+                c_type,
+                int(ldc),
+                stride_c as i64,
+                int(batch),
+                cublasComputeType_t::CUBLAS_COMPUTE_32F,
+                cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+            )
+        };
+        result.map_err(|e| device_error(self.ordinal, "cuBLAS GEMM", e))
+    }
+
+    /// `out = x · w` (`beta = 0`) or `out += x · w` (`beta = 1`), row-major
+    /// `x: [m, k]`, `w: [k, n]` (`transposed`: `w` is `[n, k]`), `out: [m, n]`.
+    #[allow(clippy::too_many_arguments)]
+    fn product(
+        &self,
+        x: &CudaAct<E>,
+        w: &CudaAct<E>,
+        transposed: bool,
+        out: &mut CudaAct<E>,
+        beta: f32,
+    ) -> Result<(), LlamaError> {
+        let (m, k) = (x.rows, x.cols);
+        let n = if transposed { w.rows } else { w.cols };
+        if m == 0 || n == 0 {
+            return Ok(());
+        }
+        // Row-major y = x·w is column-major yᵀ = wᵀ·xᵀ: A = w, B = x.
+        let t = E::DATA_TYPE;
+        let lda = if transposed { k } else { n };
+        self.gemm(
+            (transposed, false),
+            (n, m, k),
+            (self.ptr(&w.buf), t, lda, 0),
+            (self.ptr(&x.buf), t, k, 0),
+            (self.ptr(&out.buf), t, n, 0),
+            beta,
+            1,
+        )
+    }
+
+    fn act(&self, rows: usize, cols: usize) -> Result<CudaAct<E>, LlamaError> {
+        Ok(CudaAct {
+            buf: self.alloc(rows * cols)?,
+            rows,
+            cols,
+        })
+    }
+
+    fn upload<T: cudarc::driver::DeviceRepr>(
+        &self,
+        values: &[T],
+    ) -> Result<CudaSlice<T>, LlamaError> {
+        if values.is_empty() {
+            return self.alloc(1);
+        }
+        self.stream
+            .clone_htod(values)
+            .map_err(self.fail("copying to the device"))
+    }
+
+    /// Base pointer of the pass table plus a word offset.
+    fn at(&self, pass: &CudaPass, offset: usize) -> u64 {
+        self.ptr(&pass.table) + 4 * offset as u64
+    }
+}
+
+fn grid(items: usize, per_block: usize) -> u32 {
+    items.div_ceil(per_block).clamp(1, 1 << 20) as u32
+}
+
+fn rows_config(rows: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (rows.max(1) as u32, 1, 1),
+        block_dim: (ROW_THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+impl<E: CudaElem> Kernels for CudaKernels<E> {
+    type Device = usize;
+    type Act = CudaAct<E>;
+    type Matrix = CudaAct<E>;
+    type Vector = CudaVector<E>;
+    type Kv = CudaKv<E>;
+    type Pass = CudaPass;
+
+    fn new(ordinal: &usize) -> Result<Self, LlamaError> {
+        let ordinal = *ordinal;
+        let ctx = CudaContext::new(ordinal)
+            .map_err(|e| device_error(ordinal, "opening the device", e))?;
+        // One stream orders everything; cross-stream event tracking is not needed.
+        // SAFETY: no buffer of this context is used on another stream.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| device_error(ordinal, "creating a stream", e))?;
+        keep_freed_memory(&ctx, ordinal)?;
+        let blas = CudaBlas::new(Arc::clone(&stream))
+            .map_err(|e| device_error(ordinal, "creating a cuBLAS handle", e))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| device_error(ordinal, "reading the compute capability", e))?;
+        let arch = format!("compute_{major}{minor}");
+        let module = Self::compile(ordinal, &ctx, &arch, format!("{COMMON}{ELEMENTWISE}"), &[])?;
+        let load = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(|e| device_error(ordinal, &format!("loading kernel `{name}`"), e))
+        };
+        let ops = Ops {
+            embed: load("embed")?,
+            gather_rows: load("gather_rows")?,
+            rms_norm: load("rms_norm")?,
+            swiglu: load("swiglu")?,
+            add_bias: load("add_bias")?,
+            remap_kv: load("remap_kv")?,
+            select_tokens: load("select_tokens")?,
+        };
+        Ok(Self {
+            ordinal,
+            ctx,
+            stream,
+            blas,
+            arch,
+            ops,
+            attention: Mutex::new(HashMap::new()),
+            _elem: PhantomData,
+        })
+    }
+
+    fn name(&self) -> String {
+        let device = self.ctx.name().unwrap_or_else(|_| "CUDA device".into());
+        format!("cuda:{} {} ({device})", self.ordinal, E::NAME)
+    }
+
+    fn dtype(&self) -> &'static str {
+        E::NAME
+    }
+
+    fn matrix(
+        &self,
+        values: Vec<f32>,
+        rows: usize,
+        cols: usize,
+        _: MatrixUse,
+    ) -> Result<CudaAct<E>, LlamaError> {
+        use rayon::prelude::*;
+        let converted: Vec<E> = values.par_iter().map(|&v| E::from_f32(v)).collect();
+        drop(values);
+        Ok(CudaAct {
+            buf: self.upload(&converted)?,
+            rows,
+            cols,
+        })
+    }
+
+    fn vector(&self, values: Vec<f32>) -> Result<CudaVector<E>, LlamaError> {
+        let converted: Vec<E> = values.into_iter().map(E::from_f32).collect();
+        Ok(CudaVector(self.upload(&converted)?))
+    }
+
+    fn sync(&self) -> Result<(), LlamaError> {
+        self.stream
+            .synchronize()
+            .map_err(self.fail("synchronising"))
+    }
+
+    fn new_kv(&self, shape: KvShape) -> Result<CudaKv<E>, LlamaError> {
+        let len = shape.slots * shape.heads.key_value * shape.capacity * shape.heads.dim;
+        let layers = (0..shape.layers)
+            .map(|_| Ok((self.alloc(len)?, self.alloc(len)?)))
+            .collect::<Result<_, LlamaError>>()?;
+        Ok(CudaKv { shape, layers })
+    }
+
+    fn copy_kv(&self, kv: &CudaKv<E>, _: KvShape) -> Result<CudaKv<E>, LlamaError> {
+        let layers = kv
+            .layers
+            .iter()
+            .map(|(k, v)| {
+                let copy = |s: &CudaSlice<E>| {
+                    self.stream
+                        .clone_dtod(s)
+                        .map_err(self.fail("copying the KV cache"))
+                };
+                Ok((copy(k)?, copy(v)?))
+            })
+            .collect::<Result<_, LlamaError>>()?;
+        Ok(CudaKv {
+            shape: kv.shape,
+            layers,
+        })
+    }
+
+    fn remap_kv(
+        &self,
+        kv: &CudaKv<E>,
+        from: KvShape,
+        to: KvShape,
+        slots: &[usize],
+        keep: usize,
+    ) -> Result<CudaKv<E>, LlamaError> {
+        let out = self.new_kv(to)?;
+        if keep == 0 {
+            return Ok(out);
+        }
+        let sources: Vec<u32> = slots.iter().map(|&s| s as u32).collect();
+        let sources = self.upload(&sources)?;
+        let heads = from.heads.key_value as i32;
+        let (src_cap, dst_cap, keep, dim) = (
+            from.capacity as i32,
+            to.capacity as i32,
+            keep as i32,
+            from.heads.dim as i32,
+        );
+        let config = LaunchConfig {
+            grid_dim: (slots.len() as u32, from.heads.key_value as u32, 1),
+            block_dim: (ROW_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        for ((k, v), (nk, nv)) in kv.layers.iter().zip(&out.layers) {
+            for (src, dst) in [(k, nk), (v, nv)] {
+                let (s, d) = (self.ptr(src), self.ptr(dst));
+                launch!(
+                    self,
+                    &self.ops.remap_kv,
+                    config,
+                    "remap_kv",
+                    &s,
+                    &d,
+                    &sources,
+                    &heads,
+                    &src_cap,
+                    &dst_cap,
+                    &keep,
+                    &dim
+                )?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn prepare(&self, plan: PassPlan) -> Result<CudaPass, LlamaError> {
+        let (buffer, offsets) = pack(&plan);
+        let table = self.upload(&buffer)?;
+        let arg = PassArg::new(self.ptr(&table), &offsets);
+        Ok(CudaPass {
+            plan,
+            table,
+            offsets,
+            arg,
+        })
+    }
+
+    fn embed(&self, table: &CudaAct<E>, pass: &CudaPass) -> Result<CudaAct<E>, LlamaError> {
+        let out = self.act(pass.plan.len(), table.cols)?;
+        let tokens = self.at(pass, pass.offsets.tokens);
+        let cols = table.cols as i32;
+        launch!(
+            self,
+            &self.ops.embed,
+            rows_config(pass.plan.len()),
+            "embed",
+            &table.buf,
+            &tokens,
+            &out.buf,
+            &cols
+        )?;
+        Ok(out)
+    }
+
+    fn rms_norm(
+        &self,
+        x: &CudaAct<E>,
+        weight: &CudaVector<E>,
+        eps: f32,
+    ) -> Result<CudaAct<E>, LlamaError> {
+        let out = self.act(x.rows, x.cols)?;
+        let cols = x.cols as i32;
+        launch!(
+            self,
+            &self.ops.rms_norm,
+            rows_config(x.rows),
+            "rms_norm",
+            &x.buf,
+            &weight.0,
+            &out.buf,
+            &cols,
+            &eps
+        )?;
+        Ok(out)
+    }
+
+    fn linear(
+        &self,
+        x: &CudaAct<E>,
+        weight: &CudaAct<E>,
+        bias: Option<&CudaVector<E>>,
+    ) -> Result<CudaAct<E>, LlamaError> {
+        let mut out = self.act(x.rows, weight.cols)?;
+        self.product(x, weight, false, &mut out, 0.0)?;
+        if let Some(bias) = bias {
+            let total = (out.rows * out.cols) as i64;
+            let cols = out.cols as i32;
+            let config = LaunchConfig {
+                grid_dim: (grid(total as usize, ROW_THREADS as usize), 1, 1),
+                block_dim: (ROW_THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            launch!(
+                self,
+                &self.ops.add_bias,
+                config,
+                "add_bias",
+                &out.buf,
+                &bias.0,
+                &cols,
+                &total
+            )?;
+        }
+        Ok(out)
+    }
+
+    fn linear_add(
+        &self,
+        x: &CudaAct<E>,
+        weight: &CudaAct<E>,
+        residual: &mut CudaAct<E>,
+    ) -> Result<(), LlamaError> {
+        self.product(x, weight, false, residual, 1.0)
+    }
+
+    fn swiglu(&self, gate_up: &CudaAct<E>) -> Result<CudaAct<E>, LlamaError> {
+        let inter = gate_up.cols / 2;
+        let out = self.act(gate_up.rows, inter)?;
+        let total = (gate_up.rows * inter) as i64;
+        let inter = inter as i32;
+        let config = LaunchConfig {
+            grid_dim: (grid(total as usize, ROW_THREADS as usize), 1, 1),
+            block_dim: (ROW_THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(
+            self,
+            &self.ops.swiglu,
+            config,
+            "swiglu",
+            &gate_up.buf,
+            &out.buf,
+            &inter,
+            &total
+        )?;
+        Ok(out)
+    }
+
+    fn attention(
+        &self,
+        qkv: &CudaAct<E>,
+        pass: &CudaPass,
+        layer: usize,
+        kv: &mut CudaKv<E>,
+        shared: Option<&CudaKv<E>>,
+    ) -> Result<CudaAct<E>, LlamaError> {
+        let plan = &pass.plan;
+        let heads = plan.heads;
+        let fns = self.attention_fns(heads)?;
+        let tokens = plan.len();
+        let (dim, kv_heads) = (heads.dim, heads.key_value);
+        let capacity = kv.shape.capacity;
+        let (keys, values) = &kv.layers[layer];
+        let q_grouped: CudaSlice<E> = self.alloc(tokens * heads.q_width())?;
+        let rope = LaunchConfig {
+            grid_dim: (tokens as u32, (heads.query + 2 * kv_heads) as u32, 1),
+            block_dim: ((dim / 2).clamp(32, 128).next_multiple_of(32) as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (t_i, kvh_i, cap_i) = (tokens as i32, kv_heads as i32, capacity as i32);
+        launch!(
+            self,
+            &fns.rope_store,
+            rope,
+            "rope_store",
+            &qkv.buf,
+            &pass.arg,
+            &q_grouped,
+            keys,
+            values,
+            &t_i,
+            &kvh_i,
+            &cap_i
+        )?;
+        let scale = (dim as f32).powf(-0.5);
+        let shared_len = plan.rows.iter().map(|r| r.shared).max().unwrap_or(0);
+        let shared_part = match shared.filter(|_| shared_len > 0) {
+            Some(store) => {
+                Some(self.shared_part(&fns, pass, layer, store, shared_len, &q_grouped, scale)?)
+            }
+            None => None,
+        };
+        let out = self.act(tokens, heads.q_width())?;
+        let null = 0u64;
+        let (o1, m1, l1) = match &shared_part {
+            Some(part) => (
+                self.ptr(&part.out),
+                self.ptr(&part.max),
+                self.ptr(&part.sum),
+            ),
+            None => (null, null, null),
+        };
+        let own = LaunchConfig {
+            grid_dim: (tokens as u32, kv_heads as u32, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(
+            self,
+            &fns.attend_own,
+            own,
+            "attend_own",
+            &q_grouped,
+            keys,
+            values,
+            &o1,
+            &m1,
+            &l1,
+            &out.buf,
+            &pass.arg,
+            &t_i,
+            &kvh_i,
+            &cap_i,
+            &scale
+        )?;
+        drop(shared_part);
+        Ok(out)
+    }
+
+    fn logit_rows(&self, x: &CudaAct<E>, pass: &CudaPass) -> Result<CudaAct<E>, LlamaError> {
+        let rows = pass.plan.logit_tokens.len();
+        let out = self.act(rows, x.cols)?;
+        let indices = self.at(pass, pass.offsets.logit_tokens);
+        let cols = x.cols as i32;
+        launch!(
+            self,
+            &self.ops.gather_rows,
+            rows_config(rows),
+            "gather_rows",
+            &x.buf,
+            &indices,
+            &out.buf,
+            &cols
+        )?;
+        Ok(out)
+    }
+
+    fn lm_head(&self, x: &CudaAct<E>, table: &CudaAct<E>) -> Result<CudaAct<E>, LlamaError> {
+        let mut out = self.act(x.rows, table.rows)?;
+        self.product(x, table, true, &mut out, 0.0)?;
+        Ok(out)
+    }
+
+    fn to_host(&self, x: &CudaAct<E>) -> Result<Vec<f32>, LlamaError> {
+        let values = self
+            .stream
+            .clone_dtoh(&x.buf)
+            .map_err(self.fail("copying to the host"))?;
+        Ok(values[..x.rows * x.cols]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect())
+    }
+
+    fn dims(&self, x: &CudaAct<E>) -> [usize; 2] {
+        [x.rows, x.cols]
+    }
+
+    fn select(
+        &self,
+        logits: &CudaAct<E>,
+        selections: &[Selection],
+    ) -> Result<Vec<Picked>, LlamaError> {
+        let Some(packed) = pack_selections(selections) else {
+            let values = self.to_host(logits)?;
+            return crate::select::select_on_host(&values, logits.rows, logits.cols, selections);
+        };
+        if let Some(bad) = selections
+            .iter()
+            .flat_map(|s| s.fusion.rows())
+            .find(|&&r| r >= logits.rows)
+        {
+            return Err(crate::InputError::SelectionRow {
+                row: *bad,
+                rows: logits.rows,
+            }
+            .into());
+        }
+        if logits.cols == 0 || selections.is_empty() {
+            return Err(crate::InputError::EmptySelection.into());
+        }
+        let table = self.upload(&packed.buffer)?;
+        let base = self.ptr(&table);
+        let at = |offset: usize| base + 4 * offset as u64;
+        let (kinds, starts, members, weights, want) = (
+            at(packed.kinds),
+            at(packed.member_starts),
+            at(packed.members),
+            at(packed.weights),
+            at(packed.want_probability),
+        );
+        let count = selections.len();
+        let results: CudaSlice<u32> = self.alloc(3 * count)?;
+        let tokens_out = self.ptr(&results);
+        let (margins_out, probs_out) =
+            (tokens_out + 4 * count as u64, tokens_out + 8 * count as u64);
+        let vocab = logits.cols as i32;
+        let config = LaunchConfig {
+            grid_dim: (count as u32, 1, 1),
+            block_dim: (1024, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(
+            self,
+            &self.ops.select_tokens,
+            config,
+            "select_tokens",
+            &logits.buf,
+            &vocab,
+            &kinds,
+            &starts,
+            &members,
+            &weights,
+            &want,
+            &tokens_out,
+            &margins_out,
+            &probs_out
+        )?;
+        let host = self
+            .stream
+            .clone_dtoh(&results)
+            .map_err(self.fail("copying the choices to the host"))?;
+        drop(table);
+        Ok((0..count)
+            .map(|s| Picked {
+                choice: crate::select::Choice {
+                    token: host[s],
+                    margin: f32::from_bits(host[count + s]),
+                },
+                probability: selections[s]
+                    .probability
+                    .then(|| f64::from(f32::from_bits(host[2 * count + s]))),
+            })
+            .collect())
+    }
+}
+
+/// The shared part of a layer's attention for every query of a pass.
+struct SharedPart<E: CudaElem> {
+    /// Normalised outputs, f32 `[kv_heads, tokens, group, dim]`.
+    out: CudaSlice<f32>,
+    /// Per score row, the max and the sum of exponentials.
+    max: CudaSlice<f32>,
+    sum: CudaSlice<f32>,
+    _elem: PhantomData<E>,
+}
+
+impl<E: CudaElem> CudaKernels<E> {
+    /// Scores of every query against the `shared` keys of the context, one
+    /// GEMM per kv head; their softmax; the probability-weighted shared values.
+    #[allow(clippy::too_many_arguments)]
+    fn shared_part(
+        &self,
+        fns: &AttentionFns,
+        pass: &CudaPass,
+        layer: usize,
+        store: &CudaKv<E>,
+        shared: usize,
+        q_grouped: &CudaSlice<E>,
+        scale: f32,
+    ) -> Result<SharedPart<E>, LlamaError> {
+        let plan = &pass.plan;
+        let heads = plan.heads;
+        let (tokens, group, dim, kv_heads) =
+            (plan.len(), heads.group(), heads.dim, heads.key_value);
+        let rows = tokens * group;
+        let (keys, values) = &store.layers[layer];
+        let capacity = store.shape.capacity;
+        let scores: CudaSlice<f32> = self.alloc(kv_heads * rows * shared)?;
+        let probs: CudaSlice<E> = self.alloc(kv_heads * rows * shared)?;
+        let f32_type = cudaDataType::CUDA_R_32F;
+        // S_g (rows × shared, row-major) = Q_g · K_gᵀ: column-major Sᵀ = K_g·Q_gᵀ
+        // with K_g stored [shared][dim] (= column-major dim × shared, transposed).
+        self.gemm(
+            (true, false),
+            (shared, rows, dim),
+            (self.ptr(keys), E::DATA_TYPE, dim, capacity * dim),
+            (self.ptr(q_grouped), E::DATA_TYPE, dim, rows * dim),
+            (self.ptr(&scores), f32_type, shared, rows * shared),
+            0.0,
+            kv_heads,
+        )?;
+        let max: CudaSlice<f32> = self.alloc(kv_heads * rows)?;
+        let sum: CudaSlice<f32> = self.alloc(kv_heads * rows)?;
+        let total = (kv_heads * rows) as i64;
+        let (t_i, s_i) = (tokens as i32, shared as i32);
+        let config = LaunchConfig {
+            grid_dim: (grid(total as usize, 8), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        launch!(
+            self,
+            &fns.shared_softmax,
+            config,
+            "shared_softmax",
+            &scores,
+            &probs,
+            &max,
+            &sum,
+            &pass.arg,
+            &total,
+            &t_i,
+            &s_i,
+            &scale
+        )?;
+        drop(scores);
+        let out: CudaSlice<f32> = self.alloc(kv_heads * rows * dim)?;
+        // O_g (rows × dim) = P_g · V_g: column-major Oᵀ = V_gᵀ·P_gᵀ.
+        self.gemm(
+            (false, false),
+            (dim, rows, shared),
+            (self.ptr(values), E::DATA_TYPE, dim, capacity * dim),
+            (self.ptr(&probs), E::DATA_TYPE, shared, rows * shared),
+            (self.ptr(&out), f32_type, dim, rows * dim),
+            0.0,
+            kv_heads,
+        )?;
+        Ok(SharedPart {
+            out,
+            max,
+            sum,
+            _elem: PhantomData,
+        })
+    }
+}
+
+/// Keeps freed device memory in the driver's pool instead of returning it to
+/// the system at every synchronisation (the default), so that the buffers of
+/// one pass are reused by the next without new mappings.
+fn keep_freed_memory(ctx: &Arc<CudaContext>, ordinal: usize) -> Result<(), LlamaError> {
+    use cudarc::driver::sys;
+    let mut pool = std::ptr::null_mut();
+    // SAFETY: plain driver calls on the context's own device; the attribute
+    // value is a u64 as CU_MEMPOOL_ATTR_RELEASE_THRESHOLD requires.
+    unsafe {
+        ctx.bind_to_thread()
+            .map_err(|e| device_error(ordinal, "binding the context", e))?;
+        sys::cuDeviceGetDefaultMemPool(&mut pool, ctx.cu_device())
+            .result()
+            .map_err(|e| device_error(ordinal, "reading the memory pool", e))?;
+        let mut threshold: u64 = u64::MAX;
+        sys::cuMemPoolSetAttribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            (&mut threshold) as *mut u64 as *mut _,
+        )
+        .result()
+        .map_err(|e| device_error(ordinal, "configuring the memory pool", e))?;
+    }
+    Ok(())
+}
