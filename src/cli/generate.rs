@@ -87,7 +87,16 @@ impl fmt::Display for Summary {
             self.binary, self.items, self.tokens,
         )?;
         if let Some(phases) = &self.phases {
-            write!(f, " ({phases})")?;
+            write!(f, " ({phases}")?;
+            let after_load = seconds - phases.model_load.as_secs_f64();
+            if after_load > 0.0 {
+                write!(
+                    f,
+                    "; after load {after_load:.1} s, {:.2} items/s",
+                    self.items as f64 / after_load
+                )?;
+            }
+            write!(f, ")")?;
         }
         if let Some(context) = self.context.filter(|c| c.shared_rows + c.fallback_rows > 0) {
             write!(
@@ -500,7 +509,8 @@ mod tests {
         let line = summary(Some(phases)).to_string();
         assert!(
             line.contains(
-                "5.0 s, 2.00 items/s (model load 1.5 s, first batch 0.5 s, then 4.00 items/s)"
+                "5.0 s, 2.00 items/s (model load 1.5 s, first batch 0.5 s, then 4.00 items/s; \
+                 after load 3.5 s, 2.86 items/s)"
             ),
             "{line}"
         );

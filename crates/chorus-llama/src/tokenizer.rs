@@ -96,6 +96,30 @@ impl Tokenizer {
         })
     }
 
+    /// Writes `tokenizer.json` and the `tokenizer_config.json` beside it (BOS,
+    /// EOS, whether BOS is added) into `dir`, so that [`Tokenizer::from_file`]
+    /// reads back the same tokenizer: e.g. a GGUF's tokenizer, small enough to
+    /// travel where the checkpoint cannot.
+    pub fn save(&self, dir: &Path) -> Result<(), LlamaError> {
+        let io = |path: std::path::PathBuf| move |source| LlamaError::Io { path, source };
+        std::fs::create_dir_all(dir).map_err(io(dir.to_path_buf()))?;
+        let json = dir.join("tokenizer.json");
+        self.inner
+            .save(&json, false)
+            .map_err(|e| LlamaError::Tokenizer {
+                origin: json.display().to_string(),
+                message: e.to_string(),
+            })?;
+        let token = |id: Option<u32>| id.and_then(|id| self.inner.id_to_token(id));
+        let config = serde_json::json!({
+            "bos_token": token(self.bos),
+            "eos_token": token(self.eos),
+            "add_bos_token": self.add_bos,
+        });
+        let path = dir.join("tokenizer_config.json");
+        std::fs::write(&path, config.to_string()).map_err(io(path.clone()))
+    }
+
     /// Rebuilds the tokenizer stored in a GGUF file's metadata.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, LlamaError> {
         let origin = format!("GGUF metadata of {}", file.path().display());

@@ -141,3 +141,31 @@ fn debug_output_is_a_summary() {
     );
     assert!(text.len() < 4000, "{} bytes of Debug output", text.len());
 }
+
+#[test]
+fn a_saved_tokenizer_reads_back_the_same() {
+    let Some(tok) = tokenizer() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    tok.save(dir.path()).unwrap();
+    let back = Tokenizer::open(&dir.path().join("tokenizer.json")).unwrap();
+    assert_eq!(
+        (back.bos_id(), back.eos_id(), back.add_bos()),
+        (tok.bos_id(), tok.eos_id(), tok.add_bos())
+    );
+    assert_eq!(back.vocab_size(), tok.vocab_size());
+    for row in golden("tokenizer.jsonl")
+        .into_iter()
+        .chain(golden("prompts.jsonl"))
+    {
+        let text = row
+            .get("text")
+            .or(row.get("prompt"))
+            .and_then(Value::as_str)
+            .unwrap();
+        assert_eq!(
+            back.encode_prompt(text).unwrap(),
+            tok.encode_prompt(text).unwrap(),
+            "{text:?}"
+        );
+    }
+}

@@ -860,8 +860,9 @@ impl<E: CudaElem> CudaKernels<E> {
         let sum: CudaSlice<f32> = self.alloc(kv_heads * rows)?;
         let total = (kv_heads * rows) as i64;
         let (t_i, s_i) = (tokens as i32, shared as i32);
+        // One warp per score row, 8 per block (not grid-stride: no clamp).
         let config = LaunchConfig {
-            grid_dim: (grid(total as usize, 8), 1, 1),
+            grid_dim: ((total as usize).div_ceil(8) as u32, 1, 1),
             block_dim: (256, 1, 1),
             shared_mem_bytes: 0,
         };

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Issue 14's GPU run on one H200, in two device calls on the same warm machine
+# (64 MiB travel per call, so the SmolLM2 GGUF goes in two halves and the
+# binaries are split between the calls):
+#
+#   device_gpu.sh a   carry .gpu/a: smollm2.gguf.xz.00, cuda_check.xz, gpu_parity.xz
+#                     - the CUDA kernels against the CPU kernels (cuda_check,
+#                       f32 and bf16);
+#                     - the PyTorch harness (torch_bench.py): avg, max,
+#                       per_prompt, flex_share at item batches 8 and 128, and
+#                       with the context encoded once at 128 and 512;
+#   device_gpu.sh b   carry .gpu/b: smollm2.gguf.xz.01, flex-generate.xz,
+#                     ensemble-generate.xz, tokenizer.tar.xz
+#                     - SmolLM2 parity with the PyTorch goldens (gpu_parity,
+#                       bf16 and f32);
+#                     - the 2032-item WebQuestions job (original + 5 SmolLM2
+#                       paraphrases), random Llama-3.2-3B weights in bf16:
+#                       flex (shared context), avg, max, per_prompt, each with
+#                       the binaries' own summary line.
+#
+# Outputs (logs, JSON) go to $OUT; build the binaries first with
+# scripts/gpu/prepare_gpu.sh (here, on the development machine).
+set -u
+W=/root/chorus
+mkdir -p "$W"
+export PYTHONUNBUFFERED=1
+unxz() { python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$1" "$2" && chmod +x "$2"; }
+# cuBLAS and NVRTC: the toolkit's and PyTorch's wheels, wherever they are.
+libdirs=$(find / -xdev \( -name 'libcublas.so*' -o -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' \) 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
+export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
+LOG=$OUT/gpu.log
+step() { echo "== $* $(date -u +%T)" | tee -a "$LOG"; }
+
+case "${1:-}" in
+a)
+  cp .gpu/a/smollm2.gguf.xz.00 "$W/"
+  for b in cuda_check gpu_parity; do unxz ".gpu/a/$b.xz" "$W/$b"; done
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  } > "$OUT/device.txt" 2>&1
+  for dtype in f32 bf16; do
+    step "cuda_check $dtype"
+    timeout 120 "$W/cuda_check" --backend "cuda-$dtype" --out "$OUT/cuda_check_$dtype.json" >> "$LOG" 2>&1
+    echo "exit $?" >> "$LOG"
+  done
+  common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
+  parts="avg,max,per_prompt,flex_share"
+  step "torch item-batch 8"
+  timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 32 --item-batch 8 \
+    --out "$OUT/torch_ib8.json" >> "$LOG" 2>&1
+  step "torch item-batch 128"
+  timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 256 --item-batch 128 \
+    --out "$OUT/torch_ib128.json" >> "$LOG" 2>&1
+  for ib in 128 512; do
+    step "torch item-batch $ib, context once"
+    timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 1024 --item-batch $ib \
+      --context-once --out "$OUT/torch_ib${ib}_once.json" >> "$LOG" 2>&1
+  done
+  ;;
+b)
+  for b in flex-generate ensemble-generate; do unxz ".gpu/b/$b.xz" "$W/$b"; done
+  tar xJf .gpu/b/tokenizer.tar.xz -C "$W"
+  TOKENIZER="$W/tokenizer/tokenizer.json"
+  if [ -f "$W/smollm2.gguf.xz.00" ]; then
+    cat "$W/smollm2.gguf.xz.00" .gpu/b/smollm2.gguf.xz.01 > "$W/smollm2.gguf.xz"
+    python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" \
+      "$W/smollm2.gguf.xz" "$W/smollm2.gguf"
+    sha256sum "$W/smollm2.gguf" >> "$LOG"
+    for dtype in bf16 f32; do
+      step "gpu_parity $dtype"
+      timeout 240 "$W/gpu_parity" --model "$W/smollm2.gguf" --backend "cuda-$dtype" \
+        --golden tests/fixtures/golden --out "$OUT/parity_$dtype.json" >> "$LOG" 2>&1
+    done
+  else
+    echo "first GGUF half missing (a fresh machine): parity skipped" >> "$LOG"
+  fi
+  run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
+       --model random:llama-3.2-3b --tokenizer "$TOKENIZER" --dtype bf16 --device cuda:0
+       --num_ensemble 6 --batch-size "${BATCH:-2032}" --force)
+  step "flex-generate (shared context) warm-up"
+  timeout 200 "$W/flex-generate" "${run[@]}" --max_samples 64 --output "$W/warm.feather" >> "$LOG" 2>&1
+  step "flex-generate 2032 items"
+  timeout 200 "$W/flex-generate" "${run[@]}" --output "$W/flex.feather" >> "$LOG" 2>&1
+  for method in avg max per_prompt; do
+    step "ensemble-generate $method 2032 items"
+    timeout 200 "$W/ensemble-generate" --method $method "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
+  done
+  grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
+  ;;
+*) echo "usage: device_gpu.sh a|b" >&2; exit 2 ;;
+esac
+step done
