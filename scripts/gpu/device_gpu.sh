@@ -7,16 +7,22 @@
 #                     - the CUDA kernels against the CPU kernels (cuda_check,
 #                       f32 and bf16);
 #                     - the PyTorch harness (torch_bench.py): avg, max,
-#                       per_prompt, flex_share at item batches 8 and 128, and
-#                       with the context encoded once at 128 and 512;
+#                       per_prompt, flex_share with the context encoded once
+#                       at item batches 128 and 512 (its best settings; IBS=512
+#                       for the best alone), and
+#                       with TORCH_SMALL=1 also at 8 and 128 without;
 #   device_gpu.sh b   carry .gpu/b: smollm2.gguf.xz.01, flex-generate.xz,
 #                     ensemble-generate.xz, tokenizer.tar.xz
 #                     - SmolLM2 parity with the PyTorch goldens (gpu_parity,
 #                       bf16 and f32);
+#                     - flex and avg once with every operation timed
+#                       (CHORUS_PROFILE_OPS=1: where the time goes);
 #                     - the 2032-item WebQuestions job (original + 5 SmolLM2
-#                       paraphrases), random Llama-3.2-3B weights in bf16:
-#                       flex (shared context), avg, max, per_prompt, each with
-#                       the binaries' own summary line.
+#                       paraphrases), random Llama-3.2-3B weights in bf16,
+#                       batch size from free memory (BATCH=N to fix it):
+#                       flex (shared context), avg, max, per_prompt,
+#                       weighted_avg, weighted_max, each with the binaries'
+#                       own summary line.
 #
 # Outputs (logs, JSON) go to $OUT; build the binaries first with
 # scripts/gpu/prepare_gpu.sh (here, on the development machine).
@@ -26,7 +32,7 @@ mkdir -p "$W"
 export PYTHONUNBUFFERED=1
 unxz() { python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$1" "$2" && chmod +x "$2"; }
 # cuBLAS and NVRTC: the toolkit's and PyTorch's wheels, wherever they are.
-libdirs=$(find / -xdev \( -name 'libcublas.so*' -o -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' \) 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ':')
+libdirs=$(find / -xdev \( -name 'libcublas.so*' -o -name 'libnvrtc.so*' -o -name 'libcublasLt.so*' \) 2>/dev/null | grep -v /stubs/ | xargs -r -n1 dirname | sort -u | tr '\n' ':')
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:-}"
 LOG=$OUT/gpu.log
 step() { echo "== $* $(date -u +%T)" | tee -a "$LOG"; }
@@ -40,20 +46,23 @@ a)
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
     echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   } > "$OUT/device.txt" 2>&1
-  for dtype in f32 bf16; do
-    step "cuda_check $dtype"
-    timeout 120 "$W/cuda_check" --backend "cuda-$dtype" --out "$OUT/cuda_check_$dtype.json" >> "$LOG" 2>&1
+  # Burn's bf16 reference beside ours: how far any bf16 run is from f32.
+  for backend in cuda-f32 cuda-bf16 burn-cuda-bf16; do
+    step "cuda_check $backend"
+    timeout 120 "$W/cuda_check" --backend "$backend" --out "$OUT/cuda_check_$backend.json" >> "$LOG" 2>&1
     echo "exit $?" >> "$LOG"
   done
   common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
   parts="avg,max,per_prompt,flex_share"
-  step "torch item-batch 8"
-  timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 32 --item-batch 8 \
-    --out "$OUT/torch_ib8.json" >> "$LOG" 2>&1
-  step "torch item-batch 128"
-  timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 256 --item-batch 128 \
-    --out "$OUT/torch_ib128.json" >> "$LOG" 2>&1
-  for ib in 128 512; do
+  if [ -n "${TORCH_SMALL:-}" ]; then
+    step "torch item-batch 8"
+    timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 32 --item-batch 8 \
+      --out "$OUT/torch_ib8.json" >> "$LOG" 2>&1
+    step "torch item-batch 128"
+    timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 256 --item-batch 128 \
+      --out "$OUT/torch_ib128.json" >> "$LOG" 2>&1
+  fi
+  for ib in ${IBS:-128 512}; do
     step "torch item-batch $ib, context once"
     timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 1024 --item-batch $ib \
       --context-once --out "$OUT/torch_ib${ib}_once.json" >> "$LOG" 2>&1
@@ -78,17 +87,50 @@ b)
   fi
   run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
        --model random:llama-3.2-3b --tokenizer "$TOKENIZER" --dtype bf16 --device cuda:0
-       --num_ensemble 6 --batch-size "${BATCH:-2032}" --force)
+       --num_ensemble 6 --batch-size "${BATCH:-auto}" --force)
+  for method in flex avg; do
+    bin=ensemble-generate; extra=(--method $method)
+    [ $method = flex ] && { bin=flex-generate; extra=(); }
+    step "$method profiled (CHORUS_PROFILE_OPS=1)"
+    CHORUS_PROFILE_OPS=1 RUST_LOG=chorus_llama=debug,chorus_ensemble=info timeout 200 \
+      "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/p.feather" >> "$LOG" 2>&1
+  done
   step "flex-generate (shared context) warm-up"
   timeout 200 "$W/flex-generate" "${run[@]}" --max_samples 64 --output "$W/warm.feather" >> "$LOG" 2>&1
   step "flex-generate 2032 items"
   timeout 200 "$W/flex-generate" "${run[@]}" --output "$W/flex.feather" >> "$LOG" 2>&1
-  for method in avg max per_prompt; do
+  for method in avg max per_prompt weighted_avg weighted_max; do
     step "ensemble-generate $method 2032 items"
     timeout 200 "$W/ensemble-generate" --method $method "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
-*) echo "usage: device_gpu.sh a|b" >&2; exit 2 ;;
+p)
+  # Where the time goes: the 2032-item job of flex and avg with every model
+  # operation timed between device syncs (CHORUS_PROFILE_OPS=1) and the load's
+  # debug split, then unprofiled runs at batch sizes ${BATCHES:-2032 512}.
+  for b in flex-generate ensemble-generate; do unxz ".gpu/p/$b.xz" "$W/$b"; done
+  tar xJf .gpu/p/tokenizer.tar.xz -C "$W"
+  run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
+       --model random:llama-3.2-3b --tokenizer "$W/tokenizer/tokenizer.json" --dtype bf16
+       --device cuda:0 --num_ensemble 6 --force)
+  for method in flex avg; do
+    bin=ensemble-generate; extra=(--method $method)
+    [ $method = flex ] && { bin=flex-generate; extra=(); }
+    step "$method profiled"
+    CHORUS_PROFILE_OPS=1 RUST_LOG=chorus_llama=debug,chorus_ensemble=debug timeout 200 \
+      "$W/$bin" "${extra[@]}" "${run[@]}" --batch-size 2032 --output "$W/p.feather" >> "$LOG" 2>&1
+  done
+  for batch in ${BATCHES:-2032 512}; do
+    for method in flex avg per_prompt; do
+      bin=ensemble-generate; extra=(--method $method)
+      [ $method = flex ] && { bin=flex-generate; extra=(); }
+      step "$method batch $batch"
+      timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --batch-size $batch --output "$W/q.feather" >> "$LOG" 2>&1
+    done
+  done
+  grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
+  ;;
+*) echo "usage: device_gpu.sh a|b|p" >&2; exit 2 ;;
 esac
 step done

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use chorus_ensemble::BatchSize;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The model used when `--model` is not given (an entry of `models.toml`).
@@ -143,9 +144,10 @@ pub struct RunArgs {
     /// Add `predict_lemma` and `answer_lemmas` columns to the output.
     #[arg(long)]
     pub lemmaize: bool,
-    /// Questions decoded together.
-    #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
-    pub batch_size: usize,
+    /// Questions decoded together: a number, or `auto` (the default): as many
+    /// as 80 % of the GPU's free memory holds, 8 on the CPU.
+    #[arg(long = "batch-size", alias = "batch_size", default_value = "auto", value_parser = parse_batch_size)]
+    pub batch_size: BatchSize,
     /// Encode every prompt whole instead of encoding the run's context
     /// (instruction + few-shot block) once for all rows; the shared context is
     /// exact and the default, this is for checking.
@@ -304,4 +306,11 @@ impl Dtype {
             Dtype::F16 => "f16",
         }
     }
+}
+
+/// `--batch-size`: `auto` or a positive number (clap's usage error otherwise).
+fn parse_batch_size(value: &str) -> Result<BatchSize, String> {
+    value
+        .parse()
+        .map_err(|e: chorus_ensemble::EnsembleError| e.to_string())
 }

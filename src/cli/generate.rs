@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chorus_data::{EmptyPolicy, Item};
-use chorus_ensemble::{Answer, ContextStats, Engine, Method, Question};
+use chorus_ensemble::{Answer, ContextStats, Engine, Method, PhaseTimes, Question};
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Kernels, Llama};
 use chorus_prompt::PromptContext;
@@ -49,6 +49,8 @@ pub struct Summary {
     pub phases: Option<Phases>,
     /// How rows used the shared context, when something was generated with it.
     pub context: Option<ContextStats>,
+    /// Prefill / decode / host split of the decoding, when something was generated.
+    pub times: Option<PhaseTimes>,
 }
 
 /// The phases of a run's wall time: fixed start-up costs, then the steady
@@ -97,6 +99,9 @@ impl fmt::Display for Summary {
                 )?;
             }
             write!(f, ")")?;
+        }
+        if let Some(times) = &self.times {
+            write!(f, "; {times}")?;
         }
         if let Some(context) = self.context.filter(|c| c.shared_rows + c.fallback_rows > 0) {
             write!(
@@ -178,6 +183,7 @@ pub fn run_plan(plan: &RunPlan) -> Result<Summary> {
         elapsed: started.elapsed(),
         phases: progress.phases(),
         context: progress.context,
+        times: progress.times,
     })
 }
 
@@ -205,6 +211,7 @@ fn skip_existing(plan: &RunPlan, feather: &Path) -> Result<Summary> {
         elapsed: Duration::ZERO,
         phases: None,
         context: None,
+        times: None,
     })
 }
 
@@ -261,6 +268,8 @@ struct RunProgress {
     last_batch: Option<Instant>,
     /// The engine's use of the shared context, at the end.
     context: Option<ContextStats>,
+    /// The engine's phase times, at the end.
+    times: Option<PhaseTimes>,
 }
 
 impl RunProgress {
@@ -282,6 +291,7 @@ impl RunProgress {
             first_batch: None,
             last_batch: None,
             context: None,
+            times: None,
         }
     }
 
@@ -369,6 +379,10 @@ fn decode_on<K: Kernels>(
         progress.record(questions, tokens)
     });
     progress.context = Some(engine.context_stats());
+    progress.times = Some(engine.phase_times());
+    if let Some(table) = chorus_llama::profile::report() {
+        eprint!("{table}");
+    }
     if let Some(stats) = progress.context.filter(|c| c.fallback_rows > 0) {
         tracing::warn!(
             rows = stats.fallback_rows,
@@ -495,6 +509,7 @@ mod tests {
             elapsed: Duration::from_secs(5),
             phases,
             context: None,
+            times: None,
         }
     }
 
@@ -512,6 +527,17 @@ mod tests {
                 "5.0 s, 2.00 items/s (model load 1.5 s, first batch 0.5 s, then 4.00 items/s; \
                  after load 3.5 s, 2.86 items/s)"
             ),
+            "{line}"
+        );
+        let mut timed = summary(Some(phases));
+        timed.times = Some(PhaseTimes {
+            prefill: Duration::from_millis(1250),
+            decode: Duration::from_millis(2000),
+            host: Duration::from_millis(250),
+        });
+        let line = timed.to_string();
+        assert!(
+            line.contains("; prefill 1.25 s, decode 2.00 s, host 0.25 s;"),
             "{line}"
         );
         let plain = summary(None).to_string();

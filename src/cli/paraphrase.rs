@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
-use chorus_ensemble::{DecodeConfig, Engine, SamplingConfig, generate_paraphrases};
+use chorus_ensemble::{BatchSize, DecodeConfig, Engine, SamplingConfig, generate_paraphrases};
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Kernels, Llama};
 use chorus_prompt::PromptContext;
@@ -96,7 +96,7 @@ fn paraphrase_on<K: Kernels>(
     // The context is unused by sampling (prompts are complete texts).
     let context = PromptContext::for_dataset(&Dataset::WebQa, request.data_dir)?;
     let decode = DecodeConfig {
-        batch_size: request.args.batch_size,
+        batch_size: BatchSize::Fixed(request.args.batch_size),
         ..DecodeConfig::default()
     };
     let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;

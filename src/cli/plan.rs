@@ -418,15 +418,16 @@ fn options_json(input: OptionsInput<'_>) -> serde_json::Value {
 /// The items this run answers, with their dataset indices: the first
 /// `max_samples` items, then this shard's range of them (so that the shards
 /// of a `--max_samples N` run merge into the unsharded `--max_samples N` run).
-/// Shards split between whole batches of `--batch-size` questions, so each
-/// shard runs exactly the batches the unsharded run would: on a GPU, a row's
-/// bf16 results can depend on which rows share its batch.
+/// Shards split between whole batches of a fixed `--batch-size`, so each shard
+/// runs exactly the batches the unsharded run would: on a GPU, a row's bf16
+/// results can depend on which rows share its batch. With `--batch-size auto`
+/// shards split between items (give a number for bit-identical merges).
 pub fn items_of_run<'a>(plan: &RunPlan, items: &'a [Item]) -> Vec<(usize, &'a Item)> {
     let limit = plan.max_samples.unwrap_or(items.len()).min(items.len());
     let range = plan
         .shard
         .unwrap_or_else(Shard::whole)
-        .range_in_units(limit, plan.decode.batch_size);
+        .range_in_units(limit, plan.decode.batch_size.fixed().unwrap_or(1));
     range.clone().zip(&items[range]).collect()
 }
 

@@ -185,7 +185,7 @@ fn bench<K: Kernels>(args: &Args, device: K::Device, dtype: &str) -> Result<Valu
     eprintln!("model ready in {load_s:.1} s");
     let (questions, context) = questions(&args.items)?;
     let decode = DecodeConfig {
-        batch_size: args.batch_size,
+        batch_size: chorus_ensemble::BatchSize::Fixed(args.batch_size),
         ..DecodeConfig::default()
     };
     let engine = Engine::shared(Arc::new(model), tokenizer, context, decode)?;
@@ -217,7 +217,9 @@ fn bench_method<K: Kernels>(
     repeats: usize,
 ) -> Result<Value, Failure> {
     let (method, flex) = method_of(name)?;
-    let warm = &questions[..questions.len().min(engine.decode_config().batch_size)];
+    let warm = &questions[..questions
+        .len()
+        .min(engine.decode_config().batch_size.fixed().unwrap_or(8))];
     engine.run(method, &flex, warm)?;
     let mut times = Vec::new();
     let mut answers = Vec::new();

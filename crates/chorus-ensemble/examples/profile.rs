@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let started = Instant::now();
     let decode = DecodeConfig {
-        batch_size,
+        batch_size: chorus_ensemble::BatchSize::Fixed(batch_size),
         ..DecodeConfig::default()
     };
     let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;

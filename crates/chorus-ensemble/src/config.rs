@@ -180,13 +180,64 @@ impl PredictionRule {
     }
 }
 
+/// How many questions are decoded together in one batch of forward passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchSize {
+    /// Exactly this many (the last batch may hold fewer).
+    Fixed(usize),
+    /// As many as the device's free memory holds (see
+    /// [`Engine::batch_size_for`](crate::Engine::batch_size_for)); on the CPU,
+    /// where memory is not what limits a batch, [`BatchSize::CPU_DEFAULT`].
+    Auto,
+}
+
+impl BatchSize {
+    /// The batch size `Auto` means on the CPU: larger batches gain little
+    /// there (measured in docs/benchmarks/cpu.md) and delay the first checkpoint.
+    pub const CPU_DEFAULT: usize = 8;
+
+    /// The fixed size, if any.
+    pub fn fixed(self) -> Option<usize> {
+        match self {
+            BatchSize::Fixed(n) => Some(n),
+            BatchSize::Auto => None,
+        }
+    }
+}
+
+impl fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchSize::Fixed(n) => write!(f, "{n}"),
+            BatchSize::Auto => f.write_str("auto"),
+        }
+    }
+}
+
+impl FromStr for BatchSize {
+    type Err = EnsembleError;
+
+    /// `auto` or a positive number of questions.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(BatchSize::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(BatchSize::Fixed(n)),
+            _ => Err(EnsembleError::Config(format!(
+                "batch size `{s}`: expected `auto` or a positive number of questions"
+            ))),
+        }
+    }
+}
+
 /// Greedy decoding options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeConfig {
     /// Tokens generated at most per answer.
     pub max_new_tokens: usize,
     /// Questions decoded together in one batch of forward passes.
-    pub batch_size: usize,
+    pub batch_size: BatchSize,
     /// How the prediction is cut from the generation.
     pub prediction: PredictionRule,
     /// Encode the run's context (instruction + few-shot block) once and let
@@ -199,7 +250,7 @@ impl Default for DecodeConfig {
     fn default() -> Self {
         Self {
             max_new_tokens: 10,
-            batch_size: 8,
+            batch_size: BatchSize::Auto,
             prediction: PredictionRule::FirstLine,
             shared_context: true,
         }
@@ -209,7 +260,7 @@ impl Default for DecodeConfig {
 impl DecodeConfig {
     /// Rejects zero sizes.
     pub fn validate(&self) -> Result<(), EnsembleError> {
-        if self.max_new_tokens == 0 || self.batch_size == 0 {
+        if self.max_new_tokens == 0 || self.batch_size == BatchSize::Fixed(0) {
             return Err(EnsembleError::Config(format!(
                 "max_new_tokens ({}) and batch_size ({}) must be at least 1",
                 self.max_new_tokens, self.batch_size
@@ -411,12 +462,15 @@ mod tests {
         );
         assert!(
             DecodeConfig {
-                batch_size: 0,
+                batch_size: BatchSize::Fixed(0),
                 ..DecodeConfig::default()
             }
             .validate()
             .is_err()
         );
+        assert_eq!("auto".parse::<BatchSize>().unwrap(), BatchSize::Auto);
+        assert_eq!("12".parse::<BatchSize>().unwrap(), BatchSize::Fixed(12));
+        assert!("0".parse::<BatchSize>().is_err() && "many".parse::<BatchSize>().is_err());
         assert!(
             SamplingConfig {
                 top_p: 0.0,

@@ -6,16 +6,18 @@
 //! logits back.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chorus_llama::{
-    ForwardInput, Fusion, Kernels, KeyBias, KeyMask, KvCache, Llama, Logits, RowInput, Selection,
-    SharedContext, Tokenizer,
+    BatchNeed, ForwardInput, Fusion, Kernels, KeyBias, KeyMask, KvCache, Llama, Logits, RowInput,
+    Selection, SharedContext, Tokenizer,
 };
 use chorus_mask::IntervalMask;
 use chorus_prompt::PromptContext;
+use rayon::prelude::*;
 
 use crate::answer::{Answer, Question, StopReason};
-use crate::config::{DecodeConfig, FlexConfig, Method, SamplingConfig};
+use crate::config::{BatchSize, DecodeConfig, FlexConfig, Method, SamplingConfig};
 use crate::error::EnsembleError;
 use crate::rows::{Prompter, RowBias, RowPlan, context_ids};
 use crate::sampling::{self, Rng};
@@ -46,6 +48,32 @@ pub struct ContextStats {
     pub fallback_rows: usize,
 }
 
+/// Where the engine's time went, summed over batches: the prompt encoding
+/// (closed by one device sync per batch, so queued GPU work is counted), the
+/// decode loop (its per-step readback of the chosen tokens syncs anyway), and
+/// the host work around them (prompt building, tokenisation, answers).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Encoding the prompts (and the shared context, once), on the device.
+    pub prefill: Duration,
+    /// Generating: forward passes over one new token per row, and choosing.
+    pub decode: Duration,
+    /// Planning rows and building answers on the host.
+    pub host: Duration,
+}
+
+impl std::fmt::Display for PhaseTimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "prefill {:.2} s, decode {:.2} s, host {:.2} s",
+            self.prefill.as_secs_f64(),
+            self.decode.as_secs_f64(),
+            self.host.as_secs_f64()
+        )
+    }
+}
+
 /// Greedy paraphrase-ensemble decoding over a Llama model.
 pub struct Engine<K: Kernels> {
     model: Arc<Llama<K>>,
@@ -59,6 +87,7 @@ pub struct Engine<K: Kernels> {
     /// The run's shared context, encoded from the first row that can share it.
     shared: Mutex<Option<Arc<SharedContext<K>>>>,
     stats: Mutex<ContextStats>,
+    times: Mutex<PhaseTimes>,
 }
 
 impl<K: Kernels> std::fmt::Debug for Engine<K> {
@@ -175,6 +204,7 @@ impl<K: Kernels> Engine<K> {
             newline,
             shared: Mutex::new(None),
             stats: Mutex::new(ContextStats::default()),
+            times: Mutex::new(PhaseTimes::default()),
         })
     }
 
@@ -217,6 +247,11 @@ impl<K: Kernels> Engine<K> {
     /// How rows used the shared context so far.
     pub fn context_stats(&self) -> ContextStats {
         *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Where the time of every batch decoded so far went.
+    pub fn phase_times(&self) -> PhaseTimes {
+        *self.times.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The row builder over this engine's context and tokenizer.
@@ -268,11 +303,76 @@ impl<K: Kernels> Engine<K> {
         mut on_batch: impl FnMut(Vec<Answer>) -> Result<(), E>,
     ) -> Result<(), E> {
         self.decode.validate()?;
-        for chunk in questions.chunks(self.decode.batch_size) {
+        let batch = self.batch_size_for(strategy, questions)?;
+        for chunk in questions.chunks(batch) {
             let answers = self.decode_questions(strategy, chunk, 0)?;
             on_batch(answers.into_iter().map(|t| t.answer).collect())?;
         }
         Ok(())
+    }
+
+    /// The questions per batch of a run of `questions` with `strategy`: the
+    /// configured number, or for [`BatchSize::Auto`] as many as 80 % of the
+    /// device's free memory holds (their KV cache and the activations of their
+    /// prefill pass, estimated from the rows of the first 64 questions), and
+    /// [`BatchSize::CPU_DEFAULT`] where the kernels report no memory limit.
+    pub fn batch_size_for(
+        &self,
+        strategy: &dyn Strategy,
+        questions: &[Question],
+    ) -> Result<usize, EnsembleError> {
+        if let Some(fixed) = self.decode.batch_size.fixed() {
+            return Ok(fixed.max(1));
+        }
+        let Some(free) = self.model.kernels().free_memory()? else {
+            return Ok(BatchSize::CPU_DEFAULT);
+        };
+        let sample = &questions[..questions.len().min(64)];
+        let mut need = self.memory_need(strategy, sample)?;
+        if strategy.needs_confidences() {
+            // The confidence pass decodes every row alone on a copy of the cache.
+            need.cached_tokens *= 2;
+            need.logit_rows *= 2;
+        }
+        let per_question = self
+            .model
+            .batch_bytes(&need)
+            .div_ceil(sample.len().max(1) as u64);
+        let batch = fitting_batch(free, per_question, questions.len());
+        tracing::info!(
+            batch,
+            free_gib = free as f64 / f64::from(1 << 30),
+            per_question_mib = per_question as f64 / f64::from(1 << 20),
+            "batch size from free device memory"
+        );
+        Ok(batch)
+    }
+
+    /// What decoding `questions` in one batch asks of the device.
+    fn memory_need(
+        &self,
+        strategy: &dyn Strategy,
+        questions: &[Question],
+    ) -> Result<BatchNeed, EnsembleError> {
+        let prompter = self.prompter();
+        let mut need = BatchNeed::default();
+        for question in questions {
+            for group in strategy.plan(question, &prompter)? {
+                for row in &group.rows {
+                    let shared = if self.decode.shared_context {
+                        row.context_len
+                    } else {
+                        0
+                    };
+                    let own = row.len().saturating_sub(shared);
+                    need.tokens += own;
+                    need.cached_tokens += own + self.decode.max_new_tokens;
+                    need.logit_rows += 1;
+                    need.shared_keys = need.shared_keys.max(shared);
+                }
+            }
+        }
+        Ok(need)
     }
 
     /// As [`Engine::run`], also returning the top-`k` scores of every step
@@ -287,7 +387,8 @@ impl<K: Kernels> Engine<K> {
         self.decode.validate()?;
         let strategy = strategy_for(method, flex);
         let mut out = Vec::new();
-        for chunk in questions.chunks(self.decode.batch_size) {
+        let batch = self.batch_size_for(strategy.as_ref(), questions)?;
+        for chunk in questions.chunks(batch) {
             out.extend(self.decode_questions(strategy.as_ref(), chunk, k.max(1))?);
         }
         Ok(out)
@@ -305,7 +406,12 @@ impl<K: Kernels> Engine<K> {
         sampling.validate()?;
         self.decode.validate()?;
         let mut out = Vec::with_capacity(prompts.len());
-        let batch = self.decode.batch_size.max(1);
+        // Sampling runs paraphrase generation, a small job: no memory sizing.
+        let batch = self
+            .decode
+            .batch_size
+            .fixed()
+            .unwrap_or(BatchSize::CPU_DEFAULT);
         for (chunk_index, chunk) in prompts.chunks(batch).enumerate() {
             let rows = chunk
                 .iter()
@@ -366,13 +472,19 @@ impl<K: Kernels> Engine<K> {
         questions: &[Question],
         trace: usize,
     ) -> Result<Vec<TracedAnswer>, EnsembleError> {
+        let planning_started = Instant::now();
         let prompter = self.prompter();
-        let mut plans: Vec<(usize, GroupPlan)> = Vec::new();
-        for question in questions {
-            for group in strategy.plan(question, &prompter)? {
-                plans.push((question.item_index, group));
-            }
-        }
+        // Tokenising a batch's prompts is the host's largest share of a GPU
+        // run: on every core, in question order.
+        let planned: Vec<Vec<GroupPlan>> = questions
+            .par_iter()
+            .map(|question| strategy.plan(question, &prompter))
+            .collect::<Result<_, _>>()?;
+        let plans: Vec<(usize, GroupPlan)> = questions
+            .iter()
+            .zip(planned)
+            .flat_map(|(question, groups)| groups.into_iter().map(|g| (question.item_index, g)))
+            .collect();
         if plans.is_empty() {
             return Ok(Vec::new());
         }
@@ -384,12 +496,13 @@ impl<K: Kernels> Engine<K> {
             rows = rows.iter().map(Vec::len).sum::<usize>(),
             "decoding batch"
         );
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let encoded = self.encode(
             &rows,
             self.decode.max_new_tokens,
             self.decode.shared_context,
         )?;
+        self.model.kernels().sync()?;
         let encoded_at = started.elapsed();
         let confidences = if strategy.needs_confidences() {
             Some(self.confidences(&encoded, &rows)?)
@@ -412,21 +525,27 @@ impl<K: Kernels> Engine<K> {
         };
         let decoded =
             self.decode_loop(encoded, plans.len(), self.decode.max_new_tokens, chooser)?;
+        let decoded_at = started.elapsed();
         tracing::debug!(
             prefill_ms = encoded_at.as_millis() as u64,
-            total_ms = started.elapsed().as_millis() as u64,
+            total_ms = decoded_at.as_millis() as u64,
             steps = decoded.iter().map(|d| d.ids.len()).max().unwrap_or(0),
             "batch decoded"
         );
-        plans
-            .into_iter()
+        let answers = plans
+            .into_par_iter()
             .zip(decoded)
             .enumerate()
             .map(|(g, ((item_index, plan), d))| {
                 let confidences = confidences.as_ref().map(|c| c[g].clone());
                 self.answer(item_index, plan, d, confidences)
             })
-            .collect()
+            .collect();
+        let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        times.prefill += encoded_at;
+        times.decode += decoded_at - encoded_at;
+        times.host += planning_started.elapsed().saturating_sub(decoded_at);
+        answers
     }
 
     /// Per group, per row: the mean probability of the row's own greedy answer,
@@ -756,6 +875,14 @@ impl<K: Kernels> Engine<K> {
     }
 }
 
+/// The questions that fit in 80 % of `free` bytes at `per_question` bytes
+/// each: at least one, at most `questions`.
+fn fitting_batch(free: u64, per_question: u64, questions: usize) -> usize {
+    let usable = free / 5 * 4;
+    let fits = usable / per_question.max(1);
+    (fits.min(questions as u64) as usize).max(1)
+}
+
 /// The leading tokens of a row that a shared context can stand for.
 struct Prefix<'a> {
     tokens: &'a [u32],
@@ -825,4 +952,19 @@ fn step_input(row: &LiveRow, token: u32) -> RowInput {
         values: vec![*value],
     });
     input
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fitting_batch;
+
+    #[test]
+    fn a_batch_fills_four_fifths_of_free_memory_within_the_run() {
+        assert_eq!(fitting_batch(1000, 10, 1000), 80);
+        assert_eq!(fitting_batch(1000, 10, 30), 30);
+        // Nothing fits: still one question per batch, so the run can proceed
+        // (and the device reports what it is out of).
+        assert_eq!(fitting_batch(1000, 5000, 30), 1);
+        assert_eq!(fitting_batch(1000, 0, 30), 30);
+    }
 }

@@ -24,10 +24,10 @@ pub mod strategy;
 
 pub use answer::{Answer, Question, StopReason};
 pub use config::{
-    DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule, SamplingConfig,
-    parse_fuse_first,
+    BatchSize, DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule,
+    SamplingConfig, parse_fuse_first,
 };
-pub use engine::{ContextStats, Engine, TracedAnswer};
+pub use engine::{ContextStats, Engine, PhaseTimes, TracedAnswer};
 pub use error::EnsembleError;
 pub use paraphrase::generate_paraphrases;
 pub use strategy::{GroupPlan, Strategy, strategy_for};

@@ -28,8 +28,8 @@ pub struct GroupPlan {
     pub rows: Vec<RowPlan>,
 }
 
-/// An ensemble method.
-pub trait Strategy {
+/// An ensemble method (`Sync`: batches are planned on every core).
+pub trait Strategy: Sync {
     /// The method's name, for logs.
     fn name(&self) -> &'static str;
 

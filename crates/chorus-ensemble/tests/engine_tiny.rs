@@ -15,7 +15,7 @@ use common::{questions, tiny_engine};
 
 fn decode(batch_size: usize) -> DecodeConfig {
     DecodeConfig {
-        batch_size,
+        batch_size: chorus_ensemble::BatchSize::Fixed(batch_size),
         ..DecodeConfig::default()
     }
 }

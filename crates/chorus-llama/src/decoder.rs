@@ -3,6 +3,7 @@
 
 use crate::LlamaError;
 use crate::kernels::Kernels;
+use crate::profile::timed;
 
 /// The weights of one decoder layer, in the kernels' memory.
 pub(crate) struct DecoderLayer<K: Kernels> {
@@ -34,24 +35,21 @@ impl<K: Kernels> DecoderLayer<K> {
         shared: Option<&K::Kv>,
         eps: f32,
     ) -> Result<(), LlamaError> {
-        // One trace span per operation: `RUST_LOG=chorus_llama=trace` with span
-        // close events (the `profile` example) gives each one's time.
-        let normed = traced("rms_norm", || k.rms_norm(x, &self.input_norm, eps))?;
-        let qkv = traced("qkv", || {
+        // One trace span per operation (the `profile` example reads their
+        // times); with CHORUS_PROFILE_OPS=1 each is also timed between syncs.
+        let normed = timed(k, "rms_norm", || k.rms_norm(x, &self.input_norm, eps))?;
+        let qkv = timed(k, "qkv", || {
             k.linear(&normed, &self.qkv, self.qkv_bias.as_ref())
         })?;
-        let attended = traced("attention", || k.attention(&qkv, pass, index, kv, shared))?;
-        traced("o_proj", || k.linear_add(&attended, &self.o, x))?;
-        let normed = traced("rms_norm", || k.rms_norm(x, &self.post_attention_norm, eps))?;
-        let gate_up = traced("gate_up", || k.linear(&normed, &self.gate_up, None))?;
-        let activated = traced("swiglu", || k.swiglu(&gate_up))?;
-        traced("down_proj", || k.linear_add(&activated, &self.down, x))
+        let attended = timed(k, "attention", || {
+            k.attention(&qkv, pass, index, kv, shared)
+        })?;
+        timed(k, "o_proj", || k.linear_add(&attended, &self.o, x))?;
+        let normed = timed(k, "rms_norm", || {
+            k.rms_norm(x, &self.post_attention_norm, eps)
+        })?;
+        let gate_up = timed(k, "gate_up", || k.linear(&normed, &self.gate_up, None))?;
+        let activated = timed(k, "swiglu", || k.swiglu(&gate_up))?;
+        timed(k, "down_proj", || k.linear_add(&activated, &self.down, x))
     }
-}
-
-/// Runs `op` inside a trace-level span named `name`.
-#[inline]
-fn traced<T>(name: &'static str, op: impl FnOnce() -> T) -> T {
-    let _span = tracing::trace_span!("op", name).entered();
-    op()
 }

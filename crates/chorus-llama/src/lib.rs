@@ -22,6 +22,7 @@
 //!   reference, CUDA); [`backend`]: the named kernel sets and [`backend::run_on`].
 //! - [`rope`]: rotary embedding tables with Llama-3 scaling.
 //! - [`random`]: [`RandomWeights`] and config [`presets`](random::presets).
+//! - [`profile`]: opt-in per-operation timing (`CHORUS_PROFILE_OPS=1`).
 //! - [`testing`]: where tests and benchmarks find the real model.
 
 pub mod backend;
@@ -36,6 +37,7 @@ pub mod input;
 pub mod kernels;
 pub mod model;
 mod parallel;
+pub mod profile;
 pub mod random;
 pub mod rope;
 pub mod select;
@@ -57,6 +59,6 @@ pub use backend::{BurnCudaBf16, BurnCudaF32, CudaBf16, CudaF16, CudaF32};
 pub use cache::{KvCache, SharedContext};
 pub use input::{ForwardInput, KeyBias, KeyMask, RowInput};
 pub use kernels::{Heads, Kernels};
-pub use model::{Llama, Logits};
+pub use model::{BatchNeed, Llama, Logits};
 pub use random::{RandomWeights, presets};
 pub use select::{Choice, Fusion, Picked, Selection};

@@ -11,6 +11,7 @@ use crate::decoder::DecoderLayer;
 use crate::input::{ForwardInput, KeyMask, Limits, RowInput};
 use crate::kernels::{Heads, Kernels, KvShape, MatrixUse};
 use crate::parallel;
+use crate::profile::timed;
 use crate::rope::RopeTable;
 use crate::select::{Picked, Selection};
 use crate::{InputError, LlamaConfig, LlamaError, WeightSource};
@@ -55,6 +56,20 @@ impl<K: Kernels> std::fmt::Debug for Logits<K> {
             .field("vocab", &self.vocab)
             .finish_non_exhaustive()
     }
+}
+
+/// What one batch asks of the model's memory, for sizing batches to a device
+/// ([`Llama::batch_bytes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchNeed {
+    /// New tokens of the batch's prefill pass.
+    pub tokens: usize,
+    /// Cache entries of the batch: its rows' own tokens plus the new ones.
+    pub cached_tokens: usize,
+    /// Rows that get logits (one per row in the first step).
+    pub logit_rows: usize,
+    /// Keys of the shared context the rows attend to (0 when none).
+    pub shared_keys: usize,
 }
 
 impl<K: Kernels> Logits<K> {
@@ -128,6 +143,24 @@ impl<K: Kernels> Llama<K> {
             norm,
             lm_head,
         })
+    }
+
+    /// Device bytes a batch needs beyond the weights: its KV cache, and the
+    /// activations of its prefill pass as if all were alive at once (an upper
+    /// bound: the kernels free most before the next is made), the shared
+    /// context's attention scores and the first step's logits included.
+    pub fn batch_bytes(&self, need: &BatchNeed) -> u64 {
+        // Activations and caches are stored in the kernels' float type.
+        let elem: u64 = if self.kernels.dtype() == "f32" { 4 } else { 2 };
+        let c = &self.config;
+        let h = self.heads;
+        let per_token_kv = (c.num_hidden_layers * 2 * h.kv_width()) as u64 * elem;
+        let widths = 3 * c.hidden_size + h.qkv_width() + 2 * h.q_width() + 3 * c.intermediate_size;
+        // Shared part: f32 scores, element probabilities, f32 outputs, max and sum.
+        let shared = h.query as u64 * (need.shared_keys as u64 * (4 + elem) + h.dim as u64 * 4 + 8);
+        let per_token = widths as u64 * elem + if need.shared_keys > 0 { shared } else { 0 };
+        let logits = (need.logit_rows * c.vocab_size) as u64 * (elem + 4);
+        need.cached_tokens as u64 * per_token_kv + need.tokens as u64 * per_token + logits
     }
 
     /// The model's hyper-parameters.
@@ -273,6 +306,7 @@ impl<K: Kernels> Llama<K> {
             return Err(InputError::CacheHeads.into());
         }
         let states = cache.slot_states();
+        let planning = Instant::now();
         let plan = input.plan(
             &Limits {
                 vocab: self.config.vocab_size,
@@ -282,6 +316,9 @@ impl<K: Kernels> Llama<K> {
             },
             &self.rope,
         )?;
+        if crate::profile::enabled() {
+            crate::profile::record("plan (host)", planning.elapsed());
+        }
         let needed = plan
             .rows
             .iter()
@@ -294,8 +331,8 @@ impl<K: Kernels> Llama<K> {
         let k = &self.kernels;
         let _span =
             tracing::trace_span!("forward", tokens = plan.len(), rows = plan.rows.len()).entered();
-        let pass = k.prepare(plan)?;
-        let mut x = k.embed(&self.embed, &pass)?;
+        let pass = timed(k, "prepare", || k.prepare(plan))?;
+        let mut x = timed(k, "embed", || k.embed(&self.embed, &pass))?;
         let (kv, shared) = cache.stores();
         for (index, layer) in self.layers.iter().enumerate() {
             let _span = tracing::trace_span!("layer", index).entered();
@@ -307,9 +344,10 @@ impl<K: Kernels> Llama<K> {
         let values = if logit_rows == 0 {
             None
         } else {
-            let picked = k.logit_rows(&x, &pass)?;
-            let normed = k.rms_norm(&picked, &self.norm, self.eps)?;
-            Some(k.lm_head(&normed, self.lm_head.as_ref().unwrap_or(&self.embed))?)
+            let picked = timed(k, "logit_rows", || k.logit_rows(&x, &pass))?;
+            let normed = timed(k, "rms_norm", || k.rms_norm(&picked, &self.norm, self.eps))?;
+            let table = self.lm_head.as_ref().unwrap_or(&self.embed);
+            Some(timed(k, "lm_head", || k.lm_head(&normed, table))?)
         };
         Ok(Logits {
             values,
@@ -350,7 +388,9 @@ impl<K: Kernels> Llama<K> {
         selections: &[Selection],
     ) -> Result<Vec<Picked>, LlamaError> {
         match &logits.values {
-            Some(values) => self.kernels.select(values, selections),
+            Some(values) => timed(&self.kernels, "select", || {
+                self.kernels.select(values, selections)
+            }),
             None if selections.is_empty() => Ok(Vec::new()),
             None => Err(InputError::EmptySelection.into()),
         }
@@ -446,11 +486,18 @@ impl<K: Kernels> Loader<'_, K> {
             self.host_into(name, &[*out, inputs], buffer)?;
         }
         let blocks: Vec<&[f32]> = scratch[..parts.len()].iter().map(Vec::as_slice).collect();
-        let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
-        let weight = self.timed(|| {
-            self.kernels
-                .matrix(transposed, inputs, outputs, MatrixUse::Linear)
-        })?;
+        let weight = if self.kernels.takes_outputs_major() {
+            self.timed(|| {
+                self.kernels
+                    .stacked_matrix(&blocks, outputs, inputs, MatrixUse::LinearOutputsMajor)
+            })?
+        } else {
+            let transposed = parallel::stack_transposed(&blocks, inputs, |x| x);
+            self.timed(|| {
+                self.kernels
+                    .matrix(transposed, inputs, outputs, MatrixUse::Linear)
+            })?
+        };
         let bias_of = |name: &String| {
             name.strip_suffix(".weight")
                 .map(|stem| format!("{stem}.bias"))

@@ -90,6 +90,26 @@ where
     out
 }
 
+/// The blocks one after the other in one new vector, copied on every core.
+pub(crate) fn concat(blocks: &[&[f32]]) -> Vec<f32> {
+    use rayon::prelude::*;
+    let total = blocks.iter().map(|b| b.len()).sum();
+    let mut out = vec![0.0f32; total];
+    let mut rest = out.as_mut_slice();
+    let mut pieces = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let (head, tail) = rest.split_at_mut(block.len());
+        pieces.push((head, *block));
+        rest = tail;
+    }
+    pieces.into_par_iter().for_each(|(dst, src)| {
+        dst.par_chunks_mut(1 << 16)
+            .zip(src.par_chunks(1 << 16))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,9 @@ pub struct KvShape {
 pub enum MatrixUse {
     /// A linear layer `[in, out]`, used as `x · W`.
     Linear,
+    /// A linear layer `[out, in]`, as Hugging Face stores it, used as `x · Wᵀ`
+    /// (only for kernels whose [`Kernels::takes_outputs_major`] is true).
+    LinearOutputsMajor,
     /// A `[vocab, hidden]` table: rows gathered by token (embedding) and used
     /// as `x · tableᵀ` (LM head).
     Table,
@@ -131,6 +134,28 @@ pub trait Kernels: Sized + Send + Sync + 'static {
         usage: MatrixUse,
     ) -> Result<Self::Matrix, LlamaError>;
 
+    /// [`Kernels::matrix`] of `parts` stacked one after another (fused q/k/v
+    /// or gate/up parts, `[out_i, in]` each, with `usage`
+    /// [`MatrixUse::LinearOutputsMajor`]); `rows` is the parts' total. The
+    /// default copies them into one buffer first; kernels that upload can
+    /// stream the parts instead.
+    fn stacked_matrix(
+        &self,
+        parts: &[&[f32]],
+        rows: usize,
+        cols: usize,
+        usage: MatrixUse,
+    ) -> Result<Self::Matrix, LlamaError> {
+        self.matrix(crate::parallel::concat(parts), rows, cols, usage)
+    }
+
+    /// Whether linear weights are handed over as Hugging Face stores them
+    /// ([`MatrixUse::LinearOutputsMajor`]), sparing the load a transpose: for
+    /// kernels whose products read either layout (cuBLAS). Default: no.
+    fn takes_outputs_major(&self) -> bool {
+        false
+    }
+
     /// A weight vector from f32 values.
     fn vector(&self, values: Vec<f32>) -> Result<Self::Vector, LlamaError>;
 
@@ -140,6 +165,12 @@ pub trait Kernels: Sized + Send + Sync + 'static {
     }
 
     /// An empty store of this shape (contents unspecified until written).
+    /// Free device memory in bytes, where the kernels' memory is what limits
+    /// a batch (a GPU); `None` otherwise (the default).
+    fn free_memory(&self) -> Result<Option<u64>, LlamaError> {
+        Ok(None)
+    }
+
     fn new_kv(&self, shape: KvShape) -> Result<Self::Kv, LlamaError>;
 
     /// An independent copy of a store.

@@ -148,15 +148,16 @@ impl<B: Backend> Kernels for BurnKernels<B> {
         values: Vec<f32>,
         rows: usize,
         cols: usize,
-        _: MatrixUse,
+        usage: MatrixUse,
     ) -> Result<Self::Matrix, LlamaError> {
         let values = crate::parallel::convert(&values, |v| {
             burn::tensor::ElementConversion::elem::<B::FloatElem>(v)
         });
-        Ok(Tensor::from_data(
-            TensorData::new(values, [rows, cols]),
-            &self.device,
-        ))
+        let matrix = Tensor::from_data(TensorData::new(values, [rows, cols]), &self.device);
+        Ok(match usage {
+            MatrixUse::LinearOutputsMajor => matrix.transpose(),
+            MatrixUse::Linear | MatrixUse::Table => matrix,
+        })
     }
 
     fn vector(&self, values: Vec<f32>) -> Result<Self::Vector, LlamaError> {

@@ -7,8 +7,9 @@ struct Pass {
     const unsigned* tok_row;      // [tokens] row of each token
     const unsigned* tok_slot;     // [tokens] cache slot
     const unsigned* tok_index;    // [tokens] own index of its key in the slot
-    const float* cos;             // [tokens][dim/2]
-    const float* sin;             // [tokens][dim/2]
+    const unsigned* tok_rope;     // [tokens] row of its position in cos / sin
+    const float* cos;             // [distinct positions][dim/2]
+    const float* sin;             // [distinct positions][dim/2]
     const unsigned* range_starts; // [tokens + 1]
     const unsigned* ranges;       // [2 · ranges] start, end (row key space)
     const float* bias_value;      // [tokens] (0 = none)
@@ -17,33 +18,40 @@ struct Pass {
 };
 
 // Rotary embeddings on q and k of every token, k and v written into the cache,
-// q written grouped by key/value head. Grid: (tokens, query + 2·kv heads);
-// block: up to HEAD_DIM/2 threads (a multiple of 32). The halves follow transformers' rotate_half, with cos
-// and sin rounded to the dtype as transformers casts them.
+// q written grouped by key/value head. Grid: (tokens); block: 256 threads over
+// (head, pair) for every query, key and value head of the token. The halves
+// follow transformers' rotate_half, with cos and sin rounded to the dtype as
+// transformers casts them.
 extern "C" __global__ void rope_store(const elem* qkv, Pass p, elem* q_grouped, elem* keys, elem* values,
                                       int tokens, int kv_heads, int capacity) {
     const int dim = HEAD_DIM, half = HEAD_DIM / 2, group = GROUP;
-    int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x;
+    int t = blockIdx.x;
     int query_heads = kv_heads * GROUP;
-    int width = (query_heads + 2 * kv_heads) * dim;
-    const elem* src = qkv + (long)t * width + (long)h * dim;
+    int heads = query_heads + 2 * kv_heads;
+    int width = heads * dim;
+    const elem* row = qkv + (long)t * width;
     long slot = p.tok_slot[t], index = p.tok_index[t];
-    if (h >= query_heads + kv_heads) {
-        int kh = h - query_heads - kv_heads;
-        elem* dst = values + ((slot * kv_heads + kh) * capacity + index) * dim;
-        for (int e = i; e < dim; e += blockDim.x) dst[e] = src[e];
-        return;
-    }
-    elem* dst;
-    if (h < query_heads) {
-        int g = h / group, j = h % group;
-        dst = q_grouped + (((long)g * tokens + t) * group + j) * dim;
-    } else {
-        int kh = h - query_heads;
-        dst = keys + ((slot * kv_heads + kh) * capacity + index) * dim;
-    }
-    for (int e = i; e < half; e += blockDim.x) {
-        float c = rt(p.cos[(long)t * half + e]), s = rt(p.sin[(long)t * half + e]);
+    const float* cos = p.cos + (long)p.tok_rope[t] * half;
+    const float* sin = p.sin + (long)p.tok_rope[t] * half;
+    for (int w = threadIdx.x; w < heads * half; w += blockDim.x) {
+        int h = w / half, e = w % half;
+        const elem* src = row + h * dim;
+        if (h >= query_heads + kv_heads) {
+            int kh = h - query_heads - kv_heads;
+            elem* dst = values + ((slot * kv_heads + kh) * capacity + index) * dim;
+            dst[e] = src[e];
+            dst[e + half] = src[e + half];
+            continue;
+        }
+        elem* dst;
+        if (h < query_heads) {
+            int g = h / group, j = h % group;
+            dst = q_grouped + (((long)g * tokens + t) * group + j) * dim;
+        } else {
+            int kh = h - query_heads;
+            dst = keys + ((slot * kv_heads + kh) * capacity + index) * dim;
+        }
+        float c = rt(cos[e]), s = rt(sin[e]);
         float a = ld(src[e]), b = ld(src[e + half]);
         dst[e] = st(rt(a * c) - rt(b * s));
         dst[e + half] = st(rt(b * c) + rt(a * s));

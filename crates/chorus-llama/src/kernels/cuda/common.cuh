@@ -44,6 +44,32 @@ __device__ __forceinline__ float ld(elem x) { return x; }
 __device__ __forceinline__ elem st(float f) { return f; }
 #endif
 
+// Four consecutive elements in one 8- or 16-byte access (the address must be
+// a multiple of four elements): the row kernels are bound by memory, and
+// 2-byte accesses leave most of each memory transaction unused.
+struct f4 {
+    float a, b, c, d;
+};
+
+#if defined(CHORUS_BF16) || defined(CHORUS_F16)
+__device__ __forceinline__ f4 ld4(const elem* p) {
+    uint2 u = *reinterpret_cast<const uint2*>(p);
+    return {ld((elem)(u.x & 0xffffu)), ld((elem)(u.x >> 16)), ld((elem)(u.y & 0xffffu)), ld((elem)(u.y >> 16))};
+}
+__device__ __forceinline__ void st4(elem* p, f4 v) {
+    uint2 u;
+    u.x = (unsigned)st(v.a) | ((unsigned)st(v.b) << 16);
+    u.y = (unsigned)st(v.c) | ((unsigned)st(v.d) << 16);
+    *reinterpret_cast<uint2*>(p) = u;
+}
+#else
+__device__ __forceinline__ f4 ld4(const elem* p) {
+    float4 v = *reinterpret_cast<const float4*>(p);
+    return {v.x, v.y, v.z, v.w};
+}
+__device__ __forceinline__ void st4(elem* p, f4 v) { *reinterpret_cast<float4*>(p) = make_float4(v.a, v.b, v.c, v.d); }
+#endif
+
 // Rounds through the element type (identity for f32).
 __device__ __forceinline__ float rt(float f) { return ld(st(f)); }
 

@@ -26,7 +26,8 @@ use cudarc::cublas::CudaBlas;
 use cudarc::cublas::result as blas;
 use cudarc::cublas::sys::{cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType};
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig, PushKernelArg,
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, LaunchConfig,
+    PinnedHostSlice, PushKernelArg,
 };
 use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
@@ -35,6 +36,7 @@ pub use elem::CudaElem;
 use super::packed::{Offsets, pack, pack_selections};
 use super::{Heads, Kernels, KvShape, MatrixUse, PassPlan};
 use crate::LlamaError;
+use crate::profile::timed;
 use crate::select::{Picked, Selection};
 use pass::PassArg;
 
@@ -60,6 +62,11 @@ const ATTENTION: &str = include_str!("attention.cu");
 /// Threads per block of the row kernels.
 const ROW_THREADS: u32 = 256;
 
+/// The shared part's key count is padded to a multiple of this, so that its
+/// products' leading dimensions stay aligned for cuBLAS's tensor-core kernels
+/// (122 context keys: 244-byte rows, which they refuse); padded keys are masked.
+const KEY_PAD: usize = 16;
+
 /// CUDA kernels storing weights and activations as `E` (bf16, f16 or f32).
 pub struct CudaKernels<E: CudaElem> {
     ordinal: usize,
@@ -70,7 +77,47 @@ pub struct CudaKernels<E: CudaElem> {
     ops: Ops,
     /// Attention modules per head geometry (query heads per kv head, head dim).
     attention: Mutex<HashMap<(usize, usize), Arc<AttentionFns>>>,
+    /// Page-locked buffers that weights pass through, made at the first upload.
+    staging: Mutex<Option<Staging<E>>>,
     _elem: PhantomData<E>,
+}
+
+/// Elements per staging buffer (16 MiB of bf16).
+const STAGE_ELEMS: usize = 8 << 20;
+
+/// Two page-locked host buffers for weight uploads: converting one chunk to
+/// `E` (on every core) overlaps the copy of the previous one, and copies from
+/// page-locked memory run at the link's full speed, where pageable memory is
+/// first copied again by the driver.
+struct Staging<E: CudaElem> {
+    buffers: [(PinnedHostSlice<E>, Option<CudaEvent>); 2],
+    next: usize,
+}
+
+impl<E: CudaElem> Staging<E> {
+    fn new(ctx: &Arc<CudaContext>, ordinal: usize) -> Result<Self, LlamaError> {
+        let buffer = || {
+            // SAFETY: page-locked memory, written before each copy reads it.
+            unsafe { ctx.alloc_pinned::<E>(STAGE_ELEMS) }
+                .map(|b| (b, None))
+                .map_err(|e| device_error(ordinal, "allocating page-locked memory", e))
+        };
+        Ok(Self {
+            buffers: [buffer()?, buffer()?],
+            next: 0,
+        })
+    }
+}
+
+impl<E: CudaElem> Drop for Staging<E> {
+    fn drop(&mut self) {
+        // A copy may still read a buffer: wait for it before the memory goes.
+        for (_, copied) in &self.buffers {
+            if let Some(event) = copied {
+                let _ = event.synchronize();
+            }
+        }
+    }
 }
 
 /// The functions of the elementwise module.
@@ -101,6 +148,35 @@ pub struct CudaAct<E: CudaElem> {
 impl<E: CudaElem> std::fmt::Debug for CudaAct<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "CudaAct[{}, {}] {}", self.rows, self.cols, E::NAME)
+    }
+}
+
+/// A weight matrix on the device: `[in, out]`, or `[out, in]` (`transposed`:
+/// Hugging Face linear weights and the `[vocab, hidden]` tables), which cuBLAS
+/// reads as it is.
+pub struct CudaWeight<E: CudaElem> {
+    m: CudaAct<E>,
+    transposed: bool,
+}
+
+impl<E: CudaElem> std::fmt::Debug for CudaWeight<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "CudaWeight[{:?}, transposed {}]",
+            self.m, self.transposed
+        )
+    }
+}
+
+impl<E: CudaElem> CudaWeight<E> {
+    /// Output columns of `x · W`.
+    fn outputs(&self) -> usize {
+        if self.transposed {
+            self.m.rows
+        } else {
+            self.m.cols
+        }
     }
 }
 
@@ -317,6 +393,58 @@ impl<E: CudaElem> CudaKernels<E> {
             .map_err(self.fail("copying to the device"))
     }
 
+    /// f32 weights converted to `E` and copied to a new device buffer through
+    /// the two page-locked staging buffers (see [`Staging`]).
+    fn upload_weights(&self, parts: &[&[f32]]) -> Result<CudaSlice<E>, LlamaError> {
+        use rayon::prelude::*;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let dst: CudaSlice<E> = self.alloc(total)?;
+        let base = self.ptr(&dst);
+        let mut guard = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        let staging = match guard.as_mut() {
+            Some(staging) => staging,
+            None => guard.insert(Staging::new(&self.ctx, self.ordinal)?),
+        };
+        let mut written = 0usize;
+        for chunk in parts.iter().flat_map(|part| part.chunks(STAGE_ELEMS)) {
+            let (buffer, copied) = &mut staging.buffers[staging.next];
+            staging.next = 1 - staging.next;
+            if let Some(event) = copied.take() {
+                event
+                    .synchronize()
+                    .map_err(self.fail("waiting for a weight copy"))?;
+            }
+            // The buffer's own event is never recorded (copies go through the
+            // raw call below), so this does not wait.
+            let host = buffer
+                .as_mut_slice()
+                .map_err(self.fail("mapping page-locked memory"))?;
+            let host = &mut host[..chunk.len()];
+            host.par_chunks_mut(1 << 16)
+                .zip(chunk.par_chunks(1 << 16))
+                .for_each(|(h, c)| h.iter_mut().zip(c).for_each(|(h, &v)| *h = E::from_f32(v)));
+            let offset = (written * std::mem::size_of::<E>()) as u64;
+            written += chunk.len();
+            // SAFETY: `dst` holds every part's elements, so the chunk fits at
+            // its offset; the host buffer is not touched again until the event
+            // recorded after this copy has completed.
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(
+                    base + offset,
+                    host,
+                    self.stream.cu_stream(),
+                )
+            }
+            .map_err(self.fail("copying weights to the device"))?;
+            *copied = Some(
+                self.stream
+                    .record_event(None)
+                    .map_err(self.fail("recording a copy event"))?,
+            );
+        }
+        Ok(dst)
+    }
+
     /// Base pointer of the pass table plus a word offset.
     fn at(&self, pass: &CudaPass, offset: usize) -> u64 {
         self.ptr(&pass.table) + 4 * offset as u64
@@ -338,7 +466,7 @@ fn rows_config(rows: usize) -> LaunchConfig {
 impl<E: CudaElem> Kernels for CudaKernels<E> {
     type Device = usize;
     type Act = CudaAct<E>;
-    type Matrix = CudaAct<E>;
+    type Matrix = CudaWeight<E>;
     type Vector = CudaVector<E>;
     type Kv = CudaKv<E>;
     type Pass = CudaPass;
@@ -383,6 +511,7 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             arch,
             ops,
             attention: Mutex::new(HashMap::new()),
+            staging: Mutex::new(None),
             _elem: PhantomData,
         })
     }
@@ -401,16 +530,46 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         values: Vec<f32>,
         rows: usize,
         cols: usize,
-        _: MatrixUse,
-    ) -> Result<CudaAct<E>, LlamaError> {
-        use rayon::prelude::*;
-        let converted: Vec<E> = values.par_iter().map(|&v| E::from_f32(v)).collect();
-        drop(values);
-        Ok(CudaAct {
-            buf: self.upload(&converted)?,
-            rows,
-            cols,
+        usage: MatrixUse,
+    ) -> Result<CudaWeight<E>, LlamaError> {
+        Ok(CudaWeight {
+            m: CudaAct {
+                buf: self.upload_weights(&[&values])?,
+                rows,
+                cols,
+            },
+            transposed: usage != MatrixUse::Linear,
         })
+    }
+
+    fn stacked_matrix(
+        &self,
+        parts: &[&[f32]],
+        rows: usize,
+        cols: usize,
+        usage: MatrixUse,
+    ) -> Result<CudaWeight<E>, LlamaError> {
+        Ok(CudaWeight {
+            m: CudaAct {
+                buf: self.upload_weights(parts)?,
+                rows,
+                cols,
+            },
+            transposed: usage != MatrixUse::Linear,
+        })
+    }
+
+    fn takes_outputs_major(&self) -> bool {
+        true
+    }
+
+    fn free_memory(&self) -> Result<Option<u64>, LlamaError> {
+        self.ctx
+            .bind_to_thread()
+            .map_err(self.fail("binding the context"))?;
+        let (free, _total) =
+            cudarc::driver::result::mem_get_info().map_err(self.fail("reading free memory"))?;
+        Ok(Some(free as u64))
     }
 
     fn vector(&self, values: Vec<f32>) -> Result<CudaVector<E>, LlamaError> {
@@ -425,9 +584,20 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
     }
 
     fn new_kv(&self, shape: KvShape) -> Result<CudaKv<E>, LlamaError> {
-        let len = shape.slots * shape.heads.key_value * shape.capacity * shape.heads.dim;
+        // Zeroed, with a tail of KEY_PAD keys: the shared part's products read
+        // up to the padded key count past a head's keys (see `shared_part`),
+        // which must be finite however little of the store was written.
+        let len = shape.slots * shape.heads.key_value * shape.capacity * shape.heads.dim
+            + KEY_PAD * shape.heads.dim;
+        let zeroed = || {
+            let mut buf = self.alloc::<E>(len)?;
+            self.stream
+                .memset_zeros(&mut buf)
+                .map_err(self.fail("zeroing the KV cache"))?;
+            Ok::<_, LlamaError>(buf)
+        };
         let layers = (0..shape.layers)
-            .map(|_| Ok((self.alloc(len)?, self.alloc(len)?)))
+            .map(|_| Ok((zeroed()?, zeroed()?)))
             .collect::<Result<_, LlamaError>>()?;
         Ok(CudaKv { shape, layers })
     }
@@ -511,7 +681,8 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         })
     }
 
-    fn embed(&self, table: &CudaAct<E>, pass: &CudaPass) -> Result<CudaAct<E>, LlamaError> {
+    fn embed(&self, table: &CudaWeight<E>, pass: &CudaPass) -> Result<CudaAct<E>, LlamaError> {
+        let table = &table.m;
         let out = self.act(pass.plan.len(), table.cols)?;
         let tokens = self.at(pass, pass.offsets.tokens);
         let cols = table.cols as i32;
@@ -553,11 +724,11 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
     fn linear(
         &self,
         x: &CudaAct<E>,
-        weight: &CudaAct<E>,
+        weight: &CudaWeight<E>,
         bias: Option<&CudaVector<E>>,
     ) -> Result<CudaAct<E>, LlamaError> {
-        let mut out = self.act(x.rows, weight.cols)?;
-        self.product(x, weight, false, &mut out, 0.0)?;
+        let mut out = self.act(x.rows, weight.outputs())?;
+        self.product(x, &weight.m, weight.transposed, &mut out, 0.0)?;
         if let Some(bias) = bias {
             let total = (out.rows * out.cols) as i64;
             let cols = out.cols as i32;
@@ -583,31 +754,24 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
     fn linear_add(
         &self,
         x: &CudaAct<E>,
-        weight: &CudaAct<E>,
+        weight: &CudaWeight<E>,
         residual: &mut CudaAct<E>,
     ) -> Result<(), LlamaError> {
-        self.product(x, weight, false, residual, 1.0)
+        self.product(x, &weight.m, weight.transposed, residual, 1.0)
     }
 
     fn swiglu(&self, gate_up: &CudaAct<E>) -> Result<CudaAct<E>, LlamaError> {
         let inter = gate_up.cols / 2;
         let out = self.act(gate_up.rows, inter)?;
-        let total = (gate_up.rows * inter) as i64;
         let inter = inter as i32;
-        let config = LaunchConfig {
-            grid_dim: (grid(total as usize, ROW_THREADS as usize), 1, 1),
-            block_dim: (ROW_THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
         launch!(
             self,
             &self.ops.swiglu,
-            config,
+            rows_config(gate_up.rows),
             "swiglu",
             &gate_up.buf,
             &out.buf,
-            &inter,
-            &total
+            &inter
         )?;
         Ok(out)
     }
@@ -628,26 +792,23 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         let capacity = kv.shape.capacity;
         let (keys, values) = &kv.layers[layer];
         let q_grouped: CudaSlice<E> = self.alloc(tokens * heads.q_width())?;
-        let rope = LaunchConfig {
-            grid_dim: (tokens as u32, (heads.query + 2 * kv_heads) as u32, 1),
-            block_dim: ((dim / 2).clamp(32, 128).next_multiple_of(32) as u32, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let (t_i, kvh_i, cap_i) = (tokens as i32, kv_heads as i32, capacity as i32);
-        launch!(
-            self,
-            &fns.rope_store,
-            rope,
-            "rope_store",
-            &qkv.buf,
-            &pass.arg,
-            &q_grouped,
-            keys,
-            values,
-            &t_i,
-            &kvh_i,
-            &cap_i
-        )?;
+        timed(self, "attention/rope_store", || {
+            launch!(
+                self,
+                &fns.rope_store,
+                rows_config(tokens),
+                "rope_store",
+                &qkv.buf,
+                &pass.arg,
+                &q_grouped,
+                keys,
+                values,
+                &t_i,
+                &kvh_i,
+                &cap_i
+            )
+        })?;
         let scale = (dim as f32).powf(-0.5);
         let shared_len = plan.rows.iter().map(|r| r.shared).max().unwrap_or(0);
         let shared_part = match shared.filter(|_| shared_len > 0) {
@@ -671,24 +832,26 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
-        launch!(
-            self,
-            &fns.attend_own,
-            own,
-            "attend_own",
-            &q_grouped,
-            keys,
-            values,
-            &o1,
-            &m1,
-            &l1,
-            &out.buf,
-            &pass.arg,
-            &t_i,
-            &kvh_i,
-            &cap_i,
-            &scale
-        )?;
+        timed(self, "attention/attend_own", || {
+            launch!(
+                self,
+                &fns.attend_own,
+                own,
+                "attend_own",
+                &q_grouped,
+                keys,
+                values,
+                &o1,
+                &m1,
+                &l1,
+                &out.buf,
+                &pass.arg,
+                &t_i,
+                &kvh_i,
+                &cap_i,
+                &scale
+            )
+        })?;
         drop(shared_part);
         Ok(out)
     }
@@ -711,9 +874,9 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         Ok(out)
     }
 
-    fn lm_head(&self, x: &CudaAct<E>, table: &CudaAct<E>) -> Result<CudaAct<E>, LlamaError> {
-        let mut out = self.act(x.rows, table.rows)?;
-        self.product(x, table, true, &mut out, 0.0)?;
+    fn lm_head(&self, x: &CudaAct<E>, table: &CudaWeight<E>) -> Result<CudaAct<E>, LlamaError> {
+        let mut out = self.act(x.rows, table.outputs())?;
+        self.product(x, &table.m, table.transposed, &mut out, 0.0)?;
         Ok(out)
     }
 
@@ -842,20 +1005,26 @@ impl<E: CudaElem> CudaKernels<E> {
         let rows = tokens * group;
         let (keys, values) = &store.layers[layer];
         let capacity = store.shape.capacity;
+        // Keys past `shared` (the next head's, or the store's zeroed tail) are
+        // read but masked to probability 0 by the softmax's per-row limit.
+        let shared = shared.next_multiple_of(KEY_PAD);
         let scores: CudaSlice<f32> = self.alloc(kv_heads * rows * shared)?;
         let probs: CudaSlice<E> = self.alloc(kv_heads * rows * shared)?;
         let f32_type = cudaDataType::CUDA_R_32F;
         // S_g (rows × shared, row-major) = Q_g · K_gᵀ: column-major Sᵀ = K_g·Q_gᵀ
         // with K_g stored [shared][dim] (= column-major dim × shared, transposed).
-        self.gemm(
-            (true, false),
-            (shared, rows, dim),
-            (self.ptr(keys), E::DATA_TYPE, dim, capacity * dim),
-            (self.ptr(q_grouped), E::DATA_TYPE, dim, rows * dim),
-            (self.ptr(&scores), f32_type, shared, rows * shared),
-            0.0,
-            kv_heads,
-        )?;
+        let qk = || {
+            self.gemm(
+                (true, false),
+                (shared, rows, dim),
+                (self.ptr(keys), E::DATA_TYPE, dim, capacity * dim),
+                (self.ptr(q_grouped), E::DATA_TYPE, dim, rows * dim),
+                (self.ptr(&scores), f32_type, shared, rows * shared),
+                0.0,
+                kv_heads,
+            )
+        };
+        timed(self, "attention/shared_qk", qk)?;
         let max: CudaSlice<f32> = self.alloc(kv_heads * rows)?;
         let sum: CudaSlice<f32> = self.alloc(kv_heads * rows)?;
         let total = (kv_heads * rows) as i64;
@@ -866,33 +1035,38 @@ impl<E: CudaElem> CudaKernels<E> {
             block_dim: (256, 1, 1),
             shared_mem_bytes: 0,
         };
-        launch!(
-            self,
-            &fns.shared_softmax,
-            config,
-            "shared_softmax",
-            &scores,
-            &probs,
-            &max,
-            &sum,
-            &pass.arg,
-            &total,
-            &t_i,
-            &s_i,
-            &scale
-        )?;
+        timed(self, "attention/shared_softmax", || {
+            launch!(
+                self,
+                &fns.shared_softmax,
+                config,
+                "shared_softmax",
+                &scores,
+                &probs,
+                &max,
+                &sum,
+                &pass.arg,
+                &total,
+                &t_i,
+                &s_i,
+                &scale
+            )
+        })?;
         drop(scores);
         let out: CudaSlice<f32> = self.alloc(kv_heads * rows * dim)?;
         // O_g (rows × dim) = P_g · V_g: column-major Oᵀ = V_gᵀ·P_gᵀ.
-        self.gemm(
-            (false, false),
-            (dim, rows, shared),
-            (self.ptr(values), E::DATA_TYPE, dim, capacity * dim),
-            (self.ptr(&probs), E::DATA_TYPE, shared, rows * shared),
-            (self.ptr(&out), f32_type, dim, rows * dim),
-            0.0,
-            kv_heads,
-        )?;
+        let pv = || {
+            self.gemm(
+                (false, false),
+                (dim, rows, shared),
+                (self.ptr(values), E::DATA_TYPE, dim, capacity * dim),
+                (self.ptr(&probs), E::DATA_TYPE, shared, rows * shared),
+                (self.ptr(&out), f32_type, dim, rows * dim),
+                0.0,
+                kv_heads,
+            )
+        };
+        timed(self, "attention/shared_pv", pv)?;
         Ok(SharedPart {
             out,
             max,

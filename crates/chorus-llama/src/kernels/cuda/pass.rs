@@ -12,6 +12,7 @@ pub(super) struct PassArg {
     tok_row: u64,
     tok_slot: u64,
     tok_index: u64,
+    tok_rope: u64,
     cos: u64,
     sin: u64,
     range_starts: u64,
@@ -22,7 +23,7 @@ pub(super) struct PassArg {
 }
 
 // SAFETY: plain old data of the same layout as the kernels' `struct Pass`
-// (ten 64-bit pointers).
+// (eleven 64-bit pointers).
 unsafe impl DeviceRepr for PassArg {}
 
 impl PassArg {
@@ -33,6 +34,7 @@ impl PassArg {
             tok_row: at(o.tok_row),
             tok_slot: at(o.tok_slot),
             tok_index: at(o.tok_index),
+            tok_rope: at(o.tok_rope),
             cos: at(o.cos),
             sin: at(o.sin),
             range_starts: at(o.range_starts),

@@ -109,12 +109,21 @@ impl Kernels for HostKernels {
         debug_assert_eq!(values.len(), rows * cols);
         Ok(HostMatrix(match usage {
             MatrixUse::Linear => Layout::Linear(Panels::from_row_major(&values, rows, cols)),
+            MatrixUse::LinearOutputsMajor => {
+                Layout::Linear(Panels::from_transposed(&values, rows, cols))
+            }
             MatrixUse::Table => Layout::Table {
                 head: Panels::from_transposed(&values, rows, cols),
                 rows: values,
                 hidden: cols,
             },
         }))
+    }
+
+    /// Panels pack from either layout at the same cost, so the load's
+    /// transpose is skipped.
+    fn takes_outputs_major(&self) -> bool {
+        true
     }
 
     fn vector(&self, values: Vec<f32>) -> Result<Vec<f32>, LlamaError> {
