@@ -27,6 +27,8 @@ pub mod host;
 // Only the CUDA kernels read packed plans; the packing is tested in every build.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 pub(crate) mod packed;
+/// The log-sum-exp merge the CUDA attention uses, as host maths under test.
+pub mod merge;
 pub mod plan;
 pub mod reference;
 
