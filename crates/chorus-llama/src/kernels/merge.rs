@@ -26,7 +26,9 @@ impl Partial {
             for (score, value) in scores.iter().zip(values) {
                 let weight = (score - max).exp();
                 sum += weight;
-                out.iter_mut().zip(value).for_each(|(o, v)| *o += weight * v);
+                out.iter_mut()
+                    .zip(value)
+                    .for_each(|(o, v)| *o += weight * v);
             }
             out.iter_mut().for_each(|o| *o /= sum);
         }

@@ -25,10 +25,10 @@ use crate::select::{Picked, Selection};
 
 pub mod host;
 // Only the CUDA kernels read packed plans; the packing is tested in every build.
-#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
-pub(crate) mod packed;
 /// The log-sum-exp merge the CUDA attention uses, as host maths under test.
 pub mod merge;
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub(crate) mod packed;
 pub mod plan;
 pub mod reference;
 
