@@ -109,6 +109,31 @@ fn answers_do_not_depend_on_batch_size() {
     }
 }
 
+/// On the CPU the kernels report no memory limit: `auto` means the CPU default,
+/// a fixed size is taken as given.
+#[test]
+fn auto_batches_on_the_cpu_hold_the_cpu_default() {
+    use chorus_ensemble::{BatchSize, strategy_for};
+    let auto = tiny_engine(
+        DecodeConfig {
+            batch_size: BatchSize::Auto,
+            ..DecodeConfig::default()
+        },
+        false,
+    );
+    let strategy = strategy_for(Method::Avg, &FlexConfig::default());
+    let questions = questions();
+    assert_eq!(
+        auto.batch_size_for(strategy.as_ref(), &questions).unwrap(),
+        BatchSize::CPU_DEFAULT
+    );
+    let fixed = tiny_engine(decode(3), false);
+    assert_eq!(
+        fixed.batch_size_for(strategy.as_ref(), &questions).unwrap(),
+        3
+    );
+}
+
 #[test]
 fn one_paraphrase_fuses_to_itself() {
     let engine = tiny_engine(decode(4), false);

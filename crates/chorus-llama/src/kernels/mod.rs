@@ -166,13 +166,13 @@ pub trait Kernels: Sized + Send + Sync + 'static {
         Ok(())
     }
 
-    /// An empty store of this shape (contents unspecified until written).
     /// Free device memory in bytes, where the kernels' memory is what limits
     /// a batch (a GPU); `None` otherwise (the default).
     fn free_memory(&self) -> Result<Option<u64>, LlamaError> {
         Ok(None)
     }
 
+    /// An empty store of this shape (contents unspecified until written).
     fn new_kv(&self, shape: KvShape) -> Result<Self::Kv, LlamaError>;
 
     /// An independent copy of a store.

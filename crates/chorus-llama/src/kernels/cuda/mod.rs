@@ -532,14 +532,7 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         cols: usize,
         usage: MatrixUse,
     ) -> Result<CudaWeight<E>, LlamaError> {
-        Ok(CudaWeight {
-            m: CudaAct {
-                buf: self.upload_weights(&[&values])?,
-                rows,
-                cols,
-            },
-            transposed: usage != MatrixUse::Linear,
-        })
+        self.stacked_matrix(&[&values], rows, cols, usage)
     }
 
     fn stacked_matrix(
