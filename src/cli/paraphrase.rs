@@ -1,5 +1,5 @@
 //! `ensemble-generate paraphrase`: model-generated paraphrases of a dataset's
-//! questions (ANCHOR.md, paraphrase generation), written as WebQuestions JSONL
+//! questions (docs/DESIGN.md, "Paraphrase generation"), written as WebQuestions JSONL
 //! whose `paraphrases` field holds the original question first.
 //!
 //! Round `r` (0-based) asks every question with the round-`r` few-shot

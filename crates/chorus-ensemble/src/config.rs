@@ -7,7 +7,7 @@ use chorus_prompt::{DEFAULT_QUESTIONS_PER_EXAMPLE, FuseFirst};
 
 use crate::error::EnsembleError;
 
-/// An ensemble method (DESIGN.md, "Methods").
+/// An ensemble method (docs/DESIGN.md, "Methods").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// Only paraphrase 0 (the original question) is asked.
@@ -77,7 +77,7 @@ impl FromStr for Method {
     }
 }
 
-/// Position ids of a packed flex sequence (DESIGN.md, flex rule 2).
+/// Position ids of a packed flex sequence (docs/DESIGN.md, flex rule 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Positions {
     /// Positions restart in every paraphrase segment, as in a standalone prompt;
@@ -94,7 +94,7 @@ pub enum FlexMask {
     /// Paraphrase segments isolated from each other; generated tokens see all.
     #[default]
     Flex,
-    /// The MyriadLAMA structured layout and rules (ANCHOR.md).
+    /// The MyriadLAMA structured layout and rules (docs/DESIGN.md, "MyriadLAMA variant").
     Structured,
 }
 
@@ -284,7 +284,7 @@ pub struct SamplingConfig {
 }
 
 impl Default for SamplingConfig {
-    /// The paraphrase pipeline's settings (ANCHOR.md): temperature 1.5, top-p 0.9,
+    /// The pipeline's paraphrase settings (docs/DESIGN.md): temperature 1.5, top-p 0.9,
     /// 30 new tokens, seed 0.
     fn default() -> Self {
         Self {

@@ -1,4 +1,4 @@
-//! WebQuestions paraphrase generation (ANCHOR.md, "Prompts"): the model rewrites
+//! WebQuestions paraphrase generation (docs/DESIGN.md, "Paraphrase generation"): the model rewrites
 //! each question in `rounds` sampled rounds; round `i` shows the `i`-th example
 //! paraphrases and samples with seed `sampling.seed + i` (the pipeline's seed is
 //! the round index, i.e. `sampling.seed = 0`).

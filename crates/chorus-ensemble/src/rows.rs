@@ -151,7 +151,7 @@ impl Prompter<'_> {
         }
     }
 
-    /// All paraphrases packed into one row (DESIGN.md, "Flex semantics").
+    /// All paraphrases packed into one row (docs/DESIGN.md, "Flex semantics").
     pub fn packed_row(
         &self,
         item_index: usize,
@@ -267,7 +267,7 @@ fn sibling_key(role: Role) -> Option<(u8, usize)> {
     }
 }
 
-/// `segment` positions (DESIGN.md flex rule 2): every segment continues from the
+/// `segment` positions (docs/DESIGN.md flex rule 2): every segment continues from the
 /// end of the longest segment before it, except that siblings (see
 /// [`sibling_key`]) restart where their group starts, as each would in its own
 /// standalone prompt. Returns the positions and the first generated position

@@ -1,4 +1,4 @@
-//! DESIGN.md rules 3 and 4 on random tiny weights (the real-model version lives in
+//! docs/DESIGN.md rules 3 and 4 on random tiny weights (the real-model version lives in
 //! `parity.rs`):
 //! - packing prompts into one sequence with segment positions and the flex mask
 //!   gives, at each segment's last token, the logits of that prompt run alone;

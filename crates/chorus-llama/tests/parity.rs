@@ -259,7 +259,7 @@ fn greedy_continuations_of_all_rows_match_the_oracle() {
 }
 
 /// The first webqa item, packed flex-style with segment positions: each segment end
-/// equals the prompt alone (DESIGN.md rule 3) and the oracle's recorded values, and
+/// equals the prompt alone (docs/DESIGN.md rule 3) and the oracle's recorded values, and
 /// the first generated token's logits equal the oracle's second flex step.
 #[test]
 fn flex_packing_of_a_real_item_matches_alone_and_the_oracle() {

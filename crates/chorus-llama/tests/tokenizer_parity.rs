@@ -45,7 +45,7 @@ fn probe_strings_match_llama_cpp_ids_and_round_trip() {
     let mut presplit_differs = 0;
     for row in rows {
         let text = row["text"].as_str().unwrap();
-        // DESIGN.md rule 7: follow the declared pre-tokenizer (digits split).
+        // docs/DESIGN.md rule 7: follow the declared pre-tokenizer (digits split).
         let want = match row.get("ids_digit_presplit") {
             Some(v) => ids(v),
             None => ids(&row["ids_add_special_tokens_false"]),

@@ -87,7 +87,7 @@ impl ScoreBias for SharedPrefixBias {
     }
 }
 
-/// DESIGN.md rule 4: one copy of the shared prefix stands for `copies` identical
+/// docs/DESIGN.md rule 4: one copy of the shared prefix stands for `copies` identical
 /// copies. Every query that would see all `copies` copies without sharing adds
 /// `ln(copies)` to its scores on keys of `Shared` segments located before the
 /// first `Question`: the generated tokens (`q >= table.len()`) and, under the flex

@@ -4,7 +4,7 @@
 //! those kinds when the two segments stand in one of these relations". A key is
 //! visible to a query when the key is not in the future (always causal) and at
 //! least one rule grants it. [`FLEX_RULES`] and [`STRUCTURED_RULES`] are the two
-//! rule sets of DESIGN.md / ANCHOR.md; [`rule_mask`] compiles any rule set against a
+//! rule sets of docs/DESIGN.md; [`rule_mask`] compiles any rule set against a
 //! [`SegmentTable`] into a fast predicate.
 
 use std::sync::Arc;
@@ -185,7 +185,7 @@ pub struct VisibilityRule {
     pub why: &'static str,
 }
 
-/// The flex rules (DESIGN.md "Flex semantics", ANCHOR.md "Flex"), always causal.
+/// The flex rules (docs/DESIGN.md: "Flex semantics", "Flex (attention fusion)"), always causal.
 pub const FLEX_RULES: &[VisibilityRule] = &[
     VisibilityRule {
         query: Kinds::ALL,
@@ -207,7 +207,7 @@ pub const FLEX_RULES: &[VisibilityRule] = &[
     },
 ];
 
-/// The MyriadLAMA structured rules (ANCHOR.md, "MyriadLAMA variant"), always causal.
+/// The MyriadLAMA structured rules (docs/DESIGN.md, "MyriadLAMA variant"), always causal.
 pub const STRUCTURED_RULES: &[VisibilityRule] = &[
     VisibilityRule {
         query: Kinds::ALL,
@@ -353,7 +353,7 @@ pub fn flex_rule(table: &SegmentTable) -> RuleMask {
     rule_mask(table, FLEX_RULES)
 }
 
-/// The MyriadLAMA structured mask ([`STRUCTURED_RULES`], ANCHOR.md), always causal:
+/// The MyriadLAMA structured mask ([`STRUCTURED_RULES`], docs/DESIGN.md), always causal:
 /// everything sees the instruction; a few-shot question paraphrase sees only
 /// itself among its example's paraphrases but sees the other examples before it; a
 /// few-shot answer sees its example's question paraphrases and the other examples;

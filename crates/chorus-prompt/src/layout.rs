@@ -46,7 +46,7 @@ pub struct PromptLayout {
     segments: Vec<PromptSegment>,
 }
 
-/// How the first answer token is fused in the flex layouts (DESIGN.md rule 6).
+/// How the first answer token is fused in the flex layouts (docs/DESIGN.md rule 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FuseFirst {
     /// Chorus' default: the common suffix `"\nA:"` is one trailing `Shared`

@@ -1,4 +1,4 @@
-//! Tokenisation per segment: no token spans a segment boundary (DESIGN.md rule 1).
+//! Tokenisation per segment: no token spans a segment boundary (docs/DESIGN.md rule 1).
 
 use chorus_mask::Role;
 
