@@ -6,7 +6,7 @@
 //! | `cpu` | [`Cpu`]: the CPU kernels (f32, every core) |
 //! | `burn-cpu` | [`BurnCpu`]: the Burn reference on ndarray (f32) |
 //! | `cuda-bf16`, `cuda-f16`, `cuda-f32` | [`CudaBf16`] etc.: our CUDA kernels (cuBLAS + NVRTC) in that float type (feature `cuda`) |
-//! | `burn-cuda-bf16`, `burn-cuda-f16`, `burn-cuda-f32` | the Burn reference on Burn's CUDA backend (feature `cuda`) |
+//! | `burn-cuda-bf16`, `burn-cuda-f32` | the Burn reference on Burn's CUDA backend (feature `cuda`) |
 
 use crate::LlamaError;
 use crate::kernels::Kernels;
