@@ -282,7 +282,7 @@ fn bad_input_is_a_clear_error_not_a_panic() {
     let cases: Vec<(Result<String, CliError>, &str)> = vec![
         (
             ensemble(&["--method", "mean", "--dataset", "webqa"]),
-            "unknown method `mean`",
+            "invalid value 'mean' for '--method",
         ),
         (
             ensemble(&["--method", "flex", "--dataset", "webqa"]),
@@ -299,7 +299,7 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         ),
         (
             flex(&["--dataset", "webqa", "--device", "gpu"]),
-            "--device `gpu`",
+            "`gpu` is not a device",
         ),
         (flex(&["--dataset", "webqa", "--shard", "2/2"]), "shard"),
         (
@@ -341,6 +341,17 @@ fn bad_input_is_a_clear_error_not_a_panic() {
         );
         assert_ne!(error.exit_code(), 0, "{message}");
     }
+    // Values outside a flag's list are clap's usage errors, which list the values.
+    let error = ensemble(&["--method", "mean", "--dataset", "webqa"]).unwrap_err();
+    assert_eq!(error.exit_code(), 2);
+    let message = error.to_string();
+    assert!(
+        message.contains("per_prompt") && !message.contains("flex,"),
+        "{message}"
+    );
+    let error = flex(&["--dataset", "webqa", "--mask", "diagonal"]).unwrap_err();
+    assert_eq!(error.exit_code(), 2);
+    assert!(error.to_string().contains("structured"), "{error}");
 }
 
 #[test]

@@ -6,8 +6,16 @@
 
 use std::path::PathBuf;
 
-use chorus_ensemble::BatchSize;
+use std::str::FromStr;
+
+use chorus_ensemble::{
+    BatchSize, FUSE_FIRST_NAMES, FlexMask, Method, Positions, PredictionRule, parse_fuse_first,
+};
+use chorus_prompt::FuseFirst;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use crate::cli::device::{DeviceSpec, Dtype};
 
 /// The model used when `--model` is not given (an entry of `models.toml`).
 pub const DEFAULT_MODEL: &str = "smollm2-135m-it";
@@ -27,8 +35,8 @@ pub struct FlexCli {
     pub command: Option<FlexCommand>,
     /// The method: only `flex` (accepted for compatibility with
     /// ensemble-generate's flag).
-    #[arg(long, default_value = "flex")]
-    pub method: String,
+    #[arg(long, default_value = "flex", value_parser = methods_shown(&[Method::Flex]))]
+    pub method: Method,
     /// What to run and where to write it.
     #[command(flatten)]
     pub run: RunArgs,
@@ -57,9 +65,9 @@ pub struct EnsembleCli {
     /// `merge` or `paraphrase` instead of a generation run.
     #[command(subcommand)]
     pub command: Option<EnsembleCommand>,
-    /// origin | per_prompt | avg | max | weighted_avg | weighted_max.
-    #[arg(long, default_value = "avg")]
-    pub method: String,
+    /// The ensemble method (flex is flex-generate's).
+    #[arg(long, default_value = "avg", value_parser = methods_shown(&ENSEMBLE_METHODS))]
+    pub method: Method,
     /// What to run and where to write it.
     #[command(flatten)]
     pub run: RunArgs,
@@ -91,9 +99,9 @@ pub struct EngineArgs {
     /// The data folder (default: $CHORUS_DATA, else the repository's data/).
     #[arg(long = "data-dir", alias = "data_dir")]
     pub data_dir: Option<PathBuf>,
-    /// `cpu` or `cuda[:i]`.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// `cpu`, `cuda` or `cuda:<index>`.
+    #[arg(long, default_value = "cpu", value_parser = DeviceSpec::from_str)]
+    pub device: DeviceSpec,
     /// Weight and activation type (cpu: f32 only; cuda default bf16).
     #[arg(long)]
     pub dtype: Option<Dtype>,
@@ -160,10 +168,10 @@ pub struct RunArgs {
         default_value_t = 10
     )]
     pub max_new_tokens: usize,
-    /// first-line or first-word (default: first-word for MyriadLAMA, else
-    /// first-line).
-    #[arg(long)]
-    pub prediction: Option<String>,
+    /// How the answer is cut from the generation (default: first-word for
+    /// MyriadLAMA, else first-line).
+    #[arg(long, value_parser = one_of::<PredictionRule>(PredictionRule::NAMES.iter().copied()))]
+    pub prediction: Option<PredictionRule>,
     /// Run shard `i` of `n` (0-based), e.g. `0/4`; join with `merge`.
     #[arg(long)]
     pub shard: Option<String>,
@@ -190,8 +198,8 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Args)]
 pub struct FlexArgs {
     /// Position ids: `segment` (restart per paraphrase) or `continuous`.
-    #[arg(long, default_value = "segment")]
-    pub positions: String,
+    #[arg(long, default_value = "segment", value_parser = one_of::<Positions>(Positions::NAMES.iter().copied()))]
+    pub positions: Positions,
     /// Keep one copy of the instruction + few-shot prefix, weighted as the k
     /// copies it stands for (the default with segment positions and the flex
     /// mask; the flag is kept for compatibility).
@@ -206,15 +214,16 @@ pub struct FlexArgs {
     #[arg(long = "no-share-prefix", alias = "no_share_prefix")]
     pub no_share_prefix: bool,
     /// `flex` (isolated paraphrases) or `structured` (MyriadLAMA layout).
-    #[arg(long, default_value = "flex")]
-    pub mask: String,
+    #[arg(long, default_value = "flex", value_parser = one_of::<FlexMask>(FlexMask::NAMES.iter().copied()))]
+    pub mask: FlexMask,
     /// `shared-suffix` (fuse the first answer token) or `none` (pipeline).
     #[arg(
         long = "fuse-first",
         alias = "fuse_first",
-        default_value = "shared-suffix"
+        default_value = "shared-suffix",
+        value_parser = PossibleValuesParser::new(FUSE_FIRST_NAMES).try_map(|name| parse_fuse_first(&name))
     )]
-    pub fuse_first: String,
+    pub fuse_first: FuseFirst,
     /// Structured layout: question phrasings per few-shot example.
     #[arg(
         long = "num_fs_paraphrases",
@@ -227,11 +236,11 @@ pub struct FlexArgs {
 impl Default for FlexArgs {
     fn default() -> Self {
         FlexArgs {
-            positions: "segment".into(),
+            positions: Positions::default(),
             share_prefix: false,
             no_share_prefix: false,
-            mask: "flex".into(),
-            fuse_first: "shared-suffix".into(),
+            mask: FlexMask::default(),
+            fuse_first: FuseFirst::default(),
             num_fs_paraphrases: 3,
         }
     }
@@ -286,31 +295,40 @@ pub enum ContextName {
     Myriadlama,
 }
 
-/// Weight and activation type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Dtype {
-    /// 32-bit float.
-    F32,
-    /// bfloat16.
-    Bf16,
-    /// IEEE half.
-    F16,
-}
-
-impl Dtype {
-    /// The flag value.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "f32",
-            Dtype::Bf16 => "bf16",
-            Dtype::F16 => "f16",
-        }
-    }
-}
-
 /// `--batch-size`: `auto` or a positive number (clap's usage error otherwise).
 fn parse_batch_size(value: &str) -> Result<BatchSize, String> {
     value
         .parse()
         .map_err(|e: chorus_ensemble::EnsembleError| e.to_string())
+}
+
+/// A parser accepting exactly `names`, each read by `T`'s `FromStr`: `--help`
+/// lists the names, and any other value is clap's usage error (exit code 2).
+fn one_of<T>(
+    names: impl IntoIterator<Item = impl Into<PossibleValue>>,
+) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
+}
+
+/// The methods `ensemble-generate` runs (flex is flex-generate's).
+const ENSEMBLE_METHODS: [Method; 6] = [
+    Method::Origin,
+    Method::PerPrompt,
+    Method::Avg,
+    Method::Max,
+    Method::WeightedAvg,
+    Method::WeightedMax,
+];
+
+/// `--method`: every method is accepted but only `shown` are listed by
+/// `--help`, so that a run of the other binary's method can point at that
+/// binary instead of getting clap's bare "invalid value".
+fn methods_shown(shown: &'static [Method]) -> impl TypedValueParser<Value = Method> {
+    one_of::<Method>(
+        Method::ALL.map(|method| PossibleValue::new(method.name()).hide(!shown.contains(&method))),
+    )
 }

@@ -13,18 +13,13 @@ use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Kernels, Llama};
 use chorus_prompt::PromptContext;
 use chorus_results::{
-    Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey, StopReason, add_lemma_columns,
-    read_results,
+    Outcome, Output, ResultRow, ResultWriter, RowInput, RowKey, add_lemma_columns, read_results,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::args::ContextName;
 use crate::cli::error::{CliError, Result};
 use crate::cli::plan::{RunPlan, items_of_run, question_of};
-
-/// Test hook: stop with an error once this many items were checkpointed by
-/// this process (used by the kill-and-resume test).
-pub const ABORT_AFTER_ENV: &str = "CHORUS_TEST_ABORT_AFTER";
 
 /// What a run did, for the final summary line.
 #[derive(Debug, Clone, PartialEq)]
@@ -479,18 +474,10 @@ fn result_row(method: Method, answer: Answer, items: &BTreeMap<usize, &Item>) ->
             prediction: answer.prediction,
             generation: answer.generation,
             generated_ids: answer.generated_ids,
-            stop_reason: stop_reason(answer.stop_reason),
+            stop_reason: answer.stop_reason,
         },
         lemmas: None,
     })
-}
-
-fn stop_reason(reason: chorus_ensemble::StopReason) -> StopReason {
-    match reason {
-        chorus_ensemble::StopReason::Newline => StopReason::Newline,
-        chorus_ensemble::StopReason::Eos => StopReason::Eos,
-        chorus_ensemble::StopReason::MaxNewTokens => StopReason::MaxNewTokens,
-    }
 }
 
 #[cfg(test)]

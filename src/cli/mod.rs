@@ -10,6 +10,7 @@
 //! code 1 (2 for bad flags); nothing panics on bad input.
 
 pub mod args;
+pub mod device;
 pub mod error;
 pub mod generate;
 pub mod models;
@@ -25,9 +26,9 @@ pub use args::{
     EngineArgs, EnsembleCli, EnsembleCommand, FlexArgs, FlexCli, FlexCommand, MergeArgs, RunArgs,
 };
 pub use error::CliError;
-pub use generate::{ABORT_AFTER_ENV, Summary, run_plan};
+pub use generate::{Summary, run_plan};
 pub use models::{ModelSource, ResolvedModel, resolve_model, resolve_model_with};
-pub use plan::{RunPlan, plan_run};
+pub use plan::{ABORT_AFTER_ENV, RunPlan, plan_run};
 
 use chorus_ensemble::Method;
 use chorus_results::{Outcome, merge};
@@ -93,7 +94,7 @@ pub fn run_flex(args: impl IntoIterator<Item = OsString>) -> Result<String, CliE
     match cli.command {
         Some(FlexCommand::Merge(merge_args)) => run_merge("flex-generate", &merge_args),
         None => {
-            if cli.method != "flex" {
+            if cli.method != Method::Flex {
                 return Err(CliError::Usage(format!(
                     "flex-generate runs --method flex only (got `{}`); use ensemble-generate for other methods",
                     cli.method
@@ -115,7 +116,7 @@ pub fn run_ensemble(args: impl IntoIterator<Item = OsString>) -> Result<String, 
             paraphrase::run_paraphrase(&paraphrase_args)
         }
         None => {
-            let method: Method = cli.method.parse()?;
+            let method = cli.method;
             if method == Method::Flex {
                 return Err(CliError::Usage(
                     "--method flex is run by flex-generate".into(),

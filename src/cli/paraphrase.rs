@@ -18,9 +18,9 @@ use chorus_prompt::PromptContext;
 use serde_json::{Map, Value};
 
 use crate::cli::args::ParaphraseArgs;
+use crate::cli::device::dtype_for;
 use crate::cli::error::{CliError, Result};
 use crate::cli::models::{ResolvedModel, resolve_model_with};
-use crate::cli::plan::{DeviceSpec, dtype_for};
 
 /// Runs the `paraphrase` subcommand; returns the summary line.
 pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
@@ -44,7 +44,7 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
     if !path.exists() {
         return Err(CliError::MissingDataset { path });
     }
-    let device = DeviceSpec::parse(&args.engine.device)?;
+    let device = args.engine.device;
     let model = resolve_model_with(&args.engine.model, args.engine.tokenizer.as_deref())?;
     let loaded = dataset.load(&data_dir, EmptyPolicy::Error)?;
     let limit = args.max_samples.unwrap_or(loaded.items.len());

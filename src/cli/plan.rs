@@ -6,65 +6,18 @@ use std::path::{Path, PathBuf};
 use chorus_data::{DataDir, Dataset, Item, ParaphraseSelection, SamplingSpec, Shard};
 use chorus_ensemble::{
     DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule, Question,
-    parse_fuse_first,
 };
 use chorus_prompt::FuseFirst;
 use chorus_results::{RunInfo, ShardInfo, WriteOptions};
 
-use crate::cli::args::{ContextName, Dtype, FlexArgs, RunArgs};
+use crate::cli::args::{ContextName, FlexArgs, RunArgs};
+use crate::cli::device::{DeviceSpec, Dtype, dtype_for};
 use crate::cli::error::{CliError, Result};
 use crate::cli::models::{ResolvedModel, resolve_model_with};
 
-/// Where the model runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceSpec {
-    /// The CPU (Burn ndarray).
-    Cpu,
-    /// CUDA device `i`.
-    Cuda(usize),
-}
-
-impl DeviceSpec {
-    /// Parses `cpu`, `cuda` or `cuda:i`.
-    pub fn parse(text: &str) -> Result<Self> {
-        match text {
-            "cpu" => Ok(DeviceSpec::Cpu),
-            "cuda" => Ok(DeviceSpec::Cuda(0)),
-            _ => text
-                .strip_prefix("cuda:")
-                .and_then(|index| index.parse().ok())
-                .map(DeviceSpec::Cuda)
-                .ok_or_else(|| {
-                    CliError::Usage(format!(
-                        "--device `{text}`: expected cpu, cuda or cuda:<index>"
-                    ))
-                }),
-        }
-    }
-
-    /// `cpu` or `cuda` (the index does not change results).
-    pub fn backend_name(self) -> &'static str {
-        match self {
-            DeviceSpec::Cpu => "cpu",
-            DeviceSpec::Cuda(_) => "cuda",
-        }
-    }
-
-    /// The `chorus_llama::backend::run_on` name and CUDA index of this device
-    /// computing in `dtype` (checked by [`dtype_for`]); an error for CUDA in a
-    /// binary built without it.
-    pub fn backend(self, dtype: Dtype) -> Result<(String, usize)> {
-        match self {
-            DeviceSpec::Cpu => Ok(("cpu".into(), 0)),
-            DeviceSpec::Cuda(index) if cfg!(feature = "cuda") => {
-                Ok((format!("cuda-{}", dtype.name()), index))
-            }
-            DeviceSpec::Cuda(index) => Err(CliError::Usage(format!(
-                "--device cuda:{index}: this binary was built without CUDA; rebuild with --features cuda"
-            ))),
-        }
-    }
-}
+/// Test hook: stop with an error once this many items were checkpointed by
+/// this process (used by the kill-and-resume test).
+pub const ABORT_AFTER_ENV: &str = "CHORUS_TEST_ABORT_AFTER";
 
 /// Everything a generation run needs, checked.
 #[derive(Debug, Clone)]
@@ -115,53 +68,24 @@ pub fn plan_run(
     flex_args: &FlexArgs,
 ) -> Result<RunPlan> {
     let flex = flex_config(flex_args)?;
-    let Some(dataset_flag) = run.dataset.as_deref() else {
-        return Err(CliError::Usage(
-            "--dataset is required (webqa, myriadlama or a JSONL file)".into(),
-        ));
-    };
-    let dataset: Dataset = match dataset_flag.parse() {
-        Ok(dataset) => dataset,
-        Err(never) => match never {},
-    };
-    let data_dir = DataDir::resolve(run.engine.data_dir.as_deref());
-    let test_path = dataset.test_path(&data_dir);
-    if !test_path.exists() {
-        return Err(CliError::MissingDataset { path: test_path });
-    }
+    let (dataset, data_dir) = dataset_of(run)?;
     let context = context_of(&dataset, run.context)?;
-    let prediction = match &run.prediction {
-        Some(name) => name.parse::<PredictionRule>()?,
-        None if context == ContextName::Myriadlama => PredictionRule::FirstWord,
-        None => PredictionRule::FirstLine,
-    };
-    let decode = DecodeConfig {
-        max_new_tokens: run.max_new_tokens,
-        batch_size: run.batch_size,
-        prediction,
-        shared_context: !run.no_shared_context,
-    };
-    decode.validate()?;
+    let decode = decode_config(run, context)?;
     if method == Method::Flex {
         flex.validate()?;
     }
     let selection = selection_of(run)?;
     let shard = run.shard.as_deref().map(str::parse::<Shard>).transpose()?;
-    let device = DeviceSpec::parse(&run.engine.device)?;
+    let device = run.engine.device;
     let dtype = dtype_for(device, run.engine.dtype)?;
     device.backend(dtype)?;
     let model = resolve_model_with(&run.engine.model, run.engine.tokenizer.as_deref())?;
     let tag = (method != Method::Origin).then(|| selection_tag(&selection));
-    let output = match &run.output {
-        Some(path) => path.clone(),
-        None => default_output(
-            &run.results_dir,
-            &model.name,
-            &dataset_name(&dataset),
-            &file_stem(method, tag.as_deref(), &flex),
-            shard,
-        ),
-    };
+    let output = run.output.clone().unwrap_or_else(|| {
+        let stem = file_stem(method, tag.as_deref(), &flex);
+        let dataset = dataset_name(&dataset);
+        default_output(&run.results_dir, &model.name, &dataset, &stem, shard)
+    });
     let options = options_json(OptionsInput {
         method,
         flex: &flex,
@@ -172,16 +96,7 @@ pub fn plan_run(
         device,
         dtype,
     });
-    let results_method: chorus_results::Method = method
-        .name()
-        .parse()
-        .map_err(|error: chorus_results::UnknownMethod| CliError::Usage(error.to_string()))?;
-    let mut run_info = RunInfo::new(
-        model.name.clone(),
-        results_method,
-        dataset.to_string(),
-        options,
-    );
+    let mut run_info = RunInfo::new(model.name.clone(), method, dataset.to_string(), options);
     if let Some(shard) = shard {
         run_info = run_info.with_shard(shard_info(shard)?);
     }
@@ -205,21 +120,64 @@ pub fn plan_run(
             resume: run.resume,
         },
         lemmaize: run.lemmaize,
-        abort_after: run.abort_after.or_else(|| {
-            std::env::var(crate::cli::generate::ABORT_AFTER_ENV)
-                .ok()
-                .and_then(|value| value.parse().ok())
-        }),
+        abort_after: abort_after(run),
         run_info,
+    })
+}
+
+/// `--dataset`, required, and the data folder it is read from; its test
+/// split must exist.
+fn dataset_of(run: &RunArgs) -> Result<(Dataset, DataDir)> {
+    let Some(dataset_flag) = run.dataset.as_deref() else {
+        return Err(CliError::Usage(
+            "--dataset is required (webqa, myriadlama or a JSONL file)".into(),
+        ));
+    };
+    let dataset: Dataset = match dataset_flag.parse() {
+        Ok(dataset) => dataset,
+        Err(never) => match never {},
+    };
+    let data_dir = DataDir::resolve(run.engine.data_dir.as_deref());
+    let test_path = dataset.test_path(&data_dir);
+    if !test_path.exists() {
+        return Err(CliError::MissingDataset { path: test_path });
+    }
+    Ok((dataset, data_dir))
+}
+
+/// Decoding options; the answer is cut at the first word for MyriadLAMA's
+/// context unless `--prediction` says otherwise.
+fn decode_config(run: &RunArgs, context: ContextName) -> Result<DecodeConfig> {
+    let prediction = match run.prediction {
+        Some(rule) => rule,
+        None if context == ContextName::Myriadlama => PredictionRule::FirstWord,
+        None => PredictionRule::FirstLine,
+    };
+    let decode = DecodeConfig {
+        max_new_tokens: run.max_new_tokens,
+        batch_size: run.batch_size,
+        prediction,
+        shared_context: !run.no_shared_context,
+    };
+    decode.validate()?;
+    Ok(decode)
+}
+
+/// `--abort-after`, else `$CHORUS_TEST_ABORT_AFTER`.
+fn abort_after(run: &RunArgs) -> Option<usize> {
+    run.abort_after.or_else(|| {
+        std::env::var(ABORT_AFTER_ENV)
+            .ok()
+            .and_then(|value| value.parse().ok())
     })
 }
 
 fn flex_config(args: &FlexArgs) -> Result<FlexConfig> {
     let flex = FlexConfig {
-        positions: args.positions.parse()?,
+        positions: args.positions,
         share_prefix: !args.no_share_prefix,
-        mask: args.mask.parse()?,
-        fuse_first: parse_fuse_first(&args.fuse_first)?,
+        mask: args.mask,
+        fuse_first: args.fuse_first,
         questions_per_example: args.num_fs_paraphrases,
     };
     if args.share_prefix && !flex.shares_prefix() {
@@ -291,20 +249,6 @@ pub fn selection_tag(selection: &ParaphraseSelection) -> String {
         }
         ParaphraseSelection::FirstN(n) => format!("n{n}"),
         ParaphraseSelection::Sampled(spec) => spec.tag(),
-    }
-}
-
-/// The float type a run on `device` computes in: f32 on the CPU (the only one
-/// there), bf16 on CUDA unless `--dtype` says otherwise.
-pub fn dtype_for(device: DeviceSpec, asked: Option<Dtype>) -> Result<Dtype> {
-    match (device, asked) {
-        (DeviceSpec::Cpu, None | Some(Dtype::F32)) => Ok(Dtype::F32),
-        (DeviceSpec::Cpu, Some(other)) => Err(CliError::Usage(format!(
-            "--dtype {} is not available on the CPU backend (f32 only); use --device cuda",
-            other.name()
-        ))),
-        (DeviceSpec::Cuda(_), None) => Ok(Dtype::Bf16),
-        (DeviceSpec::Cuda(_), Some(dtype)) => Ok(dtype),
     }
 }
 
@@ -446,18 +390,6 @@ pub fn question_of(plan: &RunPlan, item_index: usize, item: &Item) -> Result<Que
 mod tests {
     use super::*;
 
-    /// chorus-results keeps its own method list so that it needs no Burn; the
-    /// CLI maps one onto the other by name, so the lists must not drift apart.
-    #[test]
-    fn ensemble_and_results_name_the_same_methods() {
-        let ensemble: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        let results: Vec<&str> = chorus_results::Method::ALL
-            .iter()
-            .map(|m| m.name())
-            .collect();
-        assert_eq!(ensemble, results);
-    }
-
     #[test]
     fn shards_split_between_whole_batches() {
         use clap::Parser;
@@ -493,39 +425,6 @@ mod tests {
         // Batches of 2 over 3 items: [0, 1] and [2]; an item split would cut the first.
         assert_eq!(indices("0/2"), vec![0, 1]);
         assert_eq!(indices("1/2"), vec![2]);
-    }
-
-    #[test]
-    fn cuda_backends_need_a_cuda_build() {
-        let backend = DeviceSpec::Cuda(1).backend(Dtype::Bf16);
-        if cfg!(feature = "cuda") {
-            assert_eq!(backend.unwrap(), ("cuda-bf16".to_string(), 1));
-        } else {
-            let message = backend.unwrap_err().to_string();
-            assert!(message.contains("built without CUDA"), "{message}");
-        }
-        assert_eq!(
-            DeviceSpec::Cpu.backend(Dtype::F32).unwrap(),
-            ("cpu".to_string(), 0)
-        );
-    }
-
-    #[test]
-    fn devices_parse_and_bad_ones_are_usage_errors() {
-        assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
-        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
-        assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Cuda(3));
-        for bad in ["gpu", "cuda:", "cuda:x"] {
-            let error = DeviceSpec::parse(bad).unwrap_err();
-            assert!(matches!(error, CliError::Usage(_)), "{bad}: {error}");
-        }
-    }
-
-    #[test]
-    fn cpu_refuses_half_precision() {
-        assert_eq!(dtype_for(DeviceSpec::Cpu, None).unwrap(), Dtype::F32);
-        assert!(dtype_for(DeviceSpec::Cpu, Some(Dtype::Bf16)).is_err());
-        assert_eq!(dtype_for(DeviceSpec::Cuda(0), None).unwrap(), Dtype::Bf16);
     }
 
     #[test]

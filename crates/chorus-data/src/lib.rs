@@ -23,6 +23,8 @@
 //! # Ok::<(), chorus_data::DataError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod dataset;
 mod error;
 mod fewshot;
@@ -30,6 +32,7 @@ mod fields;
 mod hf;
 mod item;
 mod jsonl;
+mod method;
 mod pyrandom;
 mod selection;
 mod shard;
@@ -43,6 +46,7 @@ pub use jsonl::{
     JsonlFields, JsonlFormat, ParaphraseField, first_record, load_generic, load_jsonl,
     load_myriadlama, load_webquestions,
 };
+pub use method::{Method, StopReason, UnknownMethod};
 pub use pyrandom::{PyRandom, python_sample, sample_uses_pool};
 pub use selection::{ParaphraseSelection, SamplingSpec, item_seed};
 pub use shard::Shard;

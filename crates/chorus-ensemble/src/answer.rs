@@ -19,33 +19,7 @@ impl Question {
     }
 }
 
-/// Why decoding stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StopReason {
-    /// The chosen token decodes to text containing `"\n"` (kept in the ids).
-    Newline,
-    /// The chosen token is the tokenizer's end-of-sequence token.
-    Eos,
-    /// `max_new_tokens` were generated.
-    MaxNewTokens,
-}
-
-impl StopReason {
-    /// The name used in result files (`newline`, `eos`, `max_new_tokens`).
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::Newline => "newline",
-            StopReason::Eos => "eos",
-            StopReason::MaxNewTokens => "max_new_tokens",
-        }
-    }
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub use chorus_data::StopReason;
 
 /// One result row: a question's fused answer, or one paraphrase's (`per_prompt`).
 #[derive(Debug, Clone, PartialEq)]

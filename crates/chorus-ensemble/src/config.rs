@@ -7,75 +7,7 @@ use chorus_prompt::{DEFAULT_QUESTIONS_PER_EXAMPLE, FuseFirst};
 
 use crate::error::EnsembleError;
 
-/// An ensemble method (docs/DESIGN.md, "Methods").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    /// Only paraphrase 0 (the original question) is asked.
-    Origin,
-    /// Every paraphrase on its own; one answer per paraphrase.
-    PerPrompt,
-    /// Mean of the paraphrases' next-token logits.
-    Avg,
-    /// Element-wise maximum of the paraphrases' next-token probabilities.
-    Max,
-    /// Logits weighted by normalised per-paraphrase confidences.
-    WeightedAvg,
-    /// Logits of the most confident paraphrase.
-    WeightedMax,
-    /// All paraphrase prompts packed into one sequence; fusion inside attention.
-    Flex,
-}
-
-impl Method {
-    /// Every method, in documentation order.
-    pub const ALL: [Method; 7] = [
-        Method::Origin,
-        Method::PerPrompt,
-        Method::Avg,
-        Method::Max,
-        Method::WeightedAvg,
-        Method::WeightedMax,
-        Method::Flex,
-    ];
-
-    /// The method's command-line and file name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Origin => "origin",
-            Method::PerPrompt => "per_prompt",
-            Method::Avg => "avg",
-            Method::Max => "max",
-            Method::WeightedAvg => "weighted_avg",
-            Method::WeightedMax => "weighted_max",
-            Method::Flex => "flex",
-        }
-    }
-
-    /// Whether the method returns one answer per paraphrase rather than per question.
-    pub fn per_paraphrase(self) -> bool {
-        self == Method::PerPrompt
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Method {
-    type Err = EnsembleError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.name() == s)
-            .ok_or_else(|| EnsembleError::UnknownMethod {
-                name: s.to_owned(),
-                valid: names(Method::ALL.iter().map(|m| m.name())),
-            })
-    }
-}
+pub use chorus_data::Method;
 
 /// Position ids of a packed flex sequence (docs/DESIGN.md, flex rule 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -323,6 +255,9 @@ impl SamplingConfig {
 macro_rules! named_option {
     ($ty:ty, $option:literal, [$(($variant:path, $name:literal)),+ $(,)?]) => {
         impl $ty {
+            /// Every value's command-line name (for `--help` and messages).
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+
             /// The value's command-line name.
             pub fn name(self) -> &'static str {
                 match self {
@@ -377,6 +312,9 @@ named_option!(
     ]
 );
 
+/// The values `--fuse-first` takes, in [`parse_fuse_first`]'s order.
+pub const FUSE_FIRST_NAMES: &[&str] = &["shared-suffix", "none"];
+
 /// Parses `--fuse-first`: `shared-suffix` or `none`.
 pub fn parse_fuse_first(s: &str) -> Result<FuseFirst, EnsembleError> {
     match s {
@@ -397,18 +335,6 @@ fn names<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn method_names_round_trip() {
-        for method in Method::ALL {
-            assert_eq!(method.to_string().parse::<Method>().unwrap(), method);
-        }
-        let err = "mean".parse::<Method>().unwrap_err().to_string();
-        assert!(
-            err.contains("`mean`") && err.contains("weighted_max") && err.contains("per_prompt"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn option_names_round_trip() {

@@ -6,14 +6,6 @@ use chorus_prompt::PromptError;
 /// Everything that can go wrong while building prompts or decoding.
 #[derive(Debug, thiserror::Error)]
 pub enum EnsembleError {
-    /// A method name that is not one of [`crate::Method`]'s.
-    #[error("unknown method `{name}`; valid methods: {valid}")]
-    UnknownMethod {
-        /// The name given.
-        name: String,
-        /// The valid names, comma-separated.
-        valid: String,
-    },
     /// An option value that is not one of the valid ones (positions, mask, ...).
     #[error("unknown {option} `{name}`; valid values: {valid}")]
     UnknownOption {

@@ -12,6 +12,8 @@
 //! - [`paraphrase`] — [`generate_paraphrases`] for WebQuestions;
 //! - [`error`] — [`EnsembleError`].
 
+#![warn(missing_docs)]
+
 pub mod answer;
 pub mod config;
 pub mod engine;
@@ -24,8 +26,8 @@ pub mod strategy;
 
 pub use answer::{Answer, Question, StopReason};
 pub use config::{
-    BatchSize, DecodeConfig, FlexConfig, FlexMask, Method, Positions, PredictionRule,
-    SamplingConfig, parse_fuse_first,
+    BatchSize, DecodeConfig, FUSE_FIRST_NAMES, FlexConfig, FlexMask, Method, Positions,
+    PredictionRule, SamplingConfig, parse_fuse_first,
 };
 pub use engine::{ContextStats, Engine, PhaseTimes, TracedAnswer};
 pub use error::EnsembleError;

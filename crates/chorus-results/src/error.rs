@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::row::RowKey;
+use crate::columns::RowKey;
 
 /// Everything that can go wrong while writing, resuming, reading or merging
 /// result files.

@@ -15,10 +15,11 @@ use arrow_ipc::reader::FileReader;
 use arrow_ipc::writer::FileWriter;
 use arrow_schema::Schema;
 
+use crate::columns::{Column, ColumnSet, ColumnType, RowKind};
 use crate::error::{Result, ResultsError, io_error};
-use crate::row::{ColumnSet, Lemmas, Output, ResultRow, RowInput, StopReason};
-use crate::run::{RowKind, RunInfo};
-use crate::schema::{Cell, Column, ColumnType, cell};
+use crate::row::{Lemmas, Output, ResultRow, RowInput, StopReason};
+use crate::run::RunInfo;
+use crate::schema::{Cell, cell};
 use crate::table::ResultTable;
 
 /// Writes `table` as one Arrow IPC file (a single record batch) to `out`;
@@ -147,7 +148,7 @@ pub fn read_results(path: impl AsRef<Path>) -> Result<ResultTable> {
     let reader = FileReader::try_new(BufReader::new(file), None).map_err(arrow)?;
     let schema = reader.schema();
     let run = RunInfo::from_metadata(schema.metadata(), path)?;
-    let columns = column_set_of(&schema, run.method.kind(), path)?;
+    let columns = column_set_of(&schema, RowKind::of(run.method), path)?;
     let mut rows = Vec::new();
     for batch in reader {
         let batch = batch.map_err(arrow)?;

@@ -89,6 +89,7 @@
 
 mod atomic;
 mod checkpoint;
+mod columns;
 mod error;
 mod feather;
 mod merge;
@@ -100,12 +101,13 @@ mod schema;
 mod table;
 mod writer;
 
+pub use chorus_data::{Method, StopReason, UnknownMethod};
+pub use columns::{Column, ColumnSet, RowKey, RowKind};
 pub use error::{Result, ResultsError};
 pub use feather::read_results;
 pub use merge::{add_lemma_columns, merge};
 pub use output::{Outcome, OutputPaths, Written, write_table};
-pub use row::{ColumnSet, Lemmas, Output, ResultRow, RowInput, RowKey, StopReason};
-pub use run::{FORMAT_VERSION, Method, RowKind, RunInfo, ShardInfo, UnknownMethod, keys};
-pub use schema::Column;
+pub use row::{Lemmas, Output, ResultRow, RowInput};
+pub use run::{FORMAT_VERSION, InvalidShard, RunInfo, ShardInfo, keys};
 pub use table::ResultTable;
 pub use writer::{ResultWriter, WriteOptions};

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::columns::RowKey;
 use crate::error::{Result, ResultsError};
 use crate::feather::read_results;
 use crate::output::{Outcome, OutputPaths, Written, write_table};
-use crate::row::{ResultRow, RowKey};
+use crate::row::ResultRow;
 use crate::run::{RunInfo, ShardInfo};
 use crate::table::ResultTable;
 

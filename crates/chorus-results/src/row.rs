@@ -3,14 +3,14 @@
 //! both a question and a paraphrase list, and a weighted row cannot lack a
 //! confidence for one of its paraphrases.
 
-use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use chorus_data::StopReason;
+
+use crate::columns::{Column, ColumnSet, RowKey, RowKind};
 use crate::error::{Result, ResultsError};
-use crate::run::RowKind;
-use crate::schema::Column;
 
 /// One result row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,43 +85,6 @@ pub struct Output {
     pub stop_reason: StopReason,
 }
 
-/// Why decoding stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// A token whose text contains a newline was chosen.
-    Newline,
-    /// The end-of-sequence token was chosen.
-    Eos,
-    /// `max_new_tokens` tokens were generated.
-    MaxNewTokens,
-}
-
-impl StopReason {
-    /// Every stop reason.
-    pub const ALL: [StopReason; 3] = [
-        StopReason::Newline,
-        StopReason::Eos,
-        StopReason::MaxNewTokens,
-    ];
-
-    /// The name stored in the `stop_reason` column.
-    pub fn name(self) -> &'static str {
-        match self {
-            StopReason::Newline => "newline",
-            StopReason::Eos => "eos",
-            StopReason::MaxNewTokens => "max_new_tokens",
-        }
-    }
-
-    /// The stop reason with this column name, if any.
-    pub fn from_name(name: &str) -> Option<Self> {
-        StopReason::ALL
-            .into_iter()
-            .find(|reason| reason.name() == name)
-    }
-}
-
 /// Lemmas added by `--lemmaize`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lemmas {
@@ -129,43 +92,6 @@ pub struct Lemmas {
     pub prediction: Vec<String>,
     /// Lemmas of each answer, one list per answer (column `answer_lemmas`).
     pub answers: Vec<Vec<String>>,
-}
-
-/// The identity of a row within a run: the item, and for `per_prompt` the
-/// paraphrase. Rows are stored in `RowKey` order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RowKey {
-    /// The item's index in the dataset.
-    pub item_index: u64,
-    /// The paraphrase index, for `per_prompt` rows only.
-    pub paraphrase_index: Option<u32>,
-}
-
-impl RowKey {
-    /// The key of a row that answers a whole item (every method but `per_prompt`).
-    pub fn item(item_index: u64) -> Self {
-        RowKey {
-            item_index,
-            paraphrase_index: None,
-        }
-    }
-
-    /// The key of a `per_prompt` row.
-    pub fn paraphrase(item_index: u64, paraphrase_index: u32) -> Self {
-        RowKey {
-            item_index,
-            paraphrase_index: Some(paraphrase_index),
-        }
-    }
-}
-
-impl fmt::Display for RowKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.paraphrase_index {
-            Some(paraphrase) => write!(f, "item {} paraphrase {paraphrase}", self.item_index),
-            None => write!(f, "item {}", self.item_index),
-        }
-    }
 }
 
 impl RowInput {
@@ -270,23 +196,6 @@ impl ResultRow {
                 "this row lacks lemmas but the file's other rows have them".into(),
             )),
         }
-    }
-}
-
-/// Which columns a file has: the method family, and whether the lemma columns
-/// are present.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ColumnSet {
-    /// The method family.
-    pub kind: RowKind,
-    /// Whether `predict_lemma` and `answer_lemmas` are present.
-    pub lemmas: bool,
-}
-
-impl fmt::Display for ColumnSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.columns().iter().map(|c| c.name()).collect();
-        write!(f, "[{}]", names.join(", "))
     }
 }
 

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use chorus_data::Method;
+
 use crate::error::{Result, ResultsError};
 
 /// The version of the result layout written into every file
@@ -33,118 +35,6 @@ pub mod keys {
     pub const FORMAT: &str = "chorus_results_format";
 }
 
-/// A generation method; it decides which columns a result file has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    /// Only paraphrase 0 (the original question).
-    Origin,
-    /// Every paraphrase answered on its own; one row per paraphrase.
-    PerPrompt,
-    /// Mean of the paraphrases' logits.
-    Avg,
-    /// Element-wise maximum of the paraphrases' probabilities.
-    Max,
-    /// Logits weighted by per-paraphrase confidence.
-    WeightedAvg,
-    /// The logits of the most confident paraphrase.
-    WeightedMax,
-    /// All paraphrases packed into one sequence, fused inside attention.
-    Flex,
-}
-
-impl Method {
-    /// Every method, in documentation order.
-    pub const ALL: [Method; 7] = [
-        Method::Origin,
-        Method::PerPrompt,
-        Method::Avg,
-        Method::Max,
-        Method::WeightedAvg,
-        Method::WeightedMax,
-        Method::Flex,
-    ];
-
-    /// The name used on the command line, in file names and in metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Origin => "origin",
-            Method::PerPrompt => "per_prompt",
-            Method::Avg => "avg",
-            Method::Max => "max",
-            Method::WeightedAvg => "weighted_avg",
-            Method::WeightedMax => "weighted_max",
-            Method::Flex => "flex",
-        }
-    }
-
-    /// The column family of this method's result rows.
-    pub fn kind(self) -> RowKind {
-        match self {
-            Method::Origin => RowKind::Origin,
-            Method::PerPrompt => RowKind::PerPrompt,
-            Method::Avg | Method::Max | Method::Flex => RowKind::Fused,
-            Method::WeightedAvg | Method::WeightedMax => RowKind::Weighted,
-        }
-    }
-}
-
-impl fmt::Display for Method {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The error of parsing a [`Method`] name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown method `{0}` (expected origin, per_prompt, avg, max, weighted_avg, weighted_max or flex)"
-)]
-pub struct UnknownMethod(pub String);
-
-impl FromStr for Method {
-    type Err = UnknownMethod;
-
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        Method::ALL
-            .into_iter()
-            .find(|method| method.name() == name)
-            .ok_or_else(|| UnknownMethod(name.to_string()))
-    }
-}
-
-/// A family of methods sharing one set of input columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowKind {
-    /// `origin`: question, prompt.
-    Origin,
-    /// `per_prompt`: paraphrase_index, paraphrase, prompt.
-    PerPrompt,
-    /// `avg`, `max`, `flex`: paraphrases, prompts.
-    Fused,
-    /// `weighted_avg`, `weighted_max`: paraphrases, prompts, confidences.
-    Weighted,
-}
-
-impl RowKind {
-    /// A short name for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            RowKind::Origin => "origin",
-            RowKind::PerPrompt => "per_prompt",
-            RowKind::Fused => "fused",
-            RowKind::Weighted => "weighted",
-        }
-    }
-}
-
-impl fmt::Display for RowKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// One shard of a sharded run (`--shard index/count`, 0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ShardInfo {
@@ -160,21 +50,35 @@ impl fmt::Display for ShardInfo {
     }
 }
 
+/// The error of parsing a [`ShardInfo`] from `i/n`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("shard `{text}`: {reason}")]
+pub struct InvalidShard {
+    /// The text given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
 impl FromStr for ShardInfo {
-    type Err = String;
+    type Err = InvalidShard;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason: String| InvalidShard {
+            text: text.to_string(),
+            reason,
+        };
         let (index, count) = text
             .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not of the form i/n"))?;
+            .ok_or_else(|| invalid("not of the form i/n".into()))?;
         let parse = |part: &str| {
             part.trim()
                 .parse::<u32>()
-                .map_err(|error| format!("`{text}`: {error}"))
+                .map_err(|error| invalid(error.to_string()))
         };
         let (index, count) = (parse(index)?, parse(count)?);
         if index >= count {
-            return Err(format!("`{text}`: the shard index must be below the count"));
+            return Err(invalid("the shard index must be below the count".into()));
         }
         Ok(ShardInfo { index, count })
     }
@@ -275,7 +179,7 @@ impl RunInfo {
             .get(keys::SHARD)
             .map(|text| {
                 text.parse::<ShardInfo>()
-                    .map_err(|error| bad(keys::SHARD, error))
+                    .map_err(|error| bad(keys::SHARD, error.reason))
             })
             .transpose()?;
         Ok(RunInfo {
@@ -315,21 +219,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn method_names_round_trip() {
-        for method in Method::ALL {
-            assert_eq!(method.name().parse::<Method>(), Ok(method));
-        }
-        assert!("average".parse::<Method>().is_err());
-    }
-
-    #[test]
     fn shard_parses_and_rejects_bad_specs() {
         assert_eq!(
             "2/4".parse::<ShardInfo>(),
             Ok(ShardInfo { index: 2, count: 4 })
         );
-        assert!("4/4".parse::<ShardInfo>().is_err());
-        assert!("2".parse::<ShardInfo>().is_err());
+        let error = "4/4".parse::<ShardInfo>().unwrap_err();
+        assert_eq!(error.text, "4/4");
+        assert!(error.reason.contains("below the count"), "{error}");
+        assert_eq!(
+            "2".parse::<ShardInfo>().unwrap_err().reason,
+            "not of the form i/n"
+        );
     }
 
     #[test]

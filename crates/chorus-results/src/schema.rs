@@ -4,152 +4,13 @@
 
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{Field, Schema};
 
-use crate::row::{ColumnSet, ResultRow, RowInput};
-use crate::run::{RowKind, RunInfo};
-
-/// A column of a result file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Column {
-    /// `item_index` (u64): the item's index in the dataset.
-    ItemIndex,
-    /// `uuid` (str).
-    Uuid,
-    /// `answers` (list<str>).
-    Answers,
-    /// `question` (str), origin only.
-    Question,
-    /// `paraphrase_index` (u32), per_prompt only.
-    ParaphraseIndex,
-    /// `paraphrase` (str), per_prompt only.
-    Paraphrase,
-    /// `prompt` (str), origin and per_prompt.
-    Prompt,
-    /// `paraphrases` (list<str>), fused and weighted.
-    Paraphrases,
-    /// `prompts` (list<str>), fused and weighted.
-    Prompts,
-    /// `confidences` (list<f64>), weighted only.
-    Confidences,
-    /// `prediction` (str).
-    Prediction,
-    /// `generation` (str).
-    Generation,
-    /// `generated_ids` (list<u32>).
-    GeneratedIds,
-    /// `stop_reason` (str: newline, eos, max_new_tokens).
-    StopReason,
-    /// `predict_lemma` (list<str>), after lemmaizing.
-    PredictLemma,
-    /// `answer_lemmas` (list<list<str>>), after lemmaizing.
-    AnswerLemmas,
-}
-
-/// The value type of a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ColumnType {
-    U64,
-    U32,
-    Text,
-    TextList,
-    FloatList,
-    IdList,
-    TextListList,
-}
-
-impl Column {
-    /// The column's name in both files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Column::ItemIndex => "item_index",
-            Column::Uuid => "uuid",
-            Column::Answers => "answers",
-            Column::Question => "question",
-            Column::ParaphraseIndex => "paraphrase_index",
-            Column::Paraphrase => "paraphrase",
-            Column::Prompt => "prompt",
-            Column::Paraphrases => "paraphrases",
-            Column::Prompts => "prompts",
-            Column::Confidences => "confidences",
-            Column::Prediction => "prediction",
-            Column::Generation => "generation",
-            Column::GeneratedIds => "generated_ids",
-            Column::StopReason => "stop_reason",
-            Column::PredictLemma => "predict_lemma",
-            Column::AnswerLemmas => "answer_lemmas",
-        }
-    }
-
-    pub(crate) fn value_type(self) -> ColumnType {
-        match self {
-            Column::ItemIndex => ColumnType::U64,
-            Column::ParaphraseIndex => ColumnType::U32,
-            Column::Uuid
-            | Column::Question
-            | Column::Paraphrase
-            | Column::Prompt
-            | Column::Prediction
-            | Column::Generation
-            | Column::StopReason => ColumnType::Text,
-            Column::Answers | Column::Paraphrases | Column::Prompts | Column::PredictLemma => {
-                ColumnType::TextList
-            }
-            Column::Confidences => ColumnType::FloatList,
-            Column::GeneratedIds => ColumnType::IdList,
-            Column::AnswerLemmas => ColumnType::TextListList,
-        }
-    }
-
-    /// The column's Arrow type. Lists use Arrow's default child field
-    /// (`item`, nullable), as pyarrow does; values are never null.
-    pub fn data_type(self) -> DataType {
-        let list = |inner: DataType| DataType::new_list(inner, true);
-        match self.value_type() {
-            ColumnType::U64 => DataType::UInt64,
-            ColumnType::U32 => DataType::UInt32,
-            ColumnType::Text => DataType::Utf8,
-            ColumnType::TextList => list(DataType::Utf8),
-            ColumnType::FloatList => list(DataType::Float64),
-            ColumnType::IdList => list(DataType::UInt32),
-            ColumnType::TextListList => list(list(DataType::Utf8)),
-        }
-    }
-
-    /// The Arrow field of this column.
-    pub fn field(self) -> Field {
-        Field::new(self.name(), self.data_type(), false)
-    }
-}
+use crate::columns::{Column, ColumnSet};
+use crate::row::{ResultRow, RowInput};
+use crate::run::RunInfo;
 
 impl ColumnSet {
-    /// The columns of a file, in file order.
-    pub fn columns(self) -> Vec<Column> {
-        let inputs: &[Column] = match self.kind {
-            RowKind::Origin => &[Column::Question, Column::Prompt],
-            RowKind::PerPrompt => &[Column::ParaphraseIndex, Column::Paraphrase, Column::Prompt],
-            RowKind::Fused => &[Column::Paraphrases, Column::Prompts],
-            RowKind::Weighted => &[Column::Paraphrases, Column::Prompts, Column::Confidences],
-        };
-        let lemmas: &[Column] = if self.lemmas {
-            &[Column::PredictLemma, Column::AnswerLemmas]
-        } else {
-            &[]
-        };
-        [Column::ItemIndex, Column::Uuid, Column::Answers]
-            .iter()
-            .chain(inputs)
-            .chain(&[
-                Column::Prediction,
-                Column::Generation,
-                Column::GeneratedIds,
-                Column::StopReason,
-            ])
-            .chain(lemmas)
-            .copied()
-            .collect()
-    }
-
     /// The Arrow schema of a file with these columns, carrying `run` in its
     /// metadata.
     pub fn schema(self, run: &RunInfo) -> Arc<Schema> {
@@ -217,6 +78,7 @@ pub(crate) fn cell(row: &ResultRow, column: Column) -> Option<Cell<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::columns::{ColumnType, RowKind};
     use crate::row::{Lemmas, Output, StopReason};
 
     fn row_of(kind: RowKind) -> ResultRow {

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use crate::columns::{ColumnSet, RowKind};
 use crate::error::{Result, ResultsError};
-use crate::row::{ColumnSet, ResultRow};
+use crate::row::ResultRow;
 use crate::run::RunInfo;
 
 /// The rows of one result file in [`RowKey`](crate::RowKey) order, with the
@@ -23,7 +24,7 @@ impl ResultTable {
     /// lemmas; rows must agree on that.
     pub(crate) fn new(run: RunInfo, mut rows: Vec<ResultRow>, path: &Path) -> Result<Self> {
         let columns = ColumnSet {
-            kind: run.method.kind(),
+            kind: RowKind::of(run.method),
             lemmas: rows.first().is_some_and(|row| row.lemmas.is_some()),
         };
         for row in &rows {

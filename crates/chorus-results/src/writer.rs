@@ -6,9 +6,10 @@ use std::path::Path;
 
 use crate::atomic::directory_of;
 use crate::checkpoint::{Checkpoint, LoadedRow};
+use crate::columns::{ColumnSet, RowKey, RowKind};
 use crate::error::{Result, ResultsError, io_error};
 use crate::output::{Outcome, OutputPaths, Written, write_table};
-use crate::row::{ColumnSet, ResultRow, RowKey};
+use crate::row::ResultRow;
 use crate::run::RunInfo;
 use crate::table::ResultTable;
 
@@ -71,7 +72,7 @@ impl ResultWriter {
         };
         let mut writer = ResultWriter {
             columns: ColumnSet {
-                kind: run.method.kind(),
+                kind: RowKind::of(run.method),
                 lemmas: false,
             },
             paths,
