@@ -85,6 +85,7 @@ pub enum MaskError {
         max: usize,
     },
     /// Writing an image failed.
+    #[cfg(feature = "png")]
     #[error("cannot write image {path}: {source}")]
     Image {
         /// Destination path.

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use crate::dense::DenseMask;
 use crate::error::MaskError;
+use crate::picture::render_png;
 use crate::predicate::causal;
-use crate::render::render_png;
 use crate::role::Role;
 use crate::rules::{flex_rule, structured_rule};
 use crate::segment::SegmentTable;

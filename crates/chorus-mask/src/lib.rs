@@ -18,7 +18,7 @@
 //! the declarative tables [`FLEX_RULES`] and [`STRUCTURED_RULES`]. Tokens past the
 //! table are generated tokens. Compiling over a sub-range of query rows is the
 //! incremental form a decoder uses at each step. [`render_ascii`] and
-//! [`render_png`] draw masks.
+//! `render_png` (feature `png`, on by default) draw masks.
 //!
 //! ```
 //! use chorus_mask::{flex_rule, BlockMask, DenseMask, IntervalMask, MaskPredicate, Role, SegmentTable};
@@ -52,8 +52,11 @@ mod bits;
 pub mod block;
 pub mod dense;
 pub mod error;
+#[cfg(feature = "png")]
 pub mod gallery;
 pub mod interval;
+#[cfg(feature = "png")]
+pub mod picture;
 pub mod predicate;
 pub mod render;
 pub mod role;
@@ -65,11 +68,13 @@ pub use block::{BlockKind, BlockMask, DEFAULT_BLOCK};
 pub use dense::DenseMask;
 pub use error::MaskError;
 pub use interval::IntervalMask;
+#[cfg(feature = "png")]
+pub use picture::{MAX_RENDER_SIDE, render_image, render_png};
 pub use predicate::{
     And, Causal, Document, MaskPredicate, Not, Or, PrefixLm, SlidingWindow, and, causal, document,
     full, not, or, prefix_lm, sliding_window,
 };
-pub use render::{render_ascii, render_image, render_png};
+pub use render::render_ascii;
 pub use role::Role;
 pub use rules::{
     FLEX_RULES, Kinds, Relation, Relations, RoleKind, RuleMask, STRUCTURED_RULES, VisibilityRule,
