@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chorus_llama::{
-    BatchNeed, ForwardInput, Fusion, Kernels, KeyBias, KeyMask, KvCache, Llama, Logits, RowInput,
-    Selection, SharedContext, Tokenizer,
+    BatchNeed, ForwardInput, Fusion, InputError, Kernels, KeyBias, KeyMask, KvCache, Llama,
+    LlamaError, Logits, RowInput, Selection, SharedContext, Tokenizer,
 };
 use chorus_mask::IntervalMask;
 use chorus_prompt::PromptContext;
@@ -747,7 +747,17 @@ impl<K: Kernels> Engine<K> {
                     probability,
                 })
                 .collect();
-            let picked = self.model.select(logits, &selections)?;
+            let picked = self
+                .model
+                .select(logits, &selections)
+                .map_err(|error| match error {
+                    LlamaError::Input(InputError::NothingToChoose { selection }) => {
+                        EnsembleError::EmptyScores {
+                            group: live[selection].0,
+                        }
+                    }
+                    other => other.into(),
+                })?;
             return Ok(live
                 .into_iter()
                 .zip(picked)

@@ -510,3 +510,88 @@ fn generated_paraphrases_load_back_as_webquestions() {
         );
     }
 }
+
+/// Random weights whose final norm is NaN, so every logit is NaN and no token
+/// can be chosen.
+struct NanLogits(chorus_llama::RandomWeights);
+
+impl chorus_llama::WeightSource for NanLogits {
+    fn config(&self) -> &chorus_llama::LlamaConfig {
+        self.0.config()
+    }
+
+    fn tensor(&self, name: &str) -> Result<chorus_llama::HostTensor, chorus_llama::LlamaError> {
+        let mut tensor = self.0.tensor(name)?;
+        if name == "model.norm.weight" {
+            tensor.data.fill(f32::NAN);
+        }
+        Ok(tensor)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains(name)
+    }
+}
+
+#[test]
+fn a_step_without_a_choosable_token_names_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = common::char_tokenizer(dir.path(), false);
+    let mut config = chorus_llama::presets::tiny();
+    config.vocab_size = common::VOCAB;
+    let weights = NanLogits(chorus_llama::RandomWeights::with_std(config, 11, 0.5));
+    let model = chorus_llama::Llama::<chorus_llama::Cpu>::from_source(&weights, &()).unwrap();
+    let engine =
+        chorus_ensemble::Engine::new(model, tokenizer, common::context(), decode(4)).unwrap();
+    // Greedy (fused on the kernels' side) and sampled (chosen on the host) alike
+    // report the group, not a logits shape.
+    let error = engine
+        .run(Method::Avg, &FlexConfig::default(), &questions())
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            chorus_ensemble::EnsembleError::EmptyScores { group: 0 }
+        ),
+        "{error:?}"
+    );
+    let hot = SamplingConfig {
+        temperature: 1.0,
+        top_p: 0.9,
+        seed: 1,
+        max_new_tokens: 3,
+    };
+    let error = engine.sample(&["Q: a\nA:".to_string()], &hot).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            chorus_ensemble::EnsembleError::EmptyScores { group: 0 }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn an_empty_sampling_prompt_is_named_by_its_index_in_the_whole_list() {
+    // Batches of 2: the empty prompt is the first of the second batch, index 2
+    // of the list (not 0, its index within the batch).
+    let engine = tiny_engine(decode(2), false);
+    let prompts: Vec<String> = ["Q: a\nA:", "Q: bb\nA:", ""]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let hot = SamplingConfig {
+        temperature: 1.0,
+        top_p: 0.9,
+        seed: 1,
+        max_new_tokens: 3,
+    };
+    let error = engine.sample(&prompts, &hot).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            chorus_ensemble::EnsembleError::EmptyPrompt { prompt_index: 2 }
+        ),
+        "{error:?}"
+    );
+}

@@ -262,6 +262,13 @@ pub enum InputError {
     /// A selection over no rows or an empty vocabulary.
     #[error("a selection has no scores to choose from")]
     EmptySelection,
+    /// A selection whose fused scores are all NaN (or empty): no token can be
+    /// chosen. `selection` is its index in the list passed to `select`.
+    #[error("selection {selection}: every score is NaN, no token can be chosen")]
+    NothingToChoose {
+        /// Index of the selection.
+        selection: usize,
+    },
     /// A shared context that does not fit the cache or the model.
     #[error("shared context: {reason}")]
     SharedContext {

@@ -77,7 +77,8 @@ pub fn select_on_host(
 ) -> Result<Vec<Picked>, LlamaError> {
     selections
         .iter()
-        .map(|selection| {
+        .enumerate()
+        .map(|(index, selection)| {
             let slices = selection
                 .fusion
                 .rows()
@@ -93,7 +94,9 @@ pub fn select_on_host(
                 .collect::<Result<Vec<_>, _>>()?;
             let scores = selection.fusion.scores(&slices);
             let choice =
-                argmax(&scores).ok_or(LlamaError::Input(crate::InputError::EmptySelection))?;
+                argmax(&scores).ok_or(LlamaError::Input(crate::InputError::NothingToChoose {
+                    selection: index,
+                }))?;
             let probability = selection
                 .probability
                 .then(|| probability_of(slices[0], choice.token as usize));
@@ -115,7 +118,9 @@ pub struct Choice {
 }
 
 /// The index of the largest score (the first one on ties, as `torch.argmax`) and
-/// its margin over the runner-up. NaN scores are never chosen. `None` when empty.
+/// its margin over the runner-up. NaN scores are never chosen: `None` when
+/// there is no other score (empty, or all NaN, as a model that overflowed
+/// gives), so that a broken run stops instead of emitting token 0.
 pub fn argmax(scores: &[f32]) -> Option<Choice> {
     let mut best: Option<(usize, f32)> = None;
     let mut second = f32::NEG_INFINITY;
@@ -132,7 +137,7 @@ pub fn argmax(scores: &[f32]) -> Option<Choice> {
             None => best = Some((i, s)),
         }
     }
-    let (index, top) = best.or_else(|| scores.first().map(|_| (0, f32::NAN)))?;
+    let (index, top) = best?;
     Some(Choice {
         token: u32::try_from(index).unwrap_or(u32::MAX),
         margin: top - second,
@@ -255,6 +260,7 @@ mod tests {
         );
         assert_eq!(argmax(&[f32::NAN, 1.0]).unwrap().token, 1);
         assert_eq!(argmax(&[]), None);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), None);
         assert_eq!(argmax(&[2.0]).unwrap().margin, f32::INFINITY);
     }
 
