@@ -5,6 +5,8 @@
 //! reach the whole toolkit through one dependency. Data flows one way:
 //! [`data`] → [`prompt`] → [`mask`] → [`llama`] → [`ensemble`] → [`results`] → [`eval`].
 
+#![warn(missing_docs)]
+
 pub use chorus_data as data;
 pub use chorus_ensemble as ensemble;
 pub use chorus_eval as eval;

@@ -24,6 +24,8 @@
 //! # Ok::<(), chorus_eval::EvalError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod charclass;
 mod error;
 mod lemmatizer;

@@ -25,6 +25,8 @@
 //! - [`profile`]: opt-in per-operation timing (`CHORUS_PROFILE_OPS=1`).
 //! - [`testing`]: where tests and benchmarks find the real model.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod cache;
 pub mod checkpoint;

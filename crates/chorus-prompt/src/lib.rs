@@ -14,6 +14,8 @@
 //! # Ok::<(), chorus_prompt::PromptError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod context;
 mod error;
 mod layout;
