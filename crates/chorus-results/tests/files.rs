@@ -116,6 +116,41 @@ fn every_method_round_trips_in_item_order() {
     }
 }
 
+/// Rewrites the Feather file `path` with `compression`, as pyarrow does
+/// (pandas' `to_feather` compresses with LZ4 unless told otherwise).
+fn recompress(path: &Path, compression: arrow_ipc::CompressionType) {
+    use arrow_ipc::reader::FileReader;
+    use arrow_ipc::writer::{FileWriter, IpcWriteOptions};
+    let reader = FileReader::try_new(std::fs::File::open(path).unwrap(), None).unwrap();
+    let schema = reader.schema();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let options = IpcWriteOptions::default()
+        .try_with_compression(Some(compression))
+        .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = FileWriter::try_new_with_options(file, &schema, options).unwrap();
+    for batch in &batches {
+        writer.write(batch).unwrap();
+    }
+    writer.finish().unwrap();
+}
+
+#[test]
+fn lz4_and_zstd_compressed_files_are_read() {
+    let directory = tempfile::tempdir().unwrap();
+    for (name, compression) in [
+        ("lz4", arrow_ipc::CompressionType::LZ4_FRAME),
+        ("zstd", arrow_ipc::CompressionType::ZSTD),
+    ] {
+        let path = directory.path().join(format!("{name}.feather"));
+        let rows: Vec<ResultRow> = (0..3).map(|i| row(Method::Avg, i, 0)).collect();
+        write_all(&path, run_info(Method::Avg), rows.clone());
+        recompress(&path, compression);
+        let table = read_results(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(table.rows(), rows.as_slice(), "{name}");
+    }
+}
+
 #[test]
 fn csv_has_the_feather_columns_and_python_list_cells() {
     let directory = tempfile::tempdir().unwrap();
