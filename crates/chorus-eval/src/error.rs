@@ -63,6 +63,42 @@ pub enum EvalError {
         /// The column name.
         column: String,
     },
+    /// A result file's column has a type the report cannot read.
+    #[error("{path}: column `{column}` has type {found}, expected {expected}")]
+    ColumnType {
+        /// The result file.
+        path: PathBuf,
+        /// The column name.
+        column: String,
+        /// What the report reads there (e.g. "lists of strings").
+        expected: String,
+        /// The Arrow type found.
+        found: String,
+    },
+    /// A result file has no stored lemmas and the report was asked to use
+    /// stored lemmas only ([`crate::LemmaSource::Stored`]).
+    #[error(
+        "{path}: no stored lemmas (column `{column}` is missing): generate with --lemmaize, \
+         or let the report lemmatise prediction and answers (--lemmaize-missing)"
+    )]
+    MissingLemmas {
+        /// The result file.
+        path: PathBuf,
+        /// The missing lemma column (`predict_lemma` or `answer_lemmas`).
+        column: String,
+    },
+    /// No result file was found in the report's inputs.
+    #[error("no result files (.feather, or .csv without a .feather twin) in {inputs}")]
+    NoResultFiles {
+        /// The inputs, comma-separated.
+        inputs: String,
+    },
+    /// A report format name that does not exist.
+    #[error("unknown report format `{name}` (expected md, csv or json)")]
+    UnknownFormat {
+        /// The name given.
+        name: String,
+    },
     /// A column or cell does not hold what the report expects.
     #[error("{path}, row {row}, column `{column}`: {message}")]
     BadCell {

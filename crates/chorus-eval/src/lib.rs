@@ -9,9 +9,16 @@
 //! * [`is_correct`], [`cut_at_punctuation`] and [`accuracy`] implement the
 //!   metric; empty predictions count as wrong unless
 //!   [`MatchOptions::anchor_compat`] asks for the Python pipeline's quirk.
-//! * [`report`] scores every result file under a directory and renders the
-//!   table as Markdown, CSV or JSON, plus a PNG plot of accuracy against the
-//!   number of paraphrases.
+//! * [`paraphrase_metrics`] and [`oracle_gap`] measure a per-paraphrase run
+//!   (consistency, fluctuation, the oracle upper bound) and a fused run
+//!   against that oracle (share of the gap recovered), after the MyriadLAMA /
+//!   BELIEF evaluation; the definitions are in the crate's README ("Metrics").
+//! * [`report_paths`] (and [`report`] for one directory) scores every result
+//!   file among files and directories — Chorus's and any Feather (LZ4, ZSTD
+//!   or uncompressed) or CSV file with `answers` and `prediction` columns —
+//!   and renders the tables as Markdown, CSV or JSON ([`ReportFormat`]), plus
+//!   a PNG plot of accuracy against the number of paraphrases. It is the
+//!   binaries' `report` subcommand.
 //!
 //! ```
 //! use chorus_eval::{Lemmatizer, MatchOptions, is_correct};
@@ -30,6 +37,7 @@ mod charclass;
 mod error;
 mod lemmatizer;
 mod metric;
+mod paraphrases;
 mod plot;
 mod report;
 mod tables;
@@ -41,6 +49,12 @@ pub use metric::{
     AccuracyReport, LemmaRow, MatchOptions, accuracy, contains_run, cut_at_punctuation, is_correct,
     is_punctuation_or_space,
 };
+pub use paraphrases::{
+    OracleGap, ParaphraseMetrics, ParaphraseRow, PositionAccuracy, oracle_gap, paraphrase_metrics,
+};
 pub use plot::{Series as PlotSeries, render_plot};
-pub use report::{FileScore, Report, ReportOptions, report, report_with};
+pub use report::{
+    FileKind, FileScore, LemmaSource, OracleComparison, Report, ReportFormat, ReportOptions,
+    report, report_paths, report_with,
+};
 pub use tokenizer::Tokenizer;

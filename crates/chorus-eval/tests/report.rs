@@ -1,14 +1,19 @@
 //! `report` over a directory holding a Feather file (with a CSV twin that
-//! must be ignored) and a lone CSV file, with every renderer and the plot.
+//! must be ignored) and a lone CSV file, with every renderer and the plot;
+//! over the pandas-written LZ4 / ZSTD fixtures in `tests/fixtures/report/`
+//! (paraphrase metrics and the oracle comparison); and its errors.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use chorus_eval::{Lemmatizer, MatchOptions, ReportOptions, report, report_with};
+use chorus_eval::{
+    EvalError, FileKind, LemmaSource, Lemmatizer, MatchOptions, ReportOptions, report,
+    report_paths, report_with,
+};
 
 fn string_lists(rows: &[&[&str]]) -> ArrayRef {
     let mut builder = ListBuilder::new(StringBuilder::new());
@@ -175,4 +180,138 @@ fn bad_list_cell_names_row_and_column() {
         error.contains("row 0") && error.contains("`answers`"),
         "{error}"
     );
+}
+
+/// The pandas-written fixtures (`scripts/make-report-fixtures.py`).
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/report")
+        .join(name)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+/// The LZ4 (fused) and ZSTD (per_prompt) files pandas wrote: without the
+/// arrow-ipc features both fail with "... IPC decompression requires the ...
+/// feature".
+#[test]
+fn pandas_lz4_and_zstd_files_are_scored() {
+    let inputs = [
+        fixture("pandas_lz4.feather"),
+        fixture("pandas_zstd.feather"),
+    ];
+    let lemmatizer = Lemmatizer::english().unwrap();
+    let report = report_paths(&inputs, &lemmatizer, ReportOptions::default()).unwrap();
+    let [fused, per_prompt] = report.files.as_slice() else {
+        panic!("{:?}", report.files);
+    };
+    // No metadata: model from the folder, method from the file name.
+    assert_eq!(
+        (fused.model.as_str(), fused.method.as_str(), fused.kind),
+        ("report", "pandas_lz4", FileKind::Fused)
+    );
+    assert_eq!(fused.paraphrases, 3);
+    assert_eq!(
+        (
+            fused.prediction.correct,
+            fused.prediction.total,
+            fused.prediction.empty
+        ),
+        (3, 5, 1)
+    );
+
+    assert_eq!(per_prompt.kind, FileKind::PerParaphrase);
+    assert_eq!(
+        (per_prompt.prediction.correct, per_prompt.prediction.total),
+        (3, 9)
+    );
+    let metrics = per_prompt.paraphrase_metrics.as_ref().unwrap();
+    assert_eq!((metrics.items, metrics.paraphrases_per_item), (3, 3));
+    // "Paris"/"paris" are equal once lemmatised (lower-cased).
+    assert!(close(metrics.consistency.unwrap(), 5.0 / 9.0));
+    assert!(close(metrics.fluctuation_range, 2.0 / 3.0));
+    assert!(close(metrics.oracle, 2.0 / 3.0));
+
+    // The fused file's u1..u3 (right, right, wrong) against the reference.
+    let oracle = fused.oracle.as_ref().unwrap();
+    assert_eq!(oracle.reference, inputs[1]);
+    assert_eq!(oracle.gap.items, 3);
+    assert!(close(oracle.gap.accuracy, 2.0 / 3.0));
+    assert!(close(oracle.gap.mean_accuracy, 1.0 / 3.0));
+    assert!(close(oracle.gap.recovered.unwrap(), 1.0));
+
+    let compat = ReportOptions {
+        match_options: MatchOptions {
+            bidirectional: true,
+            anchor_compat: true,
+        },
+        ..ReportOptions::default()
+    };
+    let report = report_paths(&inputs[..1], &lemmatizer, compat).unwrap();
+    assert_eq!(report.files[0].prediction.correct, 4);
+}
+
+#[test]
+fn stored_lemmas_only_refuses_a_file_without_them() {
+    let options = ReportOptions {
+        lemmas: LemmaSource::Stored,
+        ..ReportOptions::default()
+    };
+    let error = report_paths(
+        &[fixture("pandas_lz4.feather")],
+        &Lemmatizer::english().unwrap(),
+        options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("pandas_lz4.feather")
+            && error.contains("`predict_lemma`")
+            && error.contains("--lemmaize-missing"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_column_of_the_wrong_type_names_file_and_column() {
+    let error = report_paths(
+        &[fixture("../report-errors/bad_answers.feather")],
+        &Lemmatizer::english().unwrap(),
+        ReportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(error, EvalError::ColumnType { .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("bad_answers.feather")
+            && message.contains("column `answers`")
+            && message.contains("Int64"),
+        "{message}"
+    );
+}
+
+#[test]
+fn inputs_without_result_files_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+    let error = report(dir.path()).unwrap_err();
+    assert!(matches!(error, EvalError::NoResultFiles { .. }), "{error}");
+}
+
+#[test]
+fn a_file_given_twice_is_scored_once() {
+    let dir = results_dir();
+    let avg = dir.path().join("smollm/avg.feather");
+    let inputs = [dir.path().to_path_buf(), avg.clone(), avg];
+    let report = report_paths(
+        &inputs,
+        &Lemmatizer::english().unwrap(),
+        ReportOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(report.files.len(), 2);
+    // Several inputs: paths are shown as found.
+    assert!(report.files[0].path.starts_with(dir.path()));
 }
