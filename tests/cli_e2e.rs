@@ -3,6 +3,8 @@
 //! checkpoint on a few items of each dataset: output files read back (and by
 //! pandas when pyarrow is installed), kill-and-resume, shard merging, and
 //! clear errors for bad input. Model tests skip when the checkpoint is absent.
+//! `report` runs on pandas-written LZ4 / ZSTD Feather fixtures and on result
+//! files written here with chorus-results (no model needed).
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -399,4 +401,249 @@ fn generated_paraphrases_feed_a_flex_run() {
     };
     assert_eq!(paraphrases.len(), 2);
     assert_eq!(table.run().options["context"], "webqa");
+}
+
+/// The pandas-written fixtures of `report` (`scripts/make-report-fixtures.py`).
+fn report_fixture(name: &str) -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/report/").to_owned() + name
+}
+
+#[test]
+fn report_scores_pandas_lz4_and_zstd_feather_files() {
+    let (lz4, zstd) = (
+        report_fixture("pandas_lz4.feather"),
+        report_fixture("pandas_zstd.feather"),
+    );
+    let flags = ["report", "--lemmaize-missing", lz4.as_str(), zstd.as_str()];
+    let markdown = ensemble(&flags).unwrap();
+    // The fused file: 3 of 5 right, its oracle and recovered share beside it.
+    assert!(
+        markdown.contains(
+            "| report | pandas_lz4 | - | 3 | 5 | 60.0% | 3 | 1 | 60.0% | 66.7% | 100.0% |"
+        ),
+        "{markdown}"
+    );
+    // The per_prompt file (paraphrase_index): 3 of 9, consistency 5/9.
+    assert!(
+        markdown.contains("| report | - | 3 | 3 | 33.3% | 66.7% | 55.6% | 66.7 pp | 27.2 pp | 0: 66.7%, 1: 33.3%, 2: 0.0% |"),
+        "{markdown}"
+    );
+    // flex-generate has the same subcommand.
+    assert_eq!(flex(&flags).unwrap(), markdown);
+
+    let compat = ensemble(&[&flags[..], &["--anchor-compat", "--format", "csv"]].concat()).unwrap();
+    let mut lines = compat.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("path,model,method,dataset,paraphrases,total,correct,empty,accuracy,")
+    );
+    // The empty prediction counts as right with --anchor-compat: 4 of 5.
+    assert!(
+        lines.next().unwrap().contains(",3,5,4,1,0.800000,"),
+        "{compat}"
+    );
+
+    // Without --lemmaize-missing a file without lemma columns is refused.
+    let error = ensemble(&["report", lz4.as_str()]).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("pandas_lz4.feather") && message.contains("predict_lemma"),
+        "{message}"
+    );
+    assert_ne!(error.exit_code(), 0);
+}
+
+#[test]
+fn report_on_chorus_files_gives_paraphrase_metrics_and_the_oracle() {
+    use chorus::results::{
+        Method, Outcome, Output, ResultRow, ResultWriter, RunInfo, StopReason, WriteOptions,
+        add_lemma_columns,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results");
+    let run = |method| {
+        RunInfo::new(
+            "SmolLM2-135M",
+            method,
+            "webqa",
+            serde_json::json!({"selection": "n3", "seed": 42}),
+        )
+    };
+    let write = |method: Method, stem: &str, rows: Vec<ResultRow>| {
+        let path = results
+            .join("smollm2/webqa")
+            .join(format!("{stem}.feather"));
+        let Outcome::Ready(mut writer) =
+            ResultWriter::open(&path, run(method), WriteOptions::default()).unwrap()
+        else {
+            panic!("fresh directory");
+        };
+        writer.append(rows).unwrap();
+        writer.finish().unwrap();
+    };
+    let output = |prediction: &str| Output {
+        prediction: prediction.into(),
+        generation: format!(" {prediction}\n"),
+        generated_ids: vec![1, 198],
+        stop_reason: StopReason::Newline,
+    };
+    let answers = ["Paris", "Rome", "Berlin", "Tokyo"];
+    let paraphrases: Vec<String> = (0..3).map(|p| format!("question v{p}")).collect();
+    // Per item, the per_prompt predictions of paraphrases 0, 1, 2:
+    // right right wrong / wrong right wrong / wrong x3 / right right wrong.
+    let per_prompt = [
+        ["Paris", "Paris", "Lyon"],
+        ["Milan", "Rome", "Milan"],
+        ["Bonn", "Bonn", "Bonn"],
+        ["Tokyo", "Tokyo", "Kyoto"],
+    ];
+    let mut rows = Vec::new();
+    for (item, predictions) in per_prompt.iter().enumerate() {
+        for (index, prediction) in predictions.iter().enumerate() {
+            rows.push(ResultRow {
+                item_index: item as u64,
+                uuid: format!("u{item}"),
+                answers: vec![answers[item].into()],
+                input: chorus::results::RowInput::PerPrompt {
+                    paraphrase_index: index as u32,
+                    paraphrase: paraphrases[index].clone(),
+                    prompt: format!("Q: {}\nA:", paraphrases[index]),
+                },
+                output: output(prediction),
+                lemmas: None,
+            });
+        }
+    }
+    write(Method::PerPrompt, "per_prompt-n3", rows);
+    // Stored lemmas, added as --lemmaize adds them (a stand-in lemmatiser:
+    // the lower-cased text as one lemma).
+    let per_prompt_file = results.join("smollm2/webqa/per_prompt-n3.feather");
+    add_lemma_columns(&per_prompt_file, |text| vec![text.to_lowercase()]).unwrap();
+    // avg: right, wrong, wrong, right.
+    let fused = ["Paris", "Milan", "Bonn", "Tokyo"];
+    let rows = fused
+        .iter()
+        .enumerate()
+        .map(|(item, prediction)| ResultRow {
+            item_index: item as u64,
+            uuid: format!("u{item}"),
+            answers: vec![answers[item].into()],
+            input: chorus::results::RowInput::Fused {
+                paraphrases: paraphrases.clone(),
+                prompts: paraphrases.iter().map(|p| format!("Q: {p}\nA:")).collect(),
+            },
+            output: output(prediction),
+            lemmas: None,
+        })
+        .collect();
+    write(Method::Avg, "avg-n3", rows);
+
+    let png = dir.path().join("accuracy.png");
+    let json = ensemble(&[
+        "report",
+        path_str(&results),
+        "--lemmaize-missing",
+        "--format",
+        "json",
+        "--plot",
+        path_str(&png),
+    ])
+    .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{json}");
+    let (avg, pp) = (&files[0], &files[1]);
+    assert_eq!(avg["path"], "smollm2/webqa/avg-n3.feather");
+    assert_eq!(
+        (avg["kind"].as_str(), pp["kind"].as_str()),
+        (Some("fused"), Some("per_paraphrase"))
+    );
+    let close = |value: &serde_json::Value, expected: f64| {
+        let value = value.as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (value - expected).abs() < 1e-9,
+            "{value} != {expected}\n{json}"
+        );
+    };
+    // per_prompt: 5 of 12 right.
+    close(&pp["prediction"]["accuracy"], 5.0 / 12.0);
+    let metrics = &pp["paraphrase_metrics"];
+    assert_eq!(metrics["items"], 4);
+    // Agreeing pairs: 1 of 3, 1 of 3, 3 of 3, 1 of 3.
+    close(
+        &metrics["consistency"],
+        (1.0 / 3.0 + 1.0 / 3.0 + 1.0 + 1.0 / 3.0) / 4.0,
+    );
+    // Accuracy by paraphrase_index: 2/4, 3/4, 0/4.
+    let positions: Vec<f64> = metrics["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["accuracy"].as_f64().unwrap())
+        .collect();
+    assert_eq!(positions, [0.5, 0.75, 0.0]);
+    close(&metrics["fluctuation_range"], 0.75);
+    let mean = 1.25 / 3.0;
+    let variance = [0.5f64, 0.75, 0.0]
+        .iter()
+        .map(|a| (a - mean).powi(2))
+        .sum::<f64>()
+        / 3.0;
+    close(&metrics["fluctuation_std"], variance.sqrt());
+    // Items right by some paraphrase: u0, u1, u3.
+    close(&metrics["oracle"], 0.75);
+    // Mean over items of the share right: (2/3 + 1/3 + 0 + 2/3) / 4.
+    close(&metrics["mean_accuracy"], 5.0 / 12.0);
+
+    // avg: 2 of 4; recovered (1/2 - 5/12) / (3/4 - 5/12) = 1/4.
+    close(&avg["prediction"]["accuracy"], 0.5);
+    let oracle = &avg["oracle"];
+    assert_eq!(oracle["reference"], "smollm2/webqa/per_prompt-n3.feather");
+    assert_eq!(oracle["items"], 4);
+    close(&oracle["oracle"], 0.75);
+    close(&oracle["mean_accuracy"], 5.0 / 12.0);
+    close(&oracle["recovered"], 0.25);
+    assert!(png.exists());
+
+    let markdown = ensemble(&["report", "--lemmaize-missing", path_str(&results)]).unwrap();
+    assert!(
+        markdown.contains("| SmolLM2-135M | avg | webqa | 3 | 4 | 50.0% | 2 | 0 | 50.0% | 75.0% | 25.0% | smollm2/webqa/avg-n3.feather |"),
+        "{markdown}"
+    );
+    // The per_prompt file alone has stored lemmas: no flag needed.
+    let alone = ensemble(&["report", path_str(&per_prompt_file)]).unwrap();
+    assert!(alone.contains("| 41.7% |"), "{alone}");
+}
+
+#[test]
+fn report_names_the_file_and_column_of_a_wrong_column() {
+    let bad = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/report-errors/bad_answers.feather"
+    )
+    .to_owned();
+    for result in [
+        ensemble(&["report", "--lemmaize-missing", bad.as_str()]),
+        flex(&["report", "--lemmaize-missing", bad.as_str()]),
+    ] {
+        let error = result.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("bad_answers.feather")
+                && message.contains("column `answers`")
+                && message.contains("Int64"),
+            "{message}"
+        );
+        assert_eq!(error.exit_code(), 1);
+    }
+    // A bad --format value is clap's usage error listing the formats.
+    let error = ensemble(&["report", "--format", "html", bad.as_str()]).unwrap_err();
+    assert_eq!(error.exit_code(), 2);
+    let message = error.to_string();
+    assert!(
+        message.contains("md") && message.contains("json"),
+        "{message}"
+    );
 }

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use chorus_ensemble::{
     BatchSize, FUSE_FIRST_NAMES, FlexMask, Method, Positions, PredictionRule, parse_fuse_first,
 };
+use chorus_eval::ReportFormat;
 use chorus_prompt::FuseFirst;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -30,7 +31,7 @@ pub const DEFAULT_MODEL: &str = "smollm2-135m-it";
     args_conflicts_with_subcommands = true
 )]
 pub struct FlexCli {
-    /// `merge` instead of a generation run.
+    /// `merge` or `report` instead of a generation run.
     #[command(subcommand)]
     pub command: Option<FlexCommand>,
     /// The method: only `flex` (accepted for compatibility with
@@ -50,6 +51,9 @@ pub struct FlexCli {
 pub enum FlexCommand {
     /// Join the outputs of `--shard i/n` runs into one file.
     Merge(MergeArgs),
+    /// Score result files: accuracy, and for paraphrase runs consistency,
+    /// fluctuation and the oracle.
+    Report(ReportArgs),
 }
 
 /// `ensemble-generate`: logit-level ensembles over a dataset.
@@ -62,7 +66,7 @@ pub enum FlexCommand {
     args_conflicts_with_subcommands = true
 )]
 pub struct EnsembleCli {
-    /// `merge` or `paraphrase` instead of a generation run.
+    /// `merge`, `report` or `paraphrase` instead of a generation run.
     #[command(subcommand)]
     pub command: Option<EnsembleCommand>,
     /// The ensemble method (flex is flex-generate's).
@@ -78,6 +82,9 @@ pub struct EnsembleCli {
 pub enum EnsembleCommand {
     /// Join the outputs of `--shard i/n` runs into one file.
     Merge(MergeArgs),
+    /// Score result files: accuracy, and for paraphrase runs consistency,
+    /// fluctuation and the oracle.
+    Report(ReportArgs),
     /// Generate paraphrases of each question with the model (sampled, 5
     /// rounds) and write a WebQuestions JSONL file with a `paraphrases` field.
     Paraphrase(ParaphraseArgs),
@@ -258,6 +265,35 @@ pub struct MergeArgs {
     /// The shard outputs (Feather files).
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+}
+
+/// `report`: scores result files with chorus-eval (`chorus_eval::report_paths`).
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Result files and folders (searched recursively for `.feather` files and
+    /// `.csv` files without a `.feather` twin): Chorus's, or any Feather / CSV
+    /// file with `answers` and `prediction` columns.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Count an empty prediction (or an empty answer) as matching, as the
+    /// Python pipeline's metric does.
+    #[arg(long = "anchor-compat", alias = "anchor_compat")]
+    pub anchor_compat: bool,
+    /// What is written to stdout: Markdown tables, CSV or JSON.
+    #[arg(
+        long,
+        default_value = "md",
+        value_parser = one_of::<ReportFormat>(ReportFormat::NAMES.iter().copied())
+    )]
+    pub format: ReportFormat,
+    /// Also draw accuracy against the number of paraphrases into this PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Lemmatise `prediction` and `answers` of files without stored lemma
+    /// columns (`predict_lemma`, `answer_lemmas`); without it such a file is
+    /// an error. Files with the columns are scored with their stored lemmas.
+    #[arg(long = "lemmaize-missing", alias = "lemmaize_missing")]
+    pub lemmaize_missing: bool,
 }
 
 /// `paraphrase`: model-generated paraphrases for a dataset.

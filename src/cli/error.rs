@@ -58,7 +58,8 @@ pub enum CliError {
     /// Writing or reading results failed.
     #[error(transparent)]
     Results(#[from] chorus_results::ResultsError),
-    /// The lemmatiser could not be built.
+    /// The lemmatiser could not be built, or `report` could not read or
+    /// score a result file (the message names the file and the column).
     #[error(transparent)]
     Eval(#[from] chorus_eval::EvalError),
     /// The engine returned an answer the run cannot store.

@@ -3,7 +3,8 @@
 //! `models.toml` ([`models`]), run planning ([`plan`]: dataset, paraphrase
 //! selection, output path, run parameters) and the run loop ([`generate`]:
 //! skip / force / resume, progress bar, checkpoint per batch, summary line),
-//! plus `merge` of shard outputs.
+//! plus `merge` of shard outputs and `report` (chorus-eval's scores of result
+//! files, printed as Markdown, CSV or JSON).
 //!
 //! Both binaries are one line: `fn main() -> ExitCode { chorus::cli::flex_main() }`
 //! (or `ensemble_main`). Errors are printed with their causes and give exit
@@ -23,7 +24,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub use args::{
-    EngineArgs, EnsembleCli, EnsembleCommand, FlexArgs, FlexCli, FlexCommand, MergeArgs, RunArgs,
+    EngineArgs, EnsembleCli, EnsembleCommand, FlexArgs, FlexCli, FlexCommand, MergeArgs,
+    ReportArgs, RunArgs,
 };
 pub use error::CliError;
 pub use generate::{Summary, run_plan};
@@ -31,6 +33,7 @@ pub use models::{ModelSource, ResolvedModel, resolve_model, resolve_model_with};
 pub use plan::{ABORT_AFTER_ENV, RunPlan, plan_run};
 
 use chorus_ensemble::Method;
+use chorus_eval::{LemmaSource, Lemmatizer, MatchOptions, ReportOptions, report_paths};
 use chorus_results::{Outcome, merge};
 
 /// `flex-generate`'s `main`.
@@ -93,6 +96,7 @@ pub fn run_flex(args: impl IntoIterator<Item = OsString>) -> Result<String, CliE
     init_logging();
     match cli.command {
         Some(FlexCommand::Merge(merge_args)) => run_merge("flex-generate", &merge_args),
+        Some(FlexCommand::Report(report_args)) => run_report(&report_args),
         None => {
             if cli.method != Method::Flex {
                 return Err(CliError::Usage(format!(
@@ -112,6 +116,7 @@ pub fn run_ensemble(args: impl IntoIterator<Item = OsString>) -> Result<String, 
     init_logging();
     match cli.command {
         Some(EnsembleCommand::Merge(merge_args)) => run_merge("ensemble-generate", &merge_args),
+        Some(EnsembleCommand::Report(report_args)) => run_report(&report_args),
         Some(EnsembleCommand::Paraphrase(paraphrase_args)) => {
             paraphrase::run_paraphrase(&paraphrase_args)
         }
@@ -144,6 +149,35 @@ fn run_merge(binary: &str, args: &MergeArgs) -> Result<String, CliError> {
     })
 }
 
+/// `report`: scores the inputs with chorus-eval and returns the rendered
+/// report (printed to stdout); `--plot` also writes the PNG.
+fn run_report(args: &ReportArgs) -> Result<String, CliError> {
+    let report = report_paths(&args.inputs, &Lemmatizer::english()?, report_options(args))?;
+    if let Some(png) = &args.plot {
+        report.write_plot(png)?;
+        tracing::info!(path = %png.display(), "accuracy plot written");
+    }
+    // main_with adds the final newline.
+    Ok(report.render(args.format).trim_end().to_owned())
+}
+
+/// chorus-eval's options for `report`'s flags: `--anchor-compat` is
+/// [`MatchOptions::anchor_compat`] (bidirectional matching stays on);
+/// stored lemmas are required unless `--lemmaize-missing`.
+fn report_options(args: &ReportArgs) -> ReportOptions {
+    ReportOptions {
+        match_options: MatchOptions {
+            anchor_compat: args.anchor_compat,
+            ..MatchOptions::default()
+        },
+        lemmas: if args.lemmaize_missing {
+            LemmaSource::StoredElseLemmatize
+        } else {
+            LemmaSource::Stored
+        },
+    }
+}
+
 /// Logs to stderr; `RUST_LOG` overrides the default level `info`. A second
 /// call (tests run several commands in one process) keeps the first setup.
 fn init_logging() {
@@ -154,4 +188,52 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_eval::ReportFormat;
+
+    fn report_args(flags: &[&str]) -> ReportArgs {
+        let cli = EnsembleCli::try_parse_from(["ensemble-generate", "report"].iter().chain(flags))
+            .unwrap();
+        match cli.command {
+            Some(EnsembleCommand::Report(args)) => args,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn report_flags_map_to_chorus_eval_options() {
+        let args = report_args(&["results/"]);
+        assert_eq!(args.format, ReportFormat::Markdown);
+        assert_eq!(args.plot, None);
+        let options = report_options(&args);
+        assert_eq!(options.lemmas, LemmaSource::Stored);
+        assert_eq!(options.match_options, MatchOptions::default());
+
+        let args = report_args(&[
+            "a.feather",
+            "b/",
+            "--anchor-compat",
+            "--lemmaize-missing",
+            "--format",
+            "json",
+            "--plot",
+            "acc.png",
+        ]);
+        assert_eq!(args.inputs.len(), 2);
+        assert_eq!(args.format, ReportFormat::Json);
+        let options = report_options(&args);
+        assert_eq!(options.lemmas, LemmaSource::StoredElseLemmatize);
+        assert!(options.match_options.anchor_compat && options.match_options.bidirectional);
+
+        let flex =
+            FlexCli::try_parse_from(["flex-generate", "report", "--format", "csv", "x"]).unwrap();
+        assert!(
+            matches!(flex.command, Some(FlexCommand::Report(ref a)) if a.format == ReportFormat::Csv)
+        );
+        assert!(EnsembleCli::try_parse_from(["ensemble-generate", "report"]).is_err());
+    }
 }
