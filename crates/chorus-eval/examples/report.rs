@@ -1,5 +1,7 @@
 //! Scores every result file under a directory and prints the Markdown table;
-//! with a second argument, also writes the accuracy plot there.
+//! with a second argument, also writes the accuracy plot there. The library
+//! call alone, with its defaults; the binaries' `report` subcommand
+//! (`ensemble-generate report --help`) is the full front end.
 //!
 //! `cargo run -p chorus-eval --example report -- results/ accuracy.png`
 
