@@ -9,6 +9,8 @@ use crate::segment::SegmentTable;
 pub(crate) struct Band {
     pub(crate) start: usize,
     pub(crate) label: String,
+    /// Read by the PNG pictures only (colours by role).
+    #[cfg_attr(not(feature = "png"), allow(dead_code))]
     pub(crate) role: Role,
 }
 
