@@ -62,7 +62,7 @@ a)
     timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 256 --item-batch 128 \
       --out "$OUT/torch_ib128.json" >> "$LOG" 2>&1
   fi
-  for ib in ${IBS:-128 512}; do
+  for ib in ${IBS-128 512}; do
     step "torch item-batch $ib, context once"
     timeout 150 python3 scripts/gpu/torch_bench.py $common --parts $parts --items 1024 --item-batch $ib \
       --context-once --out "$OUT/torch_ib${ib}_once.json" >> "$LOG" 2>&1

@@ -25,18 +25,25 @@ def load(path):
 
 
 def compile_one(lib, source, name, options):
+    """NVRTC-compiles `source`: (ok, log, PTX text or None)."""
     prog = ctypes.c_void_p()
     rc = lib.nvrtcCreateProgram(ctypes.byref(prog), source.encode(), name.encode(), 0, None, None)
     if rc:
-        return False, f"create: {lib.nvrtcGetErrorString(rc).decode()}"
+        return False, f"create: {lib.nvrtcGetErrorString(rc).decode()}", None
     opts = (ctypes.c_char_p * len(options))(*[o.encode() for o in options])
     rc = lib.nvrtcCompileProgram(prog, len(options), opts)
     size = ctypes.c_size_t()
     lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
     log = ctypes.create_string_buffer(size.value)
     lib.nvrtcGetProgramLog(prog, log)
+    ptx = None
+    if rc == 0:
+        lib.nvrtcGetPTXSize(prog, ctypes.byref(size))
+        buffer = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetPTX(prog, buffer)
+        ptx = buffer.value.decode()
     lib.nvrtcDestroyProgram(ctypes.byref(prog))
-    return rc == 0, log.value.decode(errors="replace")
+    return rc == 0, log.value.decode(errors="replace"), ptx
 
 
 def main():
@@ -57,7 +64,7 @@ def main():
                     options.append(elem)
                 if geometry:
                     options += [f"-DGROUP={geometry[0]}", f"-DHEAD_DIM={geometry[1]}"]
-                ok, log = compile_one(lib, source, f"{name}.cu", options)
+                ok, log, _ = compile_one(lib, source, f"{name}.cu", options)
                 label = f"{name} {elem or 'f32'} {geometry or ''}"
                 print(("ok   " if ok else "FAIL ") + label)
                 if log.strip():

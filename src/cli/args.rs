@@ -36,7 +36,7 @@ pub struct FlexCli {
     pub command: Option<FlexCommand>,
     /// The method: only `flex` (accepted for compatibility with
     /// ensemble-generate's flag).
-    #[arg(long, default_value = "flex", value_parser = methods_shown(&[Method::Flex]))]
+    #[arg(long, default_value = "flex", value_parser = methods_shown(|method| method == Method::Flex))]
     pub method: Method,
     /// What to run and where to write it.
     #[command(flatten)]
@@ -70,7 +70,7 @@ pub struct EnsembleCli {
     #[command(subcommand)]
     pub command: Option<EnsembleCommand>,
     /// The ensemble method (flex is flex-generate's).
-    #[arg(long, default_value = "avg", value_parser = methods_shown(&ENSEMBLE_METHODS))]
+    #[arg(long, default_value = "avg", value_parser = methods_shown(|method| method != Method::Flex))]
     pub method: Method,
     /// What to run and where to write it.
     #[command(flatten)]
@@ -350,21 +350,11 @@ where
     PossibleValuesParser::new(names).try_map(|name| name.parse::<T>())
 }
 
-/// The methods `ensemble-generate` runs (flex is flex-generate's).
-const ENSEMBLE_METHODS: [Method; 6] = [
-    Method::Origin,
-    Method::PerPrompt,
-    Method::Avg,
-    Method::Max,
-    Method::WeightedAvg,
-    Method::WeightedMax,
-];
-
 /// `--method`: every method is accepted but only `shown` are listed by
 /// `--help`, so that a run of the other binary's method can point at that
 /// binary instead of getting clap's bare "invalid value".
-fn methods_shown(shown: &'static [Method]) -> impl TypedValueParser<Value = Method> {
+fn methods_shown(shown: fn(Method) -> bool) -> impl TypedValueParser<Value = Method> {
     one_of::<Method>(
-        Method::ALL.map(|method| PossibleValue::new(method.name()).hide(!shown.contains(&method))),
+        Method::ALL.map(|method| PossibleValue::new(method.name()).hide(!shown(method))),
     )
 }

@@ -231,15 +231,8 @@ fn draw_text(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::tests::table;
     use crate::rules::flex_rule;
-
-    fn table() -> SegmentTable {
-        SegmentTable::from_lengths(&[
-            (Role::Question { paraphrase: 0 }, 2),
-            (Role::Question { paraphrase: 1 }, 3),
-        ])
-        .unwrap()
-    }
 
     #[test]
     fn png_is_written_with_margins_and_role_colours() {

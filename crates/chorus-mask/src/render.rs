@@ -97,12 +97,13 @@ pub fn render_ascii(mask: &DenseMask, table: Option<&SegmentTable>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::predicate::causal;
     use crate::rules::flex_rule;
 
-    fn table() -> SegmentTable {
+    /// Two question segments of 2 and 3 tokens (also drawn by the PNG tests).
+    pub(crate) fn table() -> SegmentTable {
         SegmentTable::from_lengths(&[
             (Role::Question { paraphrase: 0 }, 2),
             (Role::Question { paraphrase: 1 }, 3),
