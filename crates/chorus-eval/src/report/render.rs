@@ -9,7 +9,7 @@ use std::str::FromStr;
 use crate::error::EvalError;
 use crate::plot;
 
-use super::{FileKind, FileScore, Report};
+use super::score::{FileKind, FileScore, Report};
 
 /// The text a report is rendered as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
