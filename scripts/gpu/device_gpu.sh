@@ -24,6 +24,10 @@
 #                       weighted_avg, weighted_max, each with the binaries'
 #                       own summary line.
 #
+#   device_gpu.sh c   carry .gpu/c (cuda_check.xz and b's binaries and tokenizer,
+#                     no GGUF): a's checks, the harness and b's timed job in one
+#                     call, without the SmolLM2 parity
+#
 # Outputs (logs, JSON) go to $OUT; build the binaries first with
 # scripts/gpu/prepare_gpu.sh (here, on the development machine).
 set -u
@@ -105,6 +109,47 @@ b)
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
+c)
+  # Everything but the SmolLM2 parity in one call (for a session with little
+  # device time left; carry .gpu/c: cuda_check.xz, flex-generate.xz,
+  # ensemble-generate.xz, tokenizer.tar.xz): the kernel checks, the PyTorch
+  # harness at ${IBS-512}, flex and avg profiled, then the 2032-item job of
+  # flex, avg, max and per_prompt (PROFILED= and METHODS= choose). The job is skipped when the f32 kernel
+  # check fails (the kernels would be wrong, their speed moot).
+  for b in cuda_check flex-generate ensemble-generate; do unxz ".gpu/c/$b.xz" "$W/$b"; done
+  tar xJf .gpu/c/tokenizer.tar.xz -C "$W"
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/device.txt" 2>&1
+  ok=1
+  for backend in cuda-f32 cuda-bf16; do
+    step "cuda_check $backend"
+    timeout 120 "$W/cuda_check" --backend "$backend" --out "$OUT/cuda_check_$backend.json" >> "$LOG" 2>&1
+    code=$?; echo "exit $code" >> "$LOG"
+    [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ok=0
+  done
+  [ $ok = 1 ] || { step "f32 kernel check failed: no timings"; exit 1; }
+  common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
+  for ib in ${IBS-512}; do
+    step "torch item-batch $ib, context once"
+    timeout 150 python3 scripts/gpu/torch_bench.py $common --parts avg,max,per_prompt,flex_share --items 1024 \
+      --item-batch $ib --context-once --out "$OUT/torch_ib${ib}_once.json" >> "$LOG" 2>&1
+  done
+  run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
+       --model random:llama-3.2-3b --tokenizer "$W/tokenizer/tokenizer.json" --dtype bf16
+       --device cuda:0 --num_ensemble 6 --batch-size auto --force)
+  for method in ${PROFILED-flex avg}; do
+    bin=ensemble-generate; extra=(--method $method)
+    [ $method = flex ] && { bin=flex-generate; extra=(); }
+    step "$method profiled (CHORUS_PROFILE_OPS=1)"
+    CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/p.feather" >> "$LOG" 2>&1
+  done
+  for method in ${METHODS-flex avg max per_prompt}; do
+    bin=ensemble-generate; extra=(--method $method)
+    [ $method = flex ] && { bin=flex-generate; extra=(); }
+    step "$method 2032 items"
+    timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
+  done
+  grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
+  ;;
 p)
   # Where the time goes: the 2032-item job of flex and avg with every model
   # operation timed between device syncs (CHORUS_PROFILE_OPS=1) and the load's
@@ -131,6 +176,6 @@ p)
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
-*) echo "usage: device_gpu.sh a|b|p" >&2; exit 2 ;;
+*) echo "usage: device_gpu.sh a|b|c|p" >&2; exit 2 ;;
 esac
 step done

@@ -5,6 +5,7 @@
 # xz-compressed SmolLM2 GGUF is split in two:
 #   .gpu/a: smollm2.gguf.xz.00, cuda_check.xz, gpu_parity.xz
 #   .gpu/b: smollm2.gguf.xz.01, flex-generate.xz, ensemble-generate.xz, tokenizer.tar.xz
+#   .gpu/c: cuda_check.xz and .gpu/b's binaries and tokenizer (device_gpu.sh c)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_PROFILE_RELEASE_DEBUG=false
@@ -25,4 +26,6 @@ size=$(stat -c %s .gpu/smollm2.gguf.xz)
 half=$(( (size + 1) / 2 ))
 head -c "$half" .gpu/smollm2.gguf.xz > .gpu/a/smollm2.gguf.xz.00
 tail -c +$((half + 1)) .gpu/smollm2.gguf.xz > .gpu/b/smollm2.gguf.xz.01
-du -sh .gpu/a .gpu/b
+mkdir -p .gpu/c
+cp .gpu/a/cuda_check.xz .gpu/b/flex-generate.xz .gpu/b/ensemble-generate.xz .gpu/b/tokenizer.tar.xz .gpu/c/
+du -sh .gpu/a .gpu/b .gpu/c
