@@ -153,6 +153,17 @@ pub enum ResultsError {
         /// The checkpoint file.
         path: PathBuf,
     },
+    /// Another process holds the output's lock: two writers would corrupt the
+    /// checkpoint.
+    #[error(
+        "{output}: another process is writing this output (lock {lock} is held); wait for it to finish or choose another --output"
+    )]
+    Locked {
+        /// The Feather output.
+        output: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
     /// `merge` was called without inputs.
     #[error("merge needs at least one input file")]
     NoMergeInputs,

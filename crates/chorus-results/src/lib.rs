@@ -92,6 +92,7 @@ mod checkpoint;
 mod columns;
 mod error;
 mod feather;
+mod lock;
 mod merge;
 mod output;
 mod pyrepr;

@@ -20,6 +20,9 @@ pub struct OutputPaths {
     pub csv: PathBuf,
     /// The checkpoint of an unfinished run.
     pub checkpoint: PathBuf,
+    /// The lock file a writer holds while it runs (an advisory lock, released
+    /// by the system when the process ends, however it ends).
+    pub lock: PathBuf,
 }
 
 impl OutputPaths {
@@ -27,12 +30,16 @@ impl OutputPaths {
     pub fn new(feather: impl Into<PathBuf>) -> Self {
         let feather = feather.into();
         let csv = feather.with_extension("csv");
-        let mut checkpoint = feather.clone().into_os_string();
-        checkpoint.push(".partial.jsonl");
+        let beside = |suffix: &str| {
+            let mut path = feather.clone().into_os_string();
+            path.push(suffix);
+            PathBuf::from(path)
+        };
         OutputPaths {
+            checkpoint: beside(".partial.jsonl"),
+            lock: beside(".lock"),
             feather,
             csv,
-            checkpoint: checkpoint.into(),
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::atomic::directory_of;
 use crate::checkpoint::{Checkpoint, LoadedRow};
 use crate::columns::{ColumnSet, RowKey, RowKind};
 use crate::error::{Result, ResultsError, io_error};
+use crate::lock::OutputLock;
 use crate::output::{Outcome, OutputPaths, Written, write_table};
 use crate::row::ResultRow;
 use crate::run::RunInfo;
@@ -28,7 +29,9 @@ pub struct WriteOptions {
 /// to the checkpoint (fsync'd) before it returns, so a killed run loses at
 /// most the batch in flight; [`finish`](ResultWriter::finish) writes the
 /// Feather and CSV files atomically and removes the checkpoint. Rows are
-/// stored by [`RowKey`], whatever order they finish in.
+/// stored by [`RowKey`], whatever order they finish in. One writer per output
+/// at a time: a second [`open`](ResultWriter::open) of the same output, from
+/// any process, fails with [`ResultsError::Locked`] while this one lives.
 #[derive(Debug)]
 pub struct ResultWriter {
     paths: OutputPaths,
@@ -37,6 +40,9 @@ pub struct ResultWriter {
     rows: BTreeMap<RowKey, ResultRow>,
     resumed_rows: usize,
     checkpoint: Checkpoint,
+    /// Held until the writer is dropped: a second writer of the same output
+    /// is refused instead of interleaving its rows with ours.
+    _lock: OutputLock,
 }
 
 impl ResultWriter {
@@ -59,6 +65,7 @@ impl ResultWriter {
         }
         let directory = directory_of(&paths.feather);
         std::fs::create_dir_all(directory).map_err(io_error(directory, "create directory"))?;
+        let lock = OutputLock::acquire(&paths.lock, &paths.feather)?;
         let has_checkpoint = paths.checkpoint.exists();
         if has_checkpoint && !options.resume && !options.force {
             return Err(ResultsError::CheckpointExists {
@@ -80,6 +87,7 @@ impl ResultWriter {
             rows: BTreeMap::new(),
             resumed_rows: 0,
             checkpoint,
+            _lock: lock,
         };
         for LoadedRow { line, row } in loaded {
             writer.insert_loaded(line, row)?;
@@ -178,6 +186,7 @@ impl ResultWriter {
         let table = ResultTable::new(self.run, rows, &self.paths.feather)?;
         let written = write_table(&table, &self.paths.feather)?;
         self.checkpoint.remove()?;
+        self._lock.release_and_remove()?;
         tracing::info!(path = %written.paths.feather.display(), rows = written.rows, "results written");
         Ok(written)
     }

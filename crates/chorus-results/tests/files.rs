@@ -523,3 +523,46 @@ proptest! {
         prop_assert_eq!(csv_rows, rows.len());
     }
 }
+
+#[test]
+fn a_second_writer_of_the_same_output_is_refused_naming_the_lock() {
+    let directory = tempfile::tempdir().unwrap();
+    let method = Method::Avg;
+    let path = directory.path().join("avg.feather");
+    let mut first = open(&path, run_info(method), WriteOptions::default());
+    first.append([row(method, 0, 0)]).unwrap();
+    // A second writer (as a second process would be) is refused at once, even
+    // with --force or --resume, and the message names the lock file.
+    for options in [
+        WriteOptions::default(),
+        RESUME,
+        WriteOptions {
+            force: true,
+            resume: false,
+        },
+    ] {
+        let error = ResultWriter::open(&path, run_info(method), options).unwrap_err();
+        let ResultsError::Locked { output, lock } = &error else {
+            panic!("expected Locked, got {error}");
+        };
+        assert_eq!(output, &path);
+        assert!(
+            error.to_string().contains(&lock.display().to_string()),
+            "{error}"
+        );
+    }
+    // The refused writers touched nothing: the first one finishes its run.
+    first.append([row(method, 1, 0)]).unwrap();
+    first.finish().unwrap();
+    assert_eq!(read_results(&path).unwrap().rows().len(), 2);
+    // The lock went with the writer: the output can be written again.
+    let again = open(
+        &path,
+        run_info(method),
+        WriteOptions {
+            force: true,
+            resume: false,
+        },
+    );
+    drop(again);
+}
