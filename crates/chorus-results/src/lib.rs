@@ -33,6 +33,9 @@
 //! `<out>.feather.partial.jsonl` (fsync'd per batch); a killed run reopened
 //! with `resume` continues where it stopped; [`ResultWriter::finish`] writes
 //! both files atomically in item order and removes the checkpoint.
+//! One writer per output: while a writer lives, a second
+//! [`ResultWriter::open`] of the same output, from any process, fails with
+//! [`ResultsError::Locked`].
 //!
 //! ```
 //! use chorus_results::{

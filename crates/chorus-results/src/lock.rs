@@ -48,7 +48,13 @@ impl OutputLock {
 
     /// Removes the lock file, then releases the lock (a finished run).
     pub(crate) fn release_and_remove(&self) -> Result<()> {
-        std::fs::remove_file(&self.path).map_err(io_error(&self.path, "remove the lock file"))?;
+        // Someone removing it by hand must not fail a run whose files are written.
+        match std::fs::remove_file(&self.path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_error(&self.path, "remove the lock file")(error));
+            }
+            _ => {}
+        }
         self.file.unlock().map_err(io_error(&self.path, "unlock"))
     }
 }
