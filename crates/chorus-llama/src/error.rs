@@ -58,6 +58,19 @@ pub enum LlamaError {
     /// Hyper-parameters the model cannot run with (e.g. heads not dividing width).
     #[error("invalid config: {0}")]
     Config(String),
+    /// A Hugging Face model id that the local hub cache does not hold.
+    #[error(transparent)]
+    Hub(#[from] crate::hub::HubError),
+    /// A checkpoint of an architecture Chorus does not run.
+    #[error("{path}: architecture `{architecture}` is not supported (supported: {supported})")]
+    Architecture {
+        /// The file that names it (`config.json`, a GGUF file).
+        path: PathBuf,
+        /// The architecture as the file names it.
+        architecture: String,
+        /// The names Chorus runs.
+        supported: String,
+    },
     /// A tokenizer could not be built or failed on an input.
     #[error("tokenizer {origin}: {message}")]
     Tokenizer {

@@ -13,7 +13,8 @@
 //!   GGUF and safetensors loaders implement it, the model consumes it.
 //! - [`error`]: the error types, [`LlamaError`] and [`InputError`].
 //! - [`gguf`]: [`GgufFile`] (GGUF v2/v3 reader, dequantisation, writer).
-//! - [`hf`]: [`HfCheckpoint`] (config.json + safetensors).
+//! - [`hf`]: [`HfCheckpoint`] (config.json + safetensors or PyTorch `.bin`).
+//! - [`hub`]: `org/name[@revision]` in the local Hugging Face hub cache.
 //! - [`tokenizer`]: [`Tokenizer`]; [`checkpoint`]: [`Checkpoint::open`] for either format.
 //! - [`model`]: [`Llama`] and its forward pass; [`input`]: [`ForwardInput`],
 //!   [`RowInput`], [`KeyMask`], [`KeyBias`]; [`cache`]: [`KvCache`] and
@@ -35,6 +36,7 @@ mod decoder;
 pub mod error;
 pub mod gguf;
 pub mod hf;
+pub mod hub;
 pub mod input;
 pub mod kernels;
 pub mod model;
