@@ -35,10 +35,19 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n_elements: usize) -> Result<Vec<f
         ),
         GgmlType::Q4_0 => bytes.chunks_exact(18).for_each(|b| q4_0_block(b, &mut out)),
         GgmlType::Q4_1 => bytes.chunks_exact(20).for_each(|b| q4_1_block(b, &mut out)),
+        GgmlType::Q5_0 => bytes.chunks_exact(22).for_each(|b| q5_0_block(b, &mut out)),
+        GgmlType::Q5_1 => bytes.chunks_exact(24).for_each(|b| q5_1_block(b, &mut out)),
         GgmlType::Q8_0 => bytes.chunks_exact(34).for_each(|b| q8_0_block(b, &mut out)),
+        GgmlType::Q2K => bytes.chunks_exact(84).for_each(|b| q2_k_block(b, &mut out)),
+        GgmlType::Q3K => bytes
+            .chunks_exact(110)
+            .for_each(|b| q3_k_block(b, &mut out)),
         GgmlType::Q4K => bytes
             .chunks_exact(144)
             .for_each(|b| q4_k_block(b, &mut out)),
+        GgmlType::Q5K => bytes
+            .chunks_exact(176)
+            .for_each(|b| q5_k_block(b, &mut out)),
         GgmlType::Q6K => bytes
             .chunks_exact(210)
             .for_each(|b| q6_k_block(b, &mut out)),
@@ -73,6 +82,41 @@ fn q4_1_block(b: &[u8], out: &mut Vec<f32>) {
     out.extend(qs.iter().map(|&q| f32::from(q >> 4) * d + m));
 }
 
+/// The 32 fifth bits of a Q5_0 / Q5_1 block: bit `i` of the little-endian
+/// `u32` belongs to weight `i`.
+fn high_bits_q5(b: &[u8]) -> u32 {
+    u32::from_le_bytes(le4(b))
+}
+
+/// `d`, 4 bytes of fifth bits, 16 bytes of nibbles as in Q4_0; value =
+/// (q - 16) * d with q the 5-bit value.
+fn q5_0_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let qh = high_bits_q5(&b[2..6]);
+    let qs = &b[6..22];
+    let q = |i: usize, nibble: u8| {
+        let high = ((qh >> i) & 1) as u8;
+        f32::from((nibble | (high << 4)) as i8 - 16)
+    };
+    out.extend(qs.iter().enumerate().map(|(j, &v)| q(j, v & 0x0F) * d));
+    out.extend(qs.iter().enumerate().map(|(j, &v)| q(j + 16, v >> 4) * d));
+}
+
+/// `d`, `m`, 4 bytes of fifth bits, 16 bytes of nibbles; value = q * d + m.
+fn q5_1_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let m = f16_at(b, 2);
+    let qh = high_bits_q5(&b[4..8]);
+    let qs = &b[8..24];
+    let q = |i: usize, nibble: u8| f32::from(nibble | ((((qh >> i) & 1) as u8) << 4));
+    out.extend(qs.iter().enumerate().map(|(j, &v)| q(j, v & 0x0F) * d + m));
+    out.extend(
+        qs.iter()
+            .enumerate()
+            .map(|(j, &v)| q(j + 16, v >> 4) * d + m),
+    );
+}
+
 /// `d`, then 32 signed bytes; value = q * d.
 fn q8_0_block(b: &[u8], out: &mut Vec<f32>) {
     let d = f16_at(b, 0);
@@ -91,6 +135,66 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// 16 bytes of 4-bit scale / 4-bit min pairs, 64 bytes of 2-bit values, `d`,
+/// `dmin`. Each half of 128 weights reads 32 bytes four times (shifts 0, 2, 4,
+/// 6); each 16 weights have their own scale and min.
+fn q2_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let scales = &b[0..16];
+    let d = f16_at(b, 80);
+    let min = f16_at(b, 82);
+    let mut is = 0;
+    for q in b[16..80].chunks_exact(32) {
+        for shift in [0, 2, 4, 6] {
+            for part in q.chunks_exact(16) {
+                let sc = scales[is];
+                is += 1;
+                let (dl, ml) = (d * f32::from(sc & 0x0F), min * f32::from(sc >> 4));
+                out.extend(part.iter().map(|&v| dl * f32::from((v >> shift) & 3) - ml));
+            }
+        }
+    }
+}
+
+/// The 16 signed 6-bit scales of a Q3_K block, unpacked from 12 bytes: low 4
+/// bits from bytes 0..8 (low nibbles for scales 0..8, high for 8..16), high 2
+/// bits from bytes 8..12 (two bits per scale, scale `j` at byte `8 + j % 4`,
+/// shift `2 * (j / 4)`), minus 32.
+fn q3_k_scales(packed: &[u8]) -> [i8; 16] {
+    std::array::from_fn(|j| {
+        let low = if j < 8 {
+            packed[j] & 0x0F
+        } else {
+            packed[j - 8] >> 4
+        };
+        let high = (packed[8 + j % 4] >> (2 * (j / 4))) & 3;
+        (low | (high << 4)) as i8 - 32
+    })
+}
+
+/// 32 bytes of high-bit masks, 64 bytes of 2-bit values, 12 bytes of packed
+/// scales, `d`. A weight's value is its 2 bits minus 4 where its mask bit is
+/// *clear* (ggml stores the complement); 16 weights share a scale.
+fn q3_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let hmask = &b[0..32];
+    let scales = q3_k_scales(&b[96..108]);
+    let d = f16_at(b, 108);
+    let mut is = 0;
+    for (half, q) in b[32..96].chunks_exact(32).enumerate() {
+        for (j, shift) in [0, 2, 4, 6].into_iter().enumerate() {
+            let bit = 1u8 << (4 * half + j);
+            for (l0, part) in [0, 16].into_iter().zip(q.chunks_exact(16)) {
+                let dl = d * f32::from(scales[is]);
+                is += 1;
+                out.extend(part.iter().enumerate().map(|(l, &v)| {
+                    let low = ((v >> shift) & 3) as i8;
+                    let sub = if hmask[l0 + l] & bit != 0 { 0 } else { 4 };
+                    dl * f32::from(low - sub)
+                }));
+            }
+        }
+    }
+}
+
 /// `d`, `dmin`, 12 bytes of packed 6-bit scales/mins, 128 bytes of nibbles.
 fn q4_k_block(b: &[u8], out: &mut Vec<f32>) {
     let d = f16_at(b, 0);
@@ -104,6 +208,27 @@ fn q4_k_block(b: &[u8], out: &mut Vec<f32>) {
         let (d2, m2) = (d * f32::from(sc2), min * f32::from(m2));
         out.extend(q.iter().map(|&v| d1 * f32::from(v & 0x0F) - m1));
         out.extend(q.iter().map(|&v| d2 * f32::from(v >> 4) - m2));
+    }
+}
+
+/// `d`, `dmin`, 12 bytes of scales/mins packed as in Q4_K, 32 bytes of fifth
+/// bits (bit `s` of byte `l` belongs to weight `l` of sub-block `s`), 128 bytes
+/// of nibbles laid out as in Q4_K.
+fn q5_k_block(b: &[u8], out: &mut Vec<f32>) {
+    let d = f16_at(b, 0);
+    let min = f16_at(b, 2);
+    let scales = &b[4..16];
+    let qh = &b[16..48];
+    let qs = &b[48..176];
+    for (chunk, q) in qs.chunks_exact(32).enumerate() {
+        for (sub, nibble_shift) in [(2 * chunk, 0), (2 * chunk + 1, 4)] {
+            let (sc, m) = scale_min_k4(sub, scales);
+            let (d1, m1) = (d * f32::from(sc), min * f32::from(m));
+            out.extend(q.iter().zip(qh).map(|(&v, &h)| {
+                let value = ((v >> nibble_shift) & 0x0F) | (((h >> sub) & 1) << 4);
+                d1 * f32::from(value) - m1
+            }));
+        }
     }
 }
 
@@ -318,7 +443,10 @@ mod tests {
     fn wrong_length_is_an_error() {
         assert!(dequantize(GgmlType::Q4_0, &[0u8; 17], 32).is_err());
         assert!(dequantize(GgmlType::Q4_0, &[0u8; 18], 31).is_err());
-        assert!(dequantize(GgmlType::Q5_0, &[0u8; 22], 32).is_err());
+        assert!(dequantize(GgmlType::Q5_0, &[0u8; 21], 32).is_err());
+        assert!(dequantize(GgmlType::Q3K, &[0u8; 110], 255).is_err());
+        let err = dequantize(GgmlType::Q8_1, &[0u8; 36], 32).unwrap_err();
+        assert!(err.contains("Q8_1"), "{err}");
     }
 
     proptest::proptest! {

@@ -268,8 +268,13 @@ impl GgmlType {
                 | Self::BF16
                 | Self::Q4_0
                 | Self::Q4_1
+                | Self::Q5_0
+                | Self::Q5_1
                 | Self::Q8_0
+                | Self::Q2K
+                | Self::Q3K
                 | Self::Q4K
+                | Self::Q5K
                 | Self::Q6K
         )
     }
