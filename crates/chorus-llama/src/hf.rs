@@ -28,11 +28,13 @@ pub struct SafetensorsEntry {
 /// Parses and validates a safetensors header (lengths, JSON, offsets covering
 /// the buffer exactly). Errors name `path`.
 pub fn safetensors_index(path: &Path, bytes: &[u8]) -> Result<Vec<SafetensorsEntry>, LlamaError> {
-    let (header_len, metadata) =
-        SafeTensors::read_metadata(bytes).map_err(|e| LlamaError::Format {
-            path: path.to_path_buf(),
-            message: format!("bad safetensors header: {e}"),
-        })?;
+    let format = |message: String| LlamaError::Format {
+        path: path.to_path_buf(),
+        message,
+    };
+    check_tensor_table(bytes).map_err(&format)?;
+    let (header_len, metadata) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| format(format!("bad safetensors header: {e}")))?;
     let data_start = 8 + header_len;
     let mut entries: Vec<SafetensorsEntry> = metadata
         .tensors()
@@ -46,6 +48,107 @@ pub fn safetensors_index(path: &Path, bytes: &[u8]) -> Result<Vec<SafetensorsEnt
         .collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(entries)
+}
+
+/// The safetensors crate refuses a header longer than this; so do we, before
+/// reading it.
+const MAX_HEADER_LEN: u64 = 100_000_000;
+
+/// Checks a safetensors tensor table before the `safetensors` crate does, so
+/// that a table that lies is refused with the tensor named (the crate's own
+/// errors, e.g. "invalid info", do not name it): a header length past the
+/// end, a dtype and shape whose size is not the byte range given, a shape whose
+/// size overflows, offsets past the end of the data or overlapping another
+/// tensor. Nothing is allocated from a claimed size. Headers this check cannot
+/// read (not JSON, no tensor object) are left to the crate's messages.
+fn check_tensor_table(bytes: &[u8]) -> Result<(), String> {
+    let Some(len) = bytes.get(..8) else {
+        return Ok(());
+    };
+    let header_len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    let available = bytes.len() as u64 - 8;
+    if header_len > available || header_len > MAX_HEADER_LEN {
+        return Err(format!(
+            "truncated or corrupt: the safetensors header claims {header_len} bytes, the file has {available} after the length{}",
+            if header_len > MAX_HEADER_LEN {
+                format!(" (at most {MAX_HEADER_LEN} are read)")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let data_len = available - header_len;
+    let header = &bytes[8..8 + header_len as usize];
+    let Ok(serde_json::Value::Object(table)) = serde_json::from_slice::<serde_json::Value>(header)
+    else {
+        return Ok(());
+    };
+    let mut ranges = Vec::with_capacity(table.len());
+    for (name, info) in &table {
+        if name == "__metadata__" {
+            continue;
+        }
+        let err = |message: String| format!("tensor `{name}`: {message}");
+        let Some(info) = info.as_object() else {
+            return Err(err("its entry is not an object".into()));
+        };
+        let dtype: Dtype = serde_json::from_value(info.get("dtype").cloned().unwrap_or_default())
+            .map_err(|_| {
+            err(format!(
+                "unknown dtype {}",
+                info.get("dtype").unwrap_or(&serde_json::Value::Null)
+            ))
+        })?;
+        let shape = info
+            .get("shape")
+            .and_then(|v| v.as_array())
+            .and_then(|dims| {
+                dims.iter()
+                    .map(serde_json::Value::as_u64)
+                    .collect::<Option<Vec<u64>>>()
+            })
+            .ok_or_else(|| err("`shape` is not a list of non-negative integers".into()))?;
+        let offsets = info
+            .get("data_offsets")
+            .and_then(|v| v.as_array())
+            .and_then(|o| match o.as_slice() {
+                [s, e] => Some((s.as_u64()?, e.as_u64()?)),
+                _ => None,
+            })
+            .ok_or_else(|| err("`data_offsets` is not a pair of non-negative integers".into()))?;
+        let n_bytes = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .and_then(|n| n.checked_mul(dtype.bitsize() as u64))
+            .map(|bits| bits.div_ceil(8))
+            .ok_or_else(|| err(format!("shape {shape:?} of {dtype:?} overflows")))?;
+        let (start, end) = offsets;
+        if start > end {
+            return Err(err(format!("data offsets [{start}, {end}] run backwards")));
+        }
+        if end > data_len {
+            return Err(err(format!(
+                "data offsets [{start}, {end}] end past the data section ({data_len} bytes): truncated or corrupt"
+            )));
+        }
+        if end - start != n_bytes {
+            return Err(err(format!(
+                "{dtype:?} of shape {shape:?} takes {n_bytes} bytes, its data offsets [{start}, {end}] give {}",
+                end - start
+            )));
+        }
+        ranges.push((start, end, name));
+    }
+    ranges.sort();
+    for pair in ranges.windows(2) {
+        let ((a_start, a_end, a), (b_start, _, b)) = (&pair[0], &pair[1]);
+        if a_end > b_start {
+            return Err(format!(
+                "corrupt tensor table: tensor `{a}` (data bytes {a_start}..{a_end}) overlaps tensor `{b}` (from data byte {b_start})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Converts safetensors bytes to f32.
@@ -111,6 +214,19 @@ impl HfCheckpoint {
             let path = dir.join(&file);
             let bytes = map_file(&path)?;
             for entry in safetensors_index(&path, &bytes)? {
+                // Two shards holding one tensor: which copy is meant cannot be
+                // told, so neither is taken.
+                if let Some((other, _)) = tensors.get(&entry.name) {
+                    let other: &Shard = &shards[*other];
+                    return Err(LlamaError::Format {
+                        path: path.clone(),
+                        message: format!(
+                            "tensor `{}` is also in {}",
+                            entry.name,
+                            other.path.display()
+                        ),
+                    });
+                }
                 tensors.insert(entry.name.clone(), (shards.len(), entry));
             }
             shards.push(Shard { path, bytes });
@@ -212,6 +328,19 @@ fn shard_files(dir: &Path) -> Result<Vec<String>, LlamaError> {
             path: index.clone(),
             message: format!("`weight_map`.`{tensor}` is not a file name"),
         })?;
+        // Shards live beside the index: a name with a folder in it (or `..`)
+        // would read a file outside the checkpoint.
+        let plain = Path::new(file)
+            .file_name()
+            .is_some_and(|name| name == std::ffi::OsStr::new(file));
+        if !plain {
+            return Err(LlamaError::Format {
+                path: index.clone(),
+                message: format!(
+                    "`weight_map`.`{tensor}` names {file:?}, not a file name in this folder"
+                ),
+            });
+        }
         files.insert(file.to_string());
     }
     Ok(files.into_iter().collect())

@@ -4,6 +4,8 @@
 //! left before anything is allocated, so arbitrary input yields an error, never
 //! a panic or a huge allocation.
 
+use std::collections::HashSet;
+
 use super::types::{GgmlType, GgufValue};
 
 /// `GGUF` as a little-endian u32.
@@ -83,19 +85,32 @@ pub fn parse_header(bytes: &[u8]) -> Result<GgufHeader, String> {
     // A KV pair takes at least 8 (key length) + 4 (type) + 1 bytes.
     let n_kv = c.bounded_count(n_kv, 13, "metadata count")?;
     let mut metadata = Vec::with_capacity(n_kv);
+    let mut keys = HashSet::with_capacity(n_kv);
     for i in 0..n_kv {
         let key = c.string().map_err(|e| format!("metadata #{i} key: {e}"))?;
         let value = c.value(0).map_err(|e| format!("metadata `{key}`: {e}"))?;
+        // llama.cpp refuses duplicate keys too: which of two values is meant
+        // cannot be told, and lookups here would silently take the first.
+        if !keys.insert(key.clone()) {
+            return Err(format!("metadata key `{key}` appears twice"));
+        }
         metadata.push((key, value));
     }
     let alignment = alignment_of(&metadata)?;
     // A tensor info takes at least 8 + 4 + 8 + 4 + 8 bytes.
     let n_tensors = c.bounded_count(n_tensors, 32, "tensor count")?;
     let mut tensors = Vec::with_capacity(n_tensors);
+    let mut names = HashSet::with_capacity(n_tensors);
     for i in 0..n_tensors {
         let info = c
             .tensor_info(alignment)
             .map_err(|e| format!("tensor info #{i}: {e}"))?;
+        if !names.insert(info.name.clone()) {
+            return Err(format!(
+                "tensor info #{i}: tensor `{}` appears twice in the tensor table",
+                info.name
+            ));
+        }
         tensors.push(info);
     }
     let data_offset = align_up(c.pos as u64, alignment)
@@ -128,23 +143,40 @@ fn align_up(pos: u64, alignment: u64) -> Option<u64> {
         .map(|p| p / alignment * alignment)
 }
 
+/// Every tensor's bytes lie inside the file, and no two tensors share a byte:
+/// a table whose offsets lie would otherwise hand out another tensor's data
+/// (or, past the end, fault the memory map).
 fn check_tensor_ranges(
     tensors: &[GgufTensorInfo],
     data_offset: usize,
     file_len: usize,
 ) -> Result<(), String> {
+    let data_len = (file_len as u64).saturating_sub(data_offset as u64);
     for t in tensors {
-        let end = (data_offset as u64)
-            .checked_add(t.offset)
-            .and_then(|s| s.checked_add(t.n_bytes as u64));
-        match end {
-            Some(end) if end <= file_len as u64 => {}
-            _ => {
-                return Err(format!(
-                    "truncated: tensor `{}` ({} bytes at data offset {}) ends past the end of the file ({} bytes)",
-                    t.name, t.n_bytes, t.offset, file_len
-                ));
-            }
+        if t.offset > data_len {
+            return Err(format!(
+                "truncated or corrupt: tensor `{}` starts at data offset {}, past the end of the data section ({data_len} bytes; the file has {file_len})",
+                t.name, t.offset
+            ));
+        }
+        if t.n_bytes as u64 > data_len - t.offset {
+            return Err(format!(
+                "truncated: tensor `{}` ({} bytes at data offset {}) ends past the end of the file ({} bytes)",
+                t.name, t.n_bytes, t.offset, file_len
+            ));
+        }
+    }
+    let mut by_offset: Vec<&GgufTensorInfo> = tensors.iter().filter(|t| t.n_bytes > 0).collect();
+    by_offset.sort_by_key(|t| t.offset);
+    for pair in by_offset.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        // Ranges are inside the file, so this sum cannot overflow.
+        let a_end = a.offset + a.n_bytes as u64;
+        if a_end > b.offset {
+            return Err(format!(
+                "corrupt tensor table: tensor `{}` (data bytes {}..{a_end}) overlaps tensor `{}` (from data byte {})",
+                a.name, a.offset, b.name, b.offset
+            ));
         }
     }
     Ok(())
