@@ -1,33 +1,21 @@
 //! Tokenizers: a thin wrapper over the `tokenizers` crate, built either from a
 //! Hugging Face `tokenizer.json` or from a GGUF file's `tokenizer.ggml.*` metadata.
 //!
-//! From GGUF, a GPT-2 style byte-level BPE is rebuilt from the token list and
-//! merges; control tokens become special added tokens (so `<|im_start|>` in text
-//! maps to its id); the pre-tokenizer follows `tokenizer.ggml.pre` as llama.cpp
-//! does (for `smollm`: every digit split off, then GPT-2 byte-level splitting,
-//! exactly SmolLM2's own `tokenizer.json`).
+//! From GGUF (module `gguf_vocab`), a byte-level BPE (`tokenizer.ggml.model = gpt2`)
+//! is rebuilt from the token list and merges, with the pre-tokenizer llama.cpp
+//! selects for `tokenizer.ggml.pre` (`gpt2`, `smollm`, `llama-bpe`, `qwen2`,
+//! `tekken`) spelled as the family's own `tokenizer.json` spells it; a
+//! SentencePiece vocabulary (`llama`: Llama 2, Mistral, TinyLlama) from the
+//! token list and scores, with byte fallback and the leading-space rule. Control
+//! tokens become special added tokens (so `<|im_start|>` in text maps to its id).
+
+mod gguf_vocab;
 
 use std::path::Path;
 use std::sync::Arc;
 
-use tokenizers::models::bpe::{BPE, Vocab};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, SplitDelimiterBehavior};
-
 use crate::LlamaError;
 use crate::gguf::{GgufFile, GgufValue};
-
-/// llama.cpp's `tokenizer.ggml.token_type` for control tokens.
-const TOKEN_TYPE_CONTROL: i64 = 3;
-/// llama.cpp's `tokenizer.ggml.token_type` for user-defined tokens.
-const TOKEN_TYPE_USER_DEFINED: i64 = 4;
-
-/// The Llama-3 pre-tokenizer regex (llama.cpp `llama-bpe`, Llama 3 `tokenizer.json`).
-const LLAMA3_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// A text tokenizer with the model's special-token ids. Cheap to clone.
 #[derive(Clone)]
@@ -64,7 +52,18 @@ impl Tokenizer {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
         {
-            return Self::from_gguf(&GgufFile::open(path)?);
+            // The header alone: a tokenizer needs no weights, and a vocabulary-only
+            // GGUF (as llama.cpp ships for its tokenizer tests) has none.
+            let bytes = crate::gguf::map_file(path)?;
+            let header =
+                crate::gguf::parse_header(&bytes).map_err(|message| LlamaError::Format {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+            return Self::from_gguf_metadata(
+                &header.metadata,
+                format!("GGUF metadata of {}", path.display()),
+            );
         }
         Self::from_file(path)
     }
@@ -122,41 +121,32 @@ impl Tokenizer {
 
     /// Rebuilds the tokenizer stored in a GGUF file's metadata.
     pub fn from_gguf(file: &GgufFile) -> Result<Self, LlamaError> {
-        let origin = format!("GGUF metadata of {}", file.path().display());
-        let err = |message: String| LlamaError::Tokenizer {
-            origin: origin.clone(),
-            message,
-        };
-        let model = file
-            .metadata("tokenizer.ggml.model")
-            .and_then(GgufValue::as_str);
-        if model != Some("gpt2") {
-            return Err(err(format!(
-                "`tokenizer.ggml.model` is {model:?}; only byte-level BPE (`gpt2`) is supported"
-            )));
-        }
-        let tokens = string_array(file, "tokenizer.ggml.tokens").map_err(&err)?;
-        let merges = string_array(file, "tokenizer.ggml.merges").map_err(&err)?;
-        let types = token_types(file, tokens.len()).map_err(&err)?;
-        let pre = file
-            .metadata("tokenizer.ggml.pre")
-            .and_then(GgufValue::as_str)
-            .unwrap_or("default");
-        let inner = build_bpe(&tokens, &merges, &types, pre).map_err(&err)?;
-        let id = |key: &str| {
-            file.metadata(key)
-                .and_then(GgufValue::as_u64)
-                .and_then(|v| u32::try_from(v).ok())
-        };
-        let add_bos = file
-            .metadata("tokenizer.ggml.add_bos_token")
-            .and_then(GgufValue::as_bool)
-            .unwrap_or(false);
+        Self::from_gguf_metadata(
+            &file.header().metadata,
+            format!("GGUF metadata of {}", file.path().display()),
+        )
+    }
+
+    /// Rebuilds the tokenizer from GGUF metadata (`tokenizer.ggml.*` keys, e.g.
+    /// of [`parse_header`](crate::gguf::parse_header)); `origin` names the
+    /// source in errors. BOS is added to prompts as `tokenizer.ggml.add_bos_token`
+    /// says, else as llama.cpp does by default (SentencePiece, Llama 3 and Tekken
+    /// vocabularies: yes; other byte-level ones: no).
+    pub fn from_gguf_metadata(
+        metadata: &[(String, GgufValue)],
+        origin: impl Into<String>,
+    ) -> Result<Self, LlamaError> {
+        let origin = origin.into();
+        let built =
+            gguf_vocab::from_metadata(metadata).map_err(|message| LlamaError::Tokenizer {
+                origin: origin.clone(),
+                message,
+            })?;
         Ok(Self {
-            inner: Arc::new(inner),
-            bos: id("tokenizer.ggml.bos_token_id"),
-            eos: id("tokenizer.ggml.eos_token_id"),
-            add_bos,
+            inner: Arc::new(built.tokenizer),
+            bos: built.bos,
+            eos: built.eos,
+            add_bos: built.add_bos,
             origin,
         })
     }
@@ -236,104 +226,6 @@ impl Tokenizer {
     }
 }
 
-/// `tokenizer.ggml.tokens` / `merges` as strings.
-fn string_array(file: &GgufFile, key: &str) -> Result<Vec<String>, String> {
-    let values = file
-        .metadata(key)
-        .and_then(GgufValue::as_array)
-        .ok_or_else(|| format!("missing array `{key}`"))?;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("`{key}`[{i}] is not a string"))
-        })
-        .collect()
-}
-
-/// `tokenizer.ggml.token_type`, or all-normal when absent.
-fn token_types(file: &GgufFile, n_tokens: usize) -> Result<Vec<i64>, String> {
-    let Some(value) = file.metadata("tokenizer.ggml.token_type") else {
-        return Ok(vec![1; n_tokens]);
-    };
-    let values = value
-        .as_array()
-        .ok_or("`tokenizer.ggml.token_type` is not an array")?;
-    if values.len() != n_tokens {
-        return Err(format!(
-            "`tokenizer.ggml.token_type` has {} entries for {n_tokens} tokens",
-            values.len()
-        ));
-    }
-    values
-        .iter()
-        .map(|v| {
-            v.as_i64()
-                .ok_or_else(|| format!("token type {v:?} is not an integer"))
-        })
-        .collect()
-}
-
-/// The pre-tokenizer llama.cpp uses for `tokenizer.ggml.pre`, as the model's
-/// own `tokenizer.json` spells it.
-fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper, String> {
-    let byte_level = |use_regex| ByteLevel::new(false, true, use_regex).into();
-    Ok(match pre {
-        "default" | "gpt2" | "gpt-2" => byte_level(true),
-        "smollm" => Sequence::new(vec![Digits::new(true).into(), byte_level(true)]).into(),
-        "llama-bpe" | "llama3" | "llama-v3" => {
-            let split = Split::new(
-                SplitPattern::Regex(LLAMA3_REGEX.into()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .map_err(|e| format!("Llama-3 pre-tokenizer regex: {e}"))?;
-            Sequence::new(vec![split.into(), byte_level(false)]).into()
-        }
-        other => return Err(format!("unsupported `tokenizer.ggml.pre` = `{other}`")),
-    })
-}
-
-/// Byte-level BPE over `tokens` (id = index) and `merges` ("a b" pairs).
-fn build_bpe(
-    tokens: &[String],
-    merges: &[String],
-    types: &[i64],
-    pre: &str,
-) -> Result<tokenizers::Tokenizer, String> {
-    let vocab: Vocab = tokens
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.clone(), i as u32))
-        .collect();
-    let merges = merges
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            m.split_once(' ')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| format!("merge #{i} `{m}` is not two tokens"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .map_err(|e| format!("BPE: {e}"))?;
-    let mut tok = tokenizers::Tokenizer::new(bpe);
-    tok.with_pre_tokenizer(Some(pre_tokenizer(pre)?));
-    tok.with_decoder(Some(ByteLevel::default()));
-    let added: Vec<AddedToken> = tokens
-        .iter()
-        .zip(types)
-        .filter(|(_, t)| **t == TOKEN_TYPE_CONTROL || **t == TOKEN_TYPE_USER_DEFINED)
-        .map(|(s, t)| AddedToken::from(s.clone(), *t == TOKEN_TYPE_CONTROL))
-        .collect();
-    tok.add_special_tokens(&added);
-    Ok(tok)
-}
-
 /// The fields of a sibling `tokenizer_config.json` that matter here.
 #[derive(Debug, Default)]
 struct SideConfig {
@@ -377,68 +269,4 @@ fn post_processor_adds(tok: &tokenizers::Tokenizer, bos: Option<u32>) -> bool {
     tok.encode("a", true)
         .map(|enc| enc.get_ids().first() == Some(&bos))
         .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A tiny byte-level vocabulary with digit merges: `1 2` → `12`, `12 3` → `123`.
-    fn tiny(pre: &str) -> Result<tokenizers::Tokenizer, String> {
-        let tokens: Vec<String> = ["<s>", "1", "2", "3", "4", "12", "123", "a", "Ġ", "Ġa"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let merges: Vec<String> = ["1 2", "12 3", "Ġ a"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut types = vec![1i64; tokens.len()];
-        types[0] = TOKEN_TYPE_CONTROL;
-        build_bpe(&tokens, &merges, &types, pre)
-    }
-
-    fn ids(tok: &tokenizers::Tokenizer, text: &str) -> Vec<u32> {
-        tok.encode(text, false).unwrap().get_ids().to_vec()
-    }
-
-    #[test]
-    fn smollm_splits_every_digit_before_bpe() {
-        let tok = tiny("smollm").unwrap();
-        assert_eq!(ids(&tok, "1234"), vec![1, 2, 3, 4]);
-        assert_eq!(ids(&tok, "a 1"), vec![7, 8, 1]);
-    }
-
-    #[test]
-    fn gpt2_default_merges_digit_runs() {
-        let tok = tiny("default").unwrap();
-        assert_eq!(ids(&tok, "1234"), vec![6, 4]);
-        assert_eq!(ids(&tok, "a a"), vec![7, 9]);
-    }
-
-    #[test]
-    fn llama3_groups_digits_by_three() {
-        let tok = tiny("llama-bpe").unwrap();
-        assert_eq!(ids(&tok, "1234"), vec![6, 4]);
-        assert_eq!(ids(&tok, "12 a"), vec![5, 9]);
-    }
-
-    #[test]
-    fn control_tokens_are_special_and_matched_in_text() {
-        let tok = tiny("smollm").unwrap();
-        assert_eq!(ids(&tok, "a<s>1"), vec![7, 0, 1]);
-        assert_eq!(tok.decode(&[7, 0, 1], false).unwrap(), "a<s>1");
-    }
-
-    #[test]
-    fn unknown_pre_tokenizer_and_bad_merges_are_errors() {
-        let err = tiny("qwen2").unwrap_err();
-        assert!(
-            err.contains("tokenizer.ggml.pre") && err.contains("qwen2"),
-            "{err}"
-        );
-        let tokens = vec!["a".to_string()];
-        let err = build_bpe(&tokens, &["ab".to_string()], &[1], "default").unwrap_err();
-        assert!(err.contains("merge #0"), "{err}");
-    }
 }
