@@ -308,9 +308,26 @@ pub struct ParaphraseArgs {
     /// The JSONL file to write.
     #[arg(long)]
     pub output: PathBuf,
-    /// Paraphrasing rounds (one paraphrase per round, seed = round).
-    #[arg(long, default_value_t = 5)]
+    /// Paraphrasing rounds: one paraphrase per round, round `r` using the
+    /// `r`-th paraphrase of each few-shot example (1 to 5) and seed `--seed + r`.
+    #[arg(long, alias = "num_rounds", alias = "num-rounds", default_value_t = 5)]
     pub rounds: usize,
+    /// Sampling temperature (the pipeline's 1.5; 0 is greedy).
+    #[arg(long, default_value_t = 1.5)]
+    pub temperature: f32,
+    /// Nucleus mass kept when sampling, in (0, 1] (the pipeline's 0.9).
+    #[arg(long = "top-p", alias = "top_p", default_value_t = 0.9)]
+    pub top_p: f32,
+    /// Seed of round 0; round `r` samples with `seed + r` (the pipeline's 0).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Tokens sampled at most per paraphrase (the pipeline's 30).
+    #[arg(
+        long = "max-new-tokens",
+        alias = "max_new_tokens",
+        default_value_t = 30
+    )]
+    pub max_new_tokens: usize,
     /// Only the first N items.
     #[arg(long = "max_samples", alias = "max-samples")]
     pub max_samples: Option<usize>,

@@ -3,8 +3,10 @@
 //! whose `paraphrases` field holds the original question first.
 //!
 //! Round `r` (0-based) asks every question with the round-`r` few-shot
-//! paraphrase prompt and samples with temperature 1.5, top-p 0.9, at most 30
-//! new tokens and seed `r`; the first line of each sample is kept.
+//! paraphrase prompt and samples with `--temperature` (default 1.5), `--top-p`
+//! (0.9), at most `--max-new-tokens` (30) new tokens and seed `--seed + r`
+//! (seed 0); the first line of each sample is kept. The defaults are the
+//! Python pipeline's settings.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,7 +16,7 @@ use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
 use chorus_ensemble::{BatchSize, DecodeConfig, Engine, SamplingConfig, generate_paraphrases};
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Kernels, Llama};
-use chorus_prompt::PromptContext;
+use chorus_prompt::{PARAPHRASE_ROUNDS, PromptContext};
 use serde_json::{Map, Value};
 
 use crate::cli::args::ParaphraseArgs;
@@ -35,6 +37,16 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
             "--rounds and --batch-size must be at least 1".into(),
         ));
     }
+    if args.rounds > PARAPHRASE_ROUNDS {
+        return Err(CliError::Usage(format!(
+            "--rounds is at most {PARAPHRASE_ROUNDS} (one per paraphrase of the few-shot examples), got {}",
+            args.rounds
+        )));
+    }
+    // Bad sampling settings are usage errors before the model is loaded.
+    sampling_config(args)
+        .validate()
+        .map_err(|error| CliError::Usage(error.to_string()))?;
     let dataset: Dataset = match args.dataset.parse() {
         Ok(dataset) => dataset,
         Err(never) => match never {},
@@ -100,13 +112,24 @@ fn paraphrase_on<K: Kernels>(
         ..DecodeConfig::default()
     };
     let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;
-    // The pipeline's sampling: seed = round index (SamplingConfig's seed 0 + round).
+    // Round r samples with seed + r (generate_paraphrases adds the round).
     Ok(generate_paraphrases(
         &engine,
         request.items,
         request.args.rounds,
-        &SamplingConfig::default(),
+        &sampling_config(request.args),
     )?)
+}
+
+/// The sampling settings of `--temperature`, `--top-p`, `--seed` and
+/// `--max-new-tokens`.
+fn sampling_config(args: &ParaphraseArgs) -> SamplingConfig {
+    SamplingConfig {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        seed: args.seed,
+        max_new_tokens: args.max_new_tokens,
+    }
 }
 
 /// Writes the rows, one JSON object per line, atomically.
@@ -134,4 +157,89 @@ fn write_jsonl(path: &Path, rows: &[Map<String, Value>]) -> Result<()> {
         source: error.error,
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::args::{DeviceSpec, Dtype, EnsembleCli, EnsembleCommand};
+    use clap::Parser;
+
+    fn paraphrase_args(flags: &[&str]) -> Result<ParaphraseArgs, clap::Error> {
+        let cli = EnsembleCli::try_parse_from(
+            ["ensemble-generate", "paraphrase", "--output", "out.jsonl"]
+                .iter()
+                .chain(flags),
+        )?;
+        match cli.command {
+            Some(EnsembleCommand::Paraphrase(args)) => Ok(args),
+            other => panic!("not a paraphrase command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_pipeline_settings() {
+        let args = paraphrase_args(&[]).unwrap();
+        assert_eq!(args.rounds, 5);
+        assert_eq!(args.dataset, "webqa");
+        assert_eq!(sampling_config(&args), SamplingConfig::default());
+        assert_eq!(args.engine.device, DeviceSpec::Cpu);
+        assert_eq!(args.engine.dtype, None);
+    }
+
+    #[test]
+    fn sampling_rounds_device_and_dtype_are_flags() {
+        let args = paraphrase_args(&[
+            "--temperature",
+            "0.7",
+            "--top-p",
+            "0.95",
+            "--seed",
+            "7",
+            "--rounds",
+            "3",
+            "--max-new-tokens",
+            "20",
+            "--device",
+            "cuda:1",
+            "--dtype",
+            "bf16",
+            "--dataset",
+            "data/webquestions/test.jsonl",
+        ])
+        .unwrap();
+        let config = sampling_config(&args);
+        assert_eq!(config.temperature, 0.7);
+        assert_eq!(config.top_p, 0.95);
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.max_new_tokens, 20);
+        assert_eq!(args.rounds, 3);
+        assert_eq!(args.engine.device, DeviceSpec::Cuda(1));
+        assert_eq!(args.engine.dtype, Some(Dtype::Bf16));
+        assert_eq!(args.dataset, "data/webquestions/test.jsonl");
+        // The pipeline's underscore spellings are aliases.
+        let args = paraphrase_args(&["--top_p", "0.5", "--num_rounds", "2"]).unwrap();
+        assert_eq!((args.top_p, args.rounds), (0.5, 2));
+        assert!(paraphrase_args(&["--temperature", "warm"]).is_err());
+    }
+
+    #[test]
+    fn bad_settings_are_usage_errors_before_loading() {
+        for flags in [
+            &["--rounds", "6"][..],
+            &["--rounds", "0"],
+            &["--temperature=-1"],
+            &["--top-p", "0"],
+            &["--top-p", "1.5"],
+            &["--max-new-tokens", "0"],
+        ] {
+            let mut args = paraphrase_args(flags).unwrap();
+            // An output that cannot exist, so the skip check does not fire.
+            args.output = std::path::PathBuf::from("/nonexistent/chorus/out.jsonl");
+            match run_paraphrase(&args) {
+                Err(CliError::Usage(message)) => assert!(!message.is_empty(), "{flags:?}"),
+                other => panic!("{flags:?}: {other:?}"),
+            }
+        }
+    }
 }
