@@ -3,19 +3,31 @@
 //! fsync'd as rows finish. A kill can tear the last line; loading drops such a
 //! line (and only such a line) and truncates the file back to the last
 //! complete one.
+//!
+//! Each row line carries the SHA-256 of its row's JSON:
+//! `{"sha256":"<64 hex digits>","row":<row JSON>}`. A complete line whose row
+//! does not match its checksum (edited by hand, or corrupted on disk) is
+//! refused with its line number instead of being taken as a finished row: a
+//! resumed run must never publish rows it did not compute.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Result, ResultsError, io_error};
 use crate::row::ResultRow;
 use crate::run::RunInfo;
 
-/// The checkpoint layout version.
-const CHECKPOINT_VERSION: u32 = 1;
+/// The checkpoint layout version (2: row lines carry a SHA-256).
+const CHECKPOINT_VERSION: u32 = 2;
+
+/// What a row line starts with, before the 64 hex digits of its checksum.
+const ROW_PREFIX: &[u8] = b"{\"sha256\":\"";
+/// What follows the checksum, before the row's JSON.
+const ROW_INFIX: &[u8] = b"\",\"row\":";
 
 /// The first line of a checkpoint.
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,7 +131,7 @@ impl Checkpoint {
     pub(crate) fn append(&mut self, rows: &[ResultRow]) -> Result<()> {
         let lines = rows
             .iter()
-            .map(|row| serialize_line(row, &self.path))
+            .map(|row| row_line(row, &self.path))
             .collect::<Result<Vec<_>>>()?;
         self.write_lines(&lines)
     }
@@ -152,6 +164,44 @@ fn serialize_line(value: &impl Serialize, path: &Path) -> Result<String> {
     })
 }
 
+/// A row line: the row's JSON behind its SHA-256 (see the module docs).
+fn row_line(row: &ResultRow, path: &Path) -> Result<String> {
+    let json = serialize_line(row, path)?;
+    let digest = sha256_hex(json.as_bytes());
+    Ok(format!("{{\"sha256\":\"{digest}\",\"row\":{json}}}"))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// The row JSON of a row line whose checksum matches, or why not.
+fn checked_row_json(line: &[u8]) -> std::result::Result<&[u8], String> {
+    let layout = || {
+        let digest = line.strip_prefix(ROW_PREFIX)?.get(..64)?;
+        let rest = line[ROW_PREFIX.len() + 64..].strip_prefix(ROW_INFIX)?;
+        let json = rest.strip_suffix(b"}")?;
+        Some((digest, json))
+    };
+    let (digest, json) = layout().ok_or_else(|| {
+        "not a checkpoint row (expected {\"sha256\":\"<hex>\",\"row\":{...}})".to_string()
+    })?;
+    if sha256_hex(json).as_bytes() != digest {
+        return Err(
+            "the row does not match its sha256: the checkpoint was edited or corrupted \
+             (delete it, or rerun with --force, to start over)"
+                .to_string(),
+        );
+    }
+    Ok(json)
+}
+
 fn check_header(line: &[u8], path: &Path, run: &RunInfo) -> Result<()> {
     let header: Header =
         serde_json::from_slice(line).map_err(|error| ResultsError::CheckpointLine {
@@ -164,7 +214,8 @@ fn check_header(line: &[u8], path: &Path, run: &RunInfo) -> Result<()> {
             path: path.to_path_buf(),
             line: 1,
             message: format!(
-                "checkpoint version {} is not supported (expected {CHECKPOINT_VERSION})",
+                "checkpoint version {} is not supported (expected {CHECKPOINT_VERSION}; \
+                 rerun with --force to start over)",
                 header.chorus_checkpoint
             ),
         });
@@ -189,10 +240,12 @@ fn check_header(line: &[u8], path: &Path, run: &RunInfo) -> Result<()> {
 }
 
 fn parse_row(line: &[u8], number: usize, path: &Path) -> Result<LoadedRow> {
-    let row = serde_json::from_slice(line).map_err(|error| ResultsError::CheckpointLine {
+    let line_error = |message: String| ResultsError::CheckpointLine {
         path: path.to_path_buf(),
         line: number,
-        message: error.to_string(),
-    })?;
+        message,
+    };
+    let json = checked_row_json(line).map_err(line_error)?;
+    let row = serde_json::from_slice(json).map_err(|error| line_error(error.to_string()))?;
     Ok(LoadedRow { line: number, row })
 }

@@ -566,3 +566,74 @@ fn a_second_writer_of_the_same_output_is_refused_naming_the_lock() {
     );
     drop(again);
 }
+
+/// A checkpoint of two avg rows (items 0 and 1), the writer dropped as a kill
+/// would leave it; returns the output and checkpoint paths.
+fn two_row_checkpoint(directory: &Path) -> (PathBuf, PathBuf) {
+    let path = directory.join("avg.feather");
+    let mut writer = open(&path, run_info(Method::Avg), WriteOptions::default());
+    writer.append([row(Method::Avg, 0, 0)]).unwrap();
+    writer.append([row(Method::Avg, 1, 0)]).unwrap();
+    drop(writer);
+    let checkpoint = directory.join("avg.feather.partial.jsonl");
+    (path, checkpoint)
+}
+
+#[test]
+fn an_edited_checkpoint_row_is_refused_naming_the_line() {
+    let directory = tempfile::tempdir().unwrap();
+    let (path, checkpoint) = two_row_checkpoint(directory.path());
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    // Still valid JSON, still a valid row: only the checksum tells.
+    let edited = text.replacen("uuid-1", "uuid-7", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&checkpoint, &edited).unwrap();
+    let message = ResultWriter::open(&path, run_info(Method::Avg), RESUME)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("partial.jsonl:3:") && message.contains("sha256"),
+        "{message}"
+    );
+    // Nothing was repaired away: the edited file is left for the user.
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), edited);
+}
+
+#[test]
+fn a_checkpoint_cut_inside_a_middle_line_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let (path, checkpoint) = two_row_checkpoint(directory.path());
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Line 2 loses its second half but keeps its newline; line 3 follows.
+    let cut = format!(
+        "{}\n{}\n{}\n",
+        lines[0],
+        &lines[1][..lines[1].len() / 2],
+        lines[2]
+    );
+    std::fs::write(&checkpoint, cut).unwrap();
+    let message = ResultWriter::open(&path, run_info(Method::Avg), RESUME)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("partial.jsonl:2:"), "{message}");
+}
+
+#[test]
+fn a_checkpoint_of_another_version_is_refused_with_the_way_out() {
+    let directory = tempfile::tempdir().unwrap();
+    let (path, checkpoint) = two_row_checkpoint(directory.path());
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    std::fs::write(
+        &checkpoint,
+        text.replacen("\"chorus_checkpoint\":2", "\"chorus_checkpoint\":1", 1),
+    )
+    .unwrap();
+    let message = ResultWriter::open(&path, run_info(Method::Avg), RESUME)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("version 1") && message.contains("--force"),
+        "{message}"
+    );
+}
