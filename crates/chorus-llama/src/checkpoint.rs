@@ -1,9 +1,13 @@
 //! [`Checkpoint::open`]: one entry point for GGUF files and Hugging Face
-//! directories, giving weights and tokenizer together.
+//! directories (safetensors or PyTorch `.bin` weights), giving weights and
+//! tokenizer together; [`Checkpoint::open_spec`] also takes `org/name[@rev]`
+//! from the local Hugging Face hub cache.
 
 use std::path::Path;
 
 use crate::hf::HfCheckpoint;
+use crate::hub::{HubCache, RepoSpec};
+use crate::pytorch::{PytorchCheckpoint, has_pytorch_weights};
 use crate::{GgufFile, LlamaError, RandomWeights, Tokenizer, WeightSource};
 
 /// A model's weights and tokenizer.
@@ -25,15 +29,16 @@ impl std::fmt::Debug for Checkpoint {
 
 impl Checkpoint {
     /// Opens a `.gguf` file (tokenizer rebuilt from its metadata) or a Hugging
-    /// Face directory (`config.json`, safetensors, `tokenizer.json`).
+    /// Face directory (`config.json`, `tokenizer.json`, and safetensors or,
+    /// when the folder has none, PyTorch `pytorch_model.bin` weights).
     pub fn open(path: &Path) -> Result<Self, LlamaError> {
         if path.is_dir() {
-            let weights = HfCheckpoint::open(path)?;
+            let weights = open_folder_weights(path)?;
             let config = weights.config();
             let tokenizer = Tokenizer::from_file(path.join("tokenizer.json"))?
                 .with_special_ids(config.bos_token_id, config.eos_token_id);
             return Ok(Self {
-                weights: Box::new(weights),
+                weights,
                 tokenizer,
             });
         }
@@ -55,6 +60,11 @@ impl Checkpoint {
         })
     }
 
+    /// Opens `org/name[@revision]` from `cache` (see [`crate::hub`]).
+    pub fn open_hub(spec: &RepoSpec, cache: &HubCache) -> Result<Self, LlamaError> {
+        Self::open(&cache.resolve(spec)?)
+    }
+
     /// Seeded random weights of a config driven by the tokenizer of another
     /// checkpoint (see [`Tokenizer::open`]): a real model's compute on real
     /// prompts without its weights. The tokenizer's ids must fit the config's
@@ -74,6 +84,31 @@ impl Checkpoint {
         Ok(Self {
             weights: Box::new(weights),
             tokenizer,
+        })
+    }
+}
+
+/// The weights of a Hugging Face folder: safetensors when it has them (the
+/// format transformers prefers too), else PyTorch `.bin` files. The
+/// architecture in `config.json` is checked by both readers before any tensor.
+fn open_folder_weights(dir: &Path) -> Result<Box<dyn WeightSource + Send + Sync>, LlamaError> {
+    let safetensors = ["model.safetensors", "model.safetensors.index.json"]
+        .iter()
+        .any(|f| dir.join(f).is_file());
+    if safetensors {
+        Ok(Box::new(HfCheckpoint::open(dir)?))
+    } else if has_pytorch_weights(dir) {
+        Ok(Box::new(PytorchCheckpoint::open(dir)?))
+    } else {
+        let message = if dir.join("config.json").is_file() {
+            "no weights: expected model.safetensors, model.safetensors.index.json, \
+             pytorch_model.bin or pytorch_model.bin.index.json"
+        } else {
+            "not a checkpoint folder: no config.json and no weights"
+        };
+        Err(LlamaError::Format {
+            path: dir.to_path_buf(),
+            message: message.into(),
         })
     }
 }

@@ -109,6 +109,9 @@ pub(crate) struct SlotState {
 /// Limits of the model and the cache the input is checked against.
 pub(crate) struct Limits<'a> {
     pub vocab: usize,
+    /// Sliding-window attention (Mistral): a token sees at most this many
+    /// keys, itself included, the nearest ones in its key space.
+    pub window: Option<usize>,
     pub max_positions: usize,
     pub heads: Heads,
     pub slots: &'a [SlotState],
@@ -131,7 +134,7 @@ impl ForwardInput {
             let state = check_slot(index, row.slot, limits.slots, &mut fed)?;
             check_tokens(index, row, limits)?;
             let keys = Keys::of(state, row.tokens.len());
-            let ranges = visible_ranges(index, row, keys)?;
+            let ranges = visible_ranges(index, row, keys, limits.window)?;
             let bias = token_biases(index, row, keys)?;
             for &at in &row.logits_at {
                 if at >= row.tokens.len() {
@@ -245,8 +248,49 @@ fn check_tokens(index: usize, row: &RowInput, limits: &Limits<'_>) -> Result<(),
     Ok(())
 }
 
-/// Per new token, its visible key ranges (sorted, disjoint, within the keys).
+/// Per new token, its visible key ranges (sorted, disjoint, within the keys),
+/// cut to the last `window` keys up to the token's own when the model uses
+/// sliding-window attention.
+///
+/// The window counts keys of the row's key space (shared context, cached
+/// keys, new tokens), as transformers counts cache indices
+/// (`kv_idx > q_idx - sliding_window`), not position ids: for a row that is
+/// one prompt this is exactly transformers' mask, and it is chorus-mask's
+/// [`sliding_window`](chorus_mask::sliding_window) predicate intersected with
+/// the row's mask. Every kernel set reads these ranges, so none needs to know
+/// about windows.
 fn visible_ranges(
+    index: usize,
+    row: &RowInput,
+    keys: Keys,
+    window: Option<usize>,
+) -> Result<Vec<Vec<Range<usize>>>, InputError> {
+    let ranges = mask_ranges(index, row, keys)?;
+    let Some(window) = window else {
+        return Ok(ranges);
+    };
+    ranges
+        .into_iter()
+        .enumerate()
+        .map(|(query, token_ranges)| {
+            let own = keys.first_new() + query;
+            let first = (own + 1).saturating_sub(window);
+            let cut: Vec<Range<usize>> = token_ranges
+                .into_iter()
+                .map(|r| r.start.max(first)..r.end.min(own + 1))
+                .filter(|r| !r.is_empty())
+                .collect();
+            if cut.is_empty() {
+                Err(InputError::BlindQuery { row: index, query })
+            } else {
+                Ok(cut)
+            }
+        })
+        .collect()
+}
+
+/// Per new token, the key ranges its row's mask makes visible.
+fn mask_ranges(
     index: usize,
     row: &RowInput,
     keys: Keys,

@@ -42,6 +42,7 @@ pub mod kernels;
 pub mod model;
 mod parallel;
 pub mod profile;
+pub mod pytorch;
 pub mod random;
 pub mod rope;
 pub mod select;
@@ -50,10 +51,11 @@ pub mod tokenizer;
 pub mod weights;
 
 pub use checkpoint::Checkpoint;
-pub use config::{LlamaConfig, RopeScaling};
+pub use config::{Architecture, LlamaConfig, RopeScaling};
 pub use error::{InputError, LlamaError};
 pub use gguf::GgufFile;
 pub use hf::HfCheckpoint;
+pub use pytorch::PytorchCheckpoint;
 pub use tokenizer::Tokenizer;
 pub use weights::{HostTensor, WeightSource};
 

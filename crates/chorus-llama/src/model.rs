@@ -16,7 +16,10 @@ use crate::rope::RopeTable;
 use crate::select::{Picked, Selection};
 use crate::{InputError, LlamaConfig, LlamaError, WeightSource};
 
-/// A Llama-family causal LM (`LlamaForCausalLM`) on kernels `K`.
+/// A Llama-family causal LM on kernels `K`: `LlamaForCausalLM`,
+/// `Qwen2ForCausalLM` (q/k/v biases, loaded with the fused q/k/v weight) and
+/// `MistralForCausalLM` (a sliding window, applied to the key ranges every
+/// pass is planned with).
 pub struct Llama<K: Kernels> {
     config: LlamaConfig,
     kernels: K,
@@ -310,6 +313,7 @@ impl<K: Kernels> Llama<K> {
         let plan = input.plan(
             &Limits {
                 vocab: self.config.vocab_size,
+                window: self.config.sliding_window,
                 max_positions: self.config.max_position_embeddings,
                 heads: self.heads,
                 slots: &states,
@@ -413,6 +417,8 @@ fn check_config(config: &LlamaConfig) -> Result<Heads, LlamaError> {
         ))
     } else if !heads.dim.is_multiple_of(2) {
         Some(format!("head_dim {} must be even for RoPE", heads.dim))
+    } else if config.sliding_window == Some(0) {
+        Some("sliding_window 0 would hide every key".to_string())
     } else if config.vocab_size == 0 || config.hidden_size == 0 {
         Some("vocab_size and hidden_size must be positive".to_string())
     } else {

@@ -178,6 +178,7 @@ pub mod presets {
     /// intermediate 8192, vocab 128256, θ 500000, Llama-3 RoPE scaling, tied.
     pub fn llama_3_2_3b() -> LlamaConfig {
         LlamaConfig {
+            architecture: crate::config::Architecture::Llama,
             vocab_size: 128_256,
             hidden_size: 3072,
             intermediate_size: 8192,
@@ -198,6 +199,7 @@ pub mod presets {
             tie_word_embeddings: true,
             bos_token_id: Some(128_000),
             eos_token_id: Some(128_009),
+            sliding_window: None,
         }
     }
 
@@ -205,6 +207,7 @@ pub mod presets {
     /// intermediate 1536, vocab 49152, θ 100000, tied; eps as the GGUF stores it.
     pub fn smollm2_135m() -> LlamaConfig {
         LlamaConfig {
+            architecture: crate::config::Architecture::Llama,
             vocab_size: 49_152,
             hidden_size: 576,
             intermediate_size: 1536,
@@ -219,6 +222,7 @@ pub mod presets {
             tie_word_embeddings: true,
             bos_token_id: Some(1),
             eos_token_id: Some(2),
+            sliding_window: None,
         }
     }
 
@@ -226,6 +230,7 @@ pub mod presets {
     /// scaling, tied embeddings.
     pub fn tiny() -> LlamaConfig {
         LlamaConfig {
+            architecture: crate::config::Architecture::Llama,
             vocab_size: 97,
             hidden_size: 32,
             intermediate_size: 48,
@@ -246,6 +251,7 @@ pub mod presets {
             tie_word_embeddings: true,
             bos_token_id: Some(1),
             eos_token_id: Some(2),
+            sliding_window: None,
         }
     }
 }

@@ -87,6 +87,7 @@ fn real_gguf_q_proj_is_unpermuted() {
 /// A tiny Llama config for files written in tests.
 fn tiny_config() -> LlamaConfig {
     LlamaConfig {
+        architecture: chorus_llama::config::Architecture::Llama,
         vocab_size: 8,
         hidden_size: 32,
         intermediate_size: 64,
@@ -101,6 +102,7 @@ fn tiny_config() -> LlamaConfig {
         tie_word_embeddings: true,
         bos_token_id: Some(1),
         eos_token_id: Some(2),
+        sliding_window: None,
     }
 }
 

@@ -1,15 +1,20 @@
 //! llama.cpp ↔ Hugging Face conventions: tensor names, the Q/K row permutation
 //! of `convert_hf_to_gguf.py`, and `LlamaConfig` from `llama.*` metadata.
 
+use crate::config::Architecture;
 use crate::{LlamaConfig, RopeScaling};
 
 use super::types::GgufValue;
 
 /// Per-layer tensor suffixes: llama.cpp name → Hugging Face name.
-const LAYER_NAMES: [(&str, &str); 9] = [
+const LAYER_NAMES: [(&str, &str); 12] = [
     ("attn_q.weight", "self_attn.q_proj.weight"),
     ("attn_k.weight", "self_attn.k_proj.weight"),
     ("attn_v.weight", "self_attn.v_proj.weight"),
+    // Qwen2's q/k/v biases.
+    ("attn_q.bias", "self_attn.q_proj.bias"),
+    ("attn_k.bias", "self_attn.k_proj.bias"),
+    ("attn_v.bias", "self_attn.v_proj.bias"),
     ("attn_output.weight", "self_attn.o_proj.weight"),
     ("ffn_gate.weight", "mlp.gate_proj.weight"),
     ("ffn_up.weight", "mlp.up_proj.weight"),
@@ -50,12 +55,16 @@ pub fn gguf_name(hf: &str) -> Option<String> {
     Some(format!("blk.{layer}.{g}"))
 }
 
-/// Which Q/K projection a Hugging Face name is, if any: llama.cpp stores these
-/// with rows permuted per head.
+/// Which Q/K projection (weight or bias) a Hugging Face name is, if any:
+/// `convert_hf_to_gguf.py` stores these with rows permuted per head for the
+/// `llama` architecture (Llama, Mistral), not for `qwen2`, whose llama.cpp
+/// RoPE is the `rotate_half` (NeoX) form transformers uses.
 pub(crate) fn permuted_heads(hf: &str, config: &LlamaConfig) -> Option<usize> {
-    if hf.ends_with("self_attn.q_proj.weight") {
+    if config.architecture == Architecture::Qwen2 {
+        None
+    } else if hf.ends_with("self_attn.q_proj.weight") || hf.ends_with("self_attn.q_proj.bias") {
         Some(config.num_attention_heads)
-    } else if hf.ends_with("self_attn.k_proj.weight") {
+    } else if hf.ends_with("self_attn.k_proj.weight") || hf.ends_with("self_attn.k_proj.bias") {
         Some(config.kv_heads())
     } else {
         None
@@ -165,6 +174,10 @@ fn optional_u32(meta: &[(String, GgufValue)], key: &str) -> Result<Option<u32>, 
 
 /// Builds a [`LlamaConfig`] from `{arch}.*` and `tokenizer.ggml.*` metadata.
 ///
+/// `general.architecture` `llama` is Llama, or Mistral when the file has
+/// `llama.attention.sliding_window` (llama.cpp writes Mistral models as
+/// `llama`); `qwen2` is Qwen2. Any other architecture is an error naming it.
+///
 /// `has_output` says whether `output.weight` is present (otherwise embeddings
 /// are tied); `embd_rows` is the row count of `token_embd.weight`, the vocab size
 /// when neither `{arch}.vocab_size` nor a token list says otherwise.
@@ -177,12 +190,20 @@ pub fn config_from_metadata(
         .lookup("general.architecture")
         .and_then(GgufValue::as_str)
         .ok_or("missing metadata `general.architecture`")?;
-    if arch != "llama" {
-        return Err(format!(
-            "metadata `general.architecture` is `{arch}`; only `llama` is supported"
-        ));
-    }
     let key = |k: &str| format!("{arch}.{k}");
+    let (architecture, sliding_window) = match arch {
+        "llama" => match optional_usize(meta, &key("attention.sliding_window"))? {
+            Some(window) => (Architecture::Mistral, Some(window)),
+            None => (Architecture::Llama, None),
+        },
+        "qwen2" => (Architecture::Qwen2, None),
+        other => {
+            return Err(format!(
+                "metadata `general.architecture` is `{other}`, which is not supported \
+                 (supported: `llama` for Llama and Mistral, `qwen2`)"
+            ));
+        }
+    };
     let heads = required_usize(meta, &key("attention.head_count"))?;
     let hidden = required_usize(meta, &key("embedding_length"))?;
     let vocab_size = match optional_usize(meta, &key("vocab_size"))? {
@@ -198,6 +219,7 @@ pub fn config_from_metadata(
         },
     };
     Ok(LlamaConfig {
+        architecture,
         vocab_size,
         hidden_size: hidden,
         intermediate_size: required_usize(meta, &key("feed_forward_length"))?,
@@ -214,6 +236,7 @@ pub fn config_from_metadata(
         tie_word_embeddings: !has_output,
         bos_token_id: optional_u32(meta, "tokenizer.ggml.bos_token_id")?,
         eos_token_id: optional_u32(meta, "tokenizer.ggml.eos_token_id")?,
+        sliding_window,
     })
 }
 
