@@ -1,5 +1,7 @@
-//! `--model` resolution: an existing path, a name from `models.toml`, or
-//! seeded random weights of a preset shape (`random:<preset>[:<seed>]`).
+//! `--model` resolution: an existing path, a name from `models.toml`, a
+//! Hugging Face id `org/name[@revision]` found in the local hub cache
+//! (`chorus_llama::hub`; never downloaded), or seeded random weights of a
+//! preset shape (`random:<preset>[:<seed>]`).
 //!
 //! `models.toml` maps names to checkpoint paths, one `name = "path"` line
 //! each. It is looked for at `$CHORUS_MODELS_TOML`, then `./models.toml`, then
@@ -14,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chorus_llama::hub::{HubCache, RepoSpec};
 use chorus_llama::{Checkpoint, RandomWeights, presets};
 
 use crate::cli::args::DEFAULT_MODEL;
@@ -30,7 +33,8 @@ const RANDOM_PREFIX: &str = "random:";
 /// its weights come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedModel {
-    /// The models.toml name, the file stem / folder name of a path, or
+    /// The models.toml name, the file stem / folder name of a path, the name
+    /// part of a hub id (with `@<revision>` when one was given), or
     /// `random-<preset>[-seed<N>]`.
     pub name: String,
     /// The weights.
@@ -134,7 +138,8 @@ fn unknown_preset(preset: &str) -> CliError {
     ))
 }
 
-/// Resolves a checkpoint spec: an existing path wins; otherwise a models.toml name.
+/// Resolves a checkpoint spec: an existing path wins; then a models.toml name;
+/// then a Hugging Face id in the hub cache of this process's environment.
 pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
     let (name, path) = resolve_checkpoint(spec)?;
     Ok(ResolvedModel {
@@ -145,22 +150,41 @@ pub fn resolve_model(spec: &str) -> Result<ResolvedModel> {
 
 /// [`resolve_model`]'s work: the short name and the checkpoint path.
 fn resolve_checkpoint(spec: &str) -> Result<(String, PathBuf)> {
+    resolve_checkpoint_in(spec, &HubCache::from_env())
+}
+
+/// [`resolve_checkpoint`] with the hub cache given (tests).
+fn resolve_checkpoint_in(spec: &str, hub: &HubCache) -> Result<(String, PathBuf)> {
     let direct = Path::new(spec);
     if direct.exists() {
         return Ok((name_of_path(direct), direct.to_path_buf()));
     }
-    let Some(toml_path) = find_models_toml() else {
-        return Err(CliError::UnknownModel {
-            name: spec.into(),
-            known: "models.toml (none found; looked at $CHORUS_MODELS_TOML, ./models.toml and the repository root)".into(),
-        });
+    let toml_path = find_models_toml();
+    let entries = match &toml_path {
+        Some(path) => read_models_toml(path)?,
+        None => BTreeMap::new(),
     };
-    let entries = read_models_toml(&toml_path)?;
-    let Some(entry) = entries.get(spec) else {
-        let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+    let Some((toml_path, entry)) = toml_path.as_ref().zip(entries.get(spec)) else {
+        // Not a path or a name: a hub id, whose error says where the cache
+        // was looked for and how to fill it.
+        if let Ok(repo) = RepoSpec::parse(spec) {
+            let snapshot = hub.resolve(&repo).map_err(chorus_llama::LlamaError::from)?;
+            let name = match &repo.revision {
+                Some(revision) => format!("{}@{revision}", repo.short_name()),
+                None => repo.short_name().to_string(),
+            };
+            return Ok((name, snapshot));
+        }
+        let known = match &toml_path {
+            Some(path) => {
+                let names: Vec<&str> = entries.keys().map(String::as_str).collect();
+                format!("{} (names: {})", path.display(), names.join(", "))
+            }
+            None => "models.toml (none found; looked at $CHORUS_MODELS_TOML, ./models.toml and the repository root)".into(),
+        };
         return Err(CliError::UnknownModel {
             name: spec.into(),
-            known: format!("{} (names: {})", toml_path.display(), names.join(", ")),
+            known: format!("{known}, nor a Hugging Face id `org/name[@revision]`"),
         });
     };
     let base = toml_path.parent().unwrap_or(Path::new("."));
@@ -282,6 +306,34 @@ mod tests {
         assert_eq!(resolved.name, "Tiny.Q8_0");
         let error = resolve_model("no-such-model-name").unwrap_err();
         assert!(matches!(error, CliError::UnknownModel { .. }), "{error}");
+    }
+
+    #[test]
+    fn hub_ids_resolve_in_the_cache_and_missing_ones_say_how_to_fetch() {
+        let hub = tempfile::tempdir().unwrap();
+        let repo = hub.path().join("models--org--tiny");
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();
+        std::fs::write(repo.join("refs/v1"), commit).unwrap();
+        let cache = HubCache::at(hub.path());
+        let (name, path) = resolve_checkpoint_in("org/tiny@v1", &cache).unwrap();
+        assert_eq!(name, "tiny@v1");
+        assert_eq!(path, repo.join("snapshots").join(commit));
+        let error = resolve_checkpoint_in("org/absent", &cache).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("huggingface-cli download org/absent"),
+            "{message}"
+        );
+        assert!(
+            message.contains(&hub.path().display().to_string()),
+            "{message}"
+        );
+        // Not an id either: the usual unknown-name error, which mentions ids.
+        let error = resolve_checkpoint_in("no-such-model-name", &cache).unwrap_err();
+        assert!(matches!(error, CliError::UnknownModel { .. }), "{error}");
+        assert!(error.to_string().contains("org/name"), "{error}");
     }
 
     #[test]
