@@ -94,7 +94,10 @@ pub enum EnsembleCommand {
 /// device and the float type (generation runs and `paraphrase` alike).
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// A name from models.toml, a Hugging Face folder, a `.gguf` file, or
+    /// A name from models.toml, a Hugging Face folder (safetensors or
+    /// pytorch_model.bin), a `.gguf` file, a Hugging Face id
+    /// `org/name[@revision]` from the local hub cache (HF_HUB_CACHE, else
+    /// HF_HOME/hub, else ~/.cache/huggingface/hub; never downloaded), or
     /// `random:<preset>[:<seed>]` (seeded random weights of a preset shape:
     /// llama-3.2-3b, smollm2-135m, tiny).
     #[arg(long, default_value = DEFAULT_MODEL)]
