@@ -37,10 +37,7 @@ impl Checkpoint {
             let config = weights.config();
             let tokenizer = Tokenizer::from_file(path.join("tokenizer.json"))?
                 .with_special_ids(config.bos_token_id, config.eos_token_id);
-            return Ok(Self {
-                weights,
-                tokenizer,
-            });
+            return Ok(Self { weights, tokenizer });
         }
         let is_gguf = path
             .extension()

@@ -373,8 +373,9 @@ impl From<LlamaConfig> for ConfigJson {
             // Qwen2 ignores `sliding_window` unless told to use it.
             use_sliding_window: (c.architecture == Architecture::Qwen2)
                 .then_some(c.sliding_window.is_some()),
-            max_window_layers: (c.architecture == Architecture::Qwen2 && c.sliding_window.is_some())
-                .then_some(0),
+            max_window_layers: (c.architecture == Architecture::Qwen2
+                && c.sliding_window.is_some())
+            .then_some(0),
             hidden_act: Some("silu".into()),
             ..Self::default()
         }

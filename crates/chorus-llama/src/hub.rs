@@ -94,7 +94,9 @@ impl RepoSpec {
         if let Some(rev) = revision
             && (rev.is_empty()
                 || rev.starts_with('/')
-                || rev.split('/').any(|p| p.is_empty() || p == "." || p == ".."))
+                || rev
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == ".."))
         {
             return Err(bad());
         }
@@ -277,7 +279,9 @@ mod tests {
         let hub = fake_hub();
         let cache = HubCache::at(hub.path());
         let snapshots = hub.path().join("models--org--tiny/snapshots");
-        let main = cache.resolve(&RepoSpec::parse("org/tiny").unwrap()).unwrap();
+        let main = cache
+            .resolve(&RepoSpec::parse("org/tiny").unwrap())
+            .unwrap();
         assert_eq!(main, snapshots.join(MAIN));
         let explicit = cache
             .resolve(&RepoSpec::parse("org/tiny@main").unwrap())
@@ -360,7 +364,9 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         std::fs::rename(hub.path(), home.path().join("hub")).unwrap();
         let cache = HubCache::from_vars(vars(&[("HF_HOME", home.path())]));
-        let found = cache.resolve(&RepoSpec::parse("org/tiny").unwrap()).unwrap();
+        let found = cache
+            .resolve(&RepoSpec::parse("org/tiny").unwrap())
+            .unwrap();
         assert!(found.ends_with(Path::new("models--org--tiny/snapshots").join(MAIN)));
     }
 

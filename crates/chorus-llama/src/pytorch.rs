@@ -73,10 +73,7 @@ impl PytorchCheckpoint {
                 if let Some((other, _)) = tensors.get(name) {
                     return Err(LlamaError::Format {
                         path: path.clone(),
-                        message: format!(
-                            "tensor `{name}` is also in {}",
-                            shards[*other].display()
-                        ),
+                        message: format!("tensor `{name}` is also in {}", shards[*other].display()),
                     });
                 }
                 tensors.insert(name.clone(), (shards.len(), snapshot.shape.to_vec()));
@@ -152,10 +149,7 @@ impl WeightSource for PytorchCheckpoint {
         let data = snapshot.to_data().map_err(|e| format(format!("{e:?}")))?;
         let data = to_f32(data).map_err(format)?;
         if data.len() != shape.iter().product::<usize>() {
-            return Err(format(format!(
-                "{} values for shape {shape:?}",
-                data.len()
-            )));
+            return Err(format(format!("{} values for shape {shape:?}", data.len())));
         }
         Ok(HostTensor {
             shape: shape.clone(),

@@ -108,7 +108,10 @@ fn check_model<K: Kernels>(
             }
         }
         let tokens = greedy(&model, &sequence.ids, sequence.greedy.len());
-        assert_eq!(tokens, sequence.greedy, "{what}: greedy tokens of sequence {s}");
+        assert_eq!(
+            tokens, sequence.greedy,
+            "{what}: greedy tokens of sequence {s}"
+        );
     }
     worst
 }
@@ -253,9 +256,6 @@ fn safetensors_are_preferred_when_both_formats_are_there() {
     )
     .unwrap();
     let checkpoint = Checkpoint::open(dir.path()).unwrap();
-    // Only the safetensors reader prints itself as HfCheckpoint.
-    let weights = format!("{checkpoint:?}");
-    assert!(!weights.is_empty());
     let source: &dyn WeightSource = checkpoint.weights.as_ref();
     assert!(source.contains("model.embed_tokens.weight"));
     // The .bin of the tiny Llama also holds the tied `lm_head.weight`, the
@@ -288,4 +288,96 @@ fn folders_without_weights_say_what_they_expected() {
     .unwrap();
     let error = Checkpoint::open(dir.path()).unwrap_err().to_string();
     assert!(error.contains("pytorch_model.bin"), "{error}");
+}
+
+/// A source with another config: the same weights read as another model.
+struct WithConfig<'a> {
+    inner: &'a dyn WeightSource,
+    config: chorus_llama::LlamaConfig,
+}
+
+impl WeightSource for WithConfig<'_> {
+    fn config(&self) -> &chorus_llama::LlamaConfig {
+        &self.config
+    }
+    fn tensor(&self, name: &str) -> Result<chorus_llama::HostTensor, LlamaError> {
+        self.inner.tensor(name)
+    }
+    fn contains(&self, name: &str) -> bool {
+        self.inner.contains(name)
+    }
+}
+
+#[test]
+fn mistral_matches_only_with_its_window() {
+    let checkpoint = Checkpoint::open(&fixtures().join("mistral/safetensors")).unwrap();
+    let mut config = checkpoint.weights.config().clone();
+    assert_eq!(config.sliding_window, Some(4));
+    config.sliding_window = None;
+    let full = WithConfig {
+        inner: checkpoint.weights.as_ref(),
+        config,
+    };
+    let model = Llama::<Cpu>::from_source(&full, &()).unwrap();
+    let reference = reference("mistral");
+    let sequence = reference
+        .sequences
+        .iter()
+        .max_by_key(|s| s.ids.len())
+        .unwrap();
+    let logits = all_logits(&model, &sequence.ids);
+    // Positions inside the window see the same keys either way; past it the
+    // full-attention model drifts from transformers.
+    let diff = |p: usize| {
+        logits[p]
+            .iter()
+            .zip(&sequence.logits[p])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(diff(3) <= TOLERANCE, "{}", diff(3));
+    let last = sequence.ids.len() - 1;
+    assert!(
+        diff(last) > 1e-2,
+        "the window changed nothing: {}",
+        diff(last)
+    );
+}
+
+#[test]
+fn the_window_counts_shared_context_keys() {
+    // The first tokens encoded once as a shared context, the rest as a row
+    // that sees it: the same logits as the whole sequence in one row, for a
+    // window that spans the boundary.
+    let checkpoint = Checkpoint::open(&fixtures().join("mistral/safetensors")).unwrap();
+    let model = Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &()).unwrap();
+    let reference = reference("mistral");
+    let sequence = &reference.sequences[0];
+    let split = 6;
+    let (head, tail) = sequence.ids.split_at(split);
+    let context = model
+        .encode_context(
+            head.to_vec(),
+            (0..split).collect(),
+            chorus_llama::KeyMask::Causal,
+        )
+        .unwrap();
+    let mut cache = model
+        .new_cache_sharing(&std::sync::Arc::new(context), vec![true], tail.len())
+        .unwrap();
+    let mut row = RowInput::causal(0, tail.to_vec(), split);
+    row.logits_at = (0..tail.len()).collect();
+    let logits = model
+        .forward(&ForwardInput { rows: vec![row] }, &mut cache)
+        .unwrap();
+    let flat = model.logits_to_vec(&logits).unwrap();
+    for (i, ours) in flat.chunks(logits.vocab()).enumerate() {
+        for (a, b) in ours.iter().zip(&sequence.logits[split + i]) {
+            assert!(
+                (a - b).abs() <= TOLERANCE,
+                "position {}: {a} vs {b}",
+                split + i
+            );
+        }
+    }
 }
