@@ -647,3 +647,56 @@ fn report_names_the_file_and_column_of_a_wrong_column() {
         "{message}"
     );
 }
+
+#[test]
+fn report_measures_paraphrase_sets() {
+    let lz4 = report_fixture("pandas_lz4.feather");
+    let twenty = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/webquestions/test.paraphrased20.jsonl"
+    );
+    let flags = [
+        "report",
+        "--lemmaize-missing",
+        lz4.as_str(),
+        "--paraphrases",
+        twenty,
+        "--paraphrases",
+        "myriadlama",
+        "--format",
+        "json",
+    ];
+    let json: serde_json::Value = serde_json::from_str(&ensemble(&flags).unwrap()).unwrap();
+    let sets = json["paraphrase_sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 2);
+    assert_eq!(sets[0]["items"], 20);
+    assert_eq!(sets[1]["items"], 2000);
+    // MyriadLAMA's groups: manual templates besides the first, and auto ones.
+    assert!(
+        sets[1]["by_source"]["manual"]["paraphrases"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        sets[1]["by_source"]["auto"]["paraphrases"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    for set in sets {
+        let share = set["all"]["keep_all"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{set}");
+    }
+    // A set that cannot be read names itself.
+    let error = ensemble(&[
+        "report",
+        "--lemmaize-missing",
+        lz4.as_str(),
+        "--paraphrases",
+        "missing.jsonl",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("missing.jsonl"), "{error}");
+}

@@ -165,6 +165,8 @@ done
 # (c) The report over every set.
 echo "== (c) report -> $REPORT_MD, $REPORT_JSON, $PLOT"
 mkdir -p "$(dirname "$REPORT_MD")" "$(dirname "$REPORT_JSON")" "$(dirname "$PLOT")"
+# Only warnings on stderr: the report's info lines name every file it scores.
+export RUST_LOG=${RUST_LOG:-warn}
 REPORT=("$BIN/ensemble-generate" report --lemmaize-missing "$RESULTS")
 # The paraphrase-quality table, where the binaries have it.
 if "$BIN/ensemble-generate" report --help 2>/dev/null | grep -q -- '--paraphrases'; then

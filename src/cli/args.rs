@@ -297,6 +297,16 @@ pub struct ReportArgs {
     /// an error. Files with the columns are scored with their stored lemmas.
     #[arg(long = "lemmaize-missing", alias = "lemmaize_missing")]
     pub lemmaize_missing: bool,
+    /// Measure the paraphrase quality of this dataset (`webqa`, `myriadlama`
+    /// or a JSONL file; repeatable): how many paraphrases keep the question's
+    /// content words, by lemma. The report gets a table per set, and result
+    /// files whose recorded dataset names the set a `keep question` column.
+    #[arg(long = "paraphrases", value_name = "DATASET")]
+    pub paraphrases: Vec<String>,
+    /// The data folder `--paraphrases webqa|myriadlama` are read from
+    /// (default: $CHORUS_DATA, else the repository's data/).
+    #[arg(long = "data-dir", alias = "data_dir")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `paraphrase`: model-generated paraphrases for a dataset.

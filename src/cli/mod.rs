@@ -33,7 +33,9 @@ pub use models::{ModelSource, ResolvedModel, resolve_model, resolve_model_with};
 pub use plan::{ABORT_AFTER_ENV, RunPlan, plan_run};
 
 use chorus_ensemble::Method;
-use chorus_eval::{LemmaSource, Lemmatizer, MatchOptions, ReportOptions, report_paths};
+use chorus_eval::{
+    LemmaSource, Lemmatizer, MatchOptions, ReportOptions, paraphrase_set_quality, report_paths,
+};
 use chorus_results::{Outcome, merge};
 
 /// `flex-generate`'s `main`.
@@ -152,7 +154,16 @@ fn run_merge(binary: &str, args: &MergeArgs) -> Result<String, CliError> {
 /// `report`: scores the inputs with chorus-eval and returns the rendered
 /// report (printed to stdout); `--plot` also writes the PNG.
 fn run_report(args: &ReportArgs) -> Result<String, CliError> {
-    let report = report_paths(&args.inputs, &Lemmatizer::english()?, report_options(args))?;
+    let lemmatizer = Lemmatizer::english()?;
+    let mut report = report_paths(&args.inputs, &lemmatizer, report_options(args))?;
+    if !args.paraphrases.is_empty() {
+        let sets = args
+            .paraphrases
+            .iter()
+            .map(|dataset| paraphrase_set_quality(dataset, args.data_dir.as_deref(), &lemmatizer))
+            .collect::<Result<Vec<_>, _>>()?;
+        report = report.with_paraphrase_sets(sets);
+    }
     if let Some(png) = &args.plot {
         report.write_plot(png)?;
         tracing::info!(path = %png.display(), "accuracy plot written");
@@ -235,5 +246,17 @@ mod tests {
             matches!(flex.command, Some(FlexCommand::Report(ref a)) if a.format == ReportFormat::Csv)
         );
         assert!(EnsembleCli::try_parse_from(["ensemble-generate", "report"]).is_err());
+
+        let args = report_args(&[
+            "r/",
+            "--paraphrases",
+            "webqa",
+            "--paraphrases",
+            "data/x.jsonl",
+            "--data-dir",
+            "d",
+        ]);
+        assert_eq!(args.paraphrases, ["webqa", "data/x.jsonl"]);
+        assert_eq!(args.data_dir.as_deref(), Some(std::path::Path::new("d")));
     }
 }

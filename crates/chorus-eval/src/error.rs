@@ -111,6 +111,14 @@ pub enum EvalError {
         /// What is wrong.
         message: String,
     },
+    /// A paraphrase set (dataset) could not be loaded.
+    #[error("paraphrase set `{dataset}`: {source}")]
+    Dataset {
+        /// The dataset as given.
+        dataset: String,
+        /// chorus-data's error.
+        source: Box<chorus_data::DataError>,
+    },
     /// The plot could not be encoded or written.
     #[error("{path}: PNG: {source}")]
     Image {

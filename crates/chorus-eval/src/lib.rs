@@ -13,6 +13,11 @@
 //!   (consistency, fluctuation, the oracle upper bound) and a fused run
 //!   against that oracle (share of the gap recovered), after the MyriadLAMA /
 //!   BELIEF evaluation; the definitions are in the crate's README ("Metrics").
+//! * [`paraphrase_set_quality`] measures a paraphrase set: the share of
+//!   paraphrases that keep the question's content lemmas (not stop words or
+//!   punctuation), the mean share kept and the share of mere copies;
+//!   [`Report::with_paraphrase_sets`] puts it beside the result files of the
+//!   set.
 //! * [`report_paths`] (and [`report`] for one directory) scores every result
 //!   file among files and directories — Chorus's and any Feather (LZ4, ZSTD
 //!   or uncompressed) or CSV file with `answers` and `prediction` columns —
@@ -34,15 +39,18 @@
 #![warn(missing_docs)]
 
 mod charclass;
+mod display;
 mod error;
 mod lemmatizer;
 mod metric;
 mod paraphrases;
 mod plot;
+mod quality;
 mod report;
 mod tables;
 mod tokenizer;
 
+pub use display::{HtmlTable, Picture};
 pub use error::EvalError;
 pub use lemmatizer::Lemmatizer;
 pub use metric::{
@@ -52,7 +60,11 @@ pub use metric::{
 pub use paraphrases::{
     OracleGap, ParaphraseMetrics, ParaphraseRow, PositionAccuracy, oracle_gap, paraphrase_metrics,
 };
-pub use plot::{Series as PlotSeries, render_plot};
+pub use plot::{BarGroup as PlotBarGroup, Series as PlotSeries, render_bars, render_plot};
+pub use quality::{
+    ParaphraseSetQuality, QualitySummary, STOP_WORDS, is_stop_word, paraphrase_quality,
+    paraphrase_set_quality,
+};
 pub use report::{
     FileKind, FileScore, LemmaSource, OracleComparison, Report, ReportFormat, ReportOptions,
     report, report_paths, report_with,

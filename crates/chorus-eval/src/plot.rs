@@ -1,6 +1,8 @@
-//! A small PNG line chart: accuracy (y, 0–100%) against the number of
-//! paraphrases (x), one coloured line per series, drawn with `image` and
-//! labelled with the `font8x8` bitmap font (no system fonts needed).
+//! Small PNG charts drawn with `image` and labelled with the `font8x8` bitmap
+//! font (no system fonts needed): a line chart of accuracy (y, 0–100%)
+//! against the number of paraphrases (x), one coloured line per series
+//! ([`render_plot`]), and grouped bars of accuracy, one group per result set
+//! and one bar per method ([`render_bars`]).
 
 use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
@@ -66,6 +68,57 @@ pub fn render_plot(series: &[Series]) -> RgbImage {
     image
 }
 
+/// One group of bars: a result set (e.g. a dataset and paraphrase setting)
+/// with one accuracy per method.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarGroup {
+    /// Text under the group.
+    pub label: String,
+    /// `(method, accuracy in 0..=1)`; a method's colour is its place in the
+    /// legend, the union of every group's methods in first-seen order.
+    pub bars: Vec<(String, f64)>,
+}
+
+/// Draws grouped bars: one group per [`BarGroup`] along x, accuracy on y,
+/// one colour per method with a legend, the value above each bar.
+pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
+    let mut legend: Vec<&str> = Vec::new();
+    for group in groups {
+        for (method, _) in &group.bars {
+            if !legend.contains(&method.as_str()) {
+                legend.push(method);
+            }
+        }
+    }
+    let mut image = RgbImage::from_pixel(WIDTH, HEIGHT, WHITE);
+    let frame = Frame { max_x: 2 };
+    frame.draw_y_axis(&mut image, "result set");
+    let slot = Frame::plot_width() / groups.len().max(1) as i64;
+    let bar = ((slot - 16) / legend.len().max(1) as i64).clamp(2, 40);
+    let bottom = TOP + Frame::plot_height();
+    for (index, group) in groups.iter().enumerate() {
+        let start = LEFT + slot * index as i64 + (slot - bar * group.bars.len() as i64) / 2;
+        for (offset, (method, accuracy)) in group.bars.iter().enumerate() {
+            let colour_index = legend.iter().position(|m| m == method).unwrap_or(0);
+            let colour = PALETTE[colour_index % PALETTE.len()];
+            let (_, top) = frame.to_pixel(1, *accuracy);
+            let x = start + bar * offset as i64;
+            fill_rect(&mut image, x, top, bar - 1, bottom - top, colour);
+        }
+        let label_x =
+            LEFT + slot * index as i64 + slot / 2 - 4 * group.label.chars().count() as i64;
+        draw_text(&mut image, label_x, bottom + 8, &group.label, BLACK);
+    }
+    for (index, method) in legend.iter().enumerate() {
+        let colour = PALETTE[index % PALETTE.len()];
+        let legend_y = TOP + 10 + 16 * index as i64;
+        let legend_x = i64::from(WIDTH) - RIGHT + 20;
+        fill_rect(&mut image, legend_x, legend_y, 10, 8, colour);
+        draw_text(&mut image, legend_x + 16, legend_y, method, BLACK);
+    }
+    image
+}
+
 /// Maps data coordinates to pixels.
 struct Frame {
     max_x: usize,
@@ -89,17 +142,6 @@ impl Frame {
     }
 
     fn draw_axes(&self, image: &mut RgbImage) {
-        for tenth in 0..=10 {
-            let (_, y) = self.to_pixel(1, f64::from(tenth) / 10.0);
-            draw_line(image, (LEFT, y), (LEFT + Self::plot_width(), y), GRID);
-            draw_text(
-                image,
-                LEFT - 40,
-                y - 4,
-                &format!("{:>3}%", tenth * 10),
-                BLACK,
-            );
-        }
         let step = self.max_x.div_ceil(10).max(1);
         for x in (1..=self.max_x).filter(|x| (x - 1) % step == 0 || *x == self.max_x) {
             let (px, _) = self.to_pixel(x, 0.0);
@@ -113,6 +155,23 @@ impl Frame {
                 BLACK,
             );
         }
+        // Last, so that the frame is drawn over the grid.
+        self.draw_y_axis(image, "number of paraphrases");
+    }
+
+    /// The accuracy grid and labels, the frame and the x axis' title.
+    fn draw_y_axis(&self, image: &mut RgbImage, x_title: &str) {
+        for tenth in 0..=10 {
+            let (_, y) = self.to_pixel(1, f64::from(tenth) / 10.0);
+            draw_line(image, (LEFT, y), (LEFT + Self::plot_width(), y), GRID);
+            draw_text(
+                image,
+                LEFT - 40,
+                y - 4,
+                &format!("{:>3}%", tenth * 10),
+                BLACK,
+            );
+        }
         let bottom = TOP + Self::plot_height();
         draw_line(image, (LEFT, TOP), (LEFT, bottom), BLACK);
         draw_line(
@@ -123,9 +182,9 @@ impl Frame {
         );
         draw_text(
             image,
-            LEFT + Self::plot_width() / 2 - 80,
+            LEFT + Self::plot_width() / 2 - 4 * x_title.len() as i64,
             bottom + 30,
-            "number of paraphrases",
+            x_title,
             BLACK,
         );
         draw_text(
@@ -218,6 +277,37 @@ mod tests {
         }
         // The top-right corner of the plot area holds the last point.
         assert_eq!(frame.to_pixel(5, 1.0), (LEFT + Frame::plot_width(), TOP));
+    }
+
+    #[test]
+    fn bars_reach_their_accuracy_in_their_method_colour() {
+        let groups = [
+            BarGroup {
+                label: "webqa".to_owned(),
+                bars: vec![("origin".to_owned(), 0.5), ("avg".to_owned(), 1.0)],
+            },
+            BarGroup {
+                label: "lama".to_owned(),
+                bars: vec![("avg".to_owned(), 0.25)],
+            },
+        ];
+        let image = render_bars(&groups);
+        let frame = Frame { max_x: 2 };
+        let bottom = TOP + Frame::plot_height();
+        let slot = Frame::plot_width() / 2;
+        let bar = ((slot - 16) / 2).clamp(2, 40);
+        // Group 0: origin (colour 0) up to 50%, avg (colour 1) up to 100%.
+        let x0 = LEFT + (slot - 2 * bar) / 2;
+        let (_, half) = frame.to_pixel(1, 0.5);
+        assert_eq!(*image.get_pixel(x0 as u32, half as u32 + 1), PALETTE[0]);
+        assert_eq!(*image.get_pixel(x0 as u32, half as u32 - 2), WHITE);
+        assert_eq!(
+            *image.get_pixel((x0 + bar) as u32, TOP as u32 + 1),
+            PALETTE[1]
+        );
+        // Group 1: avg keeps its colour.
+        let x1 = LEFT + slot + (slot - bar) / 2;
+        assert_eq!(*image.get_pixel(x1 as u32, bottom as u32 - 2), PALETTE[1]);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn report_paths<P: AsRef<Path>>(
         inputs,
         options,
         files: scored.into_iter().map(|s| s.score).collect(),
+        paraphrase_sets: Vec::new(),
     })
 }
 
@@ -165,27 +166,32 @@ fn score_table(
             .and_then(Path::file_name)
             .map_or_else(|| "-".to_owned(), |n| n.to_string_lossy().into_owned())
     });
-    let method = table.metadata.get("method").cloned().unwrap_or_else(|| {
-        path.file_stem()
-            .map_or_else(|| "-".to_owned(), |n| n.to_string_lossy().into_owned())
-    });
     let run_options: Option<serde_json::Value> = table
         .metadata
         .get("options")
         .and_then(|json| serde_json::from_str(json).ok());
     let option = |key: &str| run_options.as_ref().and_then(|o| o.get(key)).cloned();
+    let selection = option("selection").and_then(|v| v.as_str().map(str::to_owned));
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "-".to_owned(), |n| n.to_string_lossy().into_owned());
+    let method = match table.metadata.get("method") {
+        Some(method) => method_variant(method, selection.as_deref(), &stem),
+        None => stem,
+    };
     let score = FileScore {
         path: shown,
         model,
         method,
         dataset: table.metadata.get("dataset").cloned(),
-        selection: option("selection").and_then(|v| v.as_str().map(str::to_owned)),
+        selection,
         kind,
         paraphrases: table.paraphrase_counts.as_deref().map_or(1, most_common),
         prediction: accuracy(&rows, options.match_options),
         generation_cut,
         paraphrase_metrics: paraphrase_rows.as_deref().map(paraphrase_metrics),
         oracle: None,
+        paraphrase_quality: None,
     };
     Ok(Scored {
         score,
@@ -196,6 +202,34 @@ fn score_table(
             .map(|uuids| uuids.iter().cloned().zip(correct).collect()),
         paraphrase_rows,
     })
+}
+
+/// The method with the option suffix of Chorus's file name, so that runs of
+/// one method with different options stay apart in the report and the plot:
+/// `flex` of `flex-m5a5s5-fusenone.feather` is `flex-fusenone`. The file
+/// stem is `{method}[-{selection}]{suffixes}`; a stem of another shape leaves
+/// the method as recorded.
+fn method_variant(method: &str, selection: Option<&str>, stem: &str) -> String {
+    let Some(rest) = stem.strip_prefix(method) else {
+        return method.to_owned();
+    };
+    let rest = match selection {
+        Some(tag) => rest
+            .strip_prefix('-')
+            .and_then(|r| r.strip_prefix(tag))
+            .unwrap_or(rest),
+        None => rest,
+    };
+    // A shard's or a copy's name (`.shard0of4`, ` (1)`) is no option.
+    if rest.starts_with('-')
+        && rest[1..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        format!("{method}{rest}")
+    } else {
+        method.to_owned()
+    }
 }
 
 /// The prediction lemmas and every answer's lemmas of each row, from the
@@ -372,6 +406,23 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), EvalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn method_variants_come_from_the_file_name() {
+        let v = method_variant;
+        assert_eq!(
+            v("flex", Some("m5a5s5"), "flex-m5a5s5-fusenone"),
+            "flex-fusenone"
+        );
+        assert_eq!(v("flex", Some("m5a5s5"), "flex-m5a5s5"), "flex");
+        assert_eq!(
+            v("flex", Some("n3"), "flex-n3-structured-continuous"),
+            "flex-structured-continuous"
+        );
+        assert_eq!(v("origin", None, "origin"), "origin");
+        assert_eq!(v("avg", Some("n3"), "avg-n3.shard0of2"), "avg");
+        assert_eq!(v("avg", Some("n3"), "pipeline_avg"), "avg");
+    }
 
     #[test]
     fn most_common_prefers_frequent_then_small() {

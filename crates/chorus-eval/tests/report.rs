@@ -315,3 +315,64 @@ fn a_file_given_twice_is_scored_once() {
     // Several inputs: paths are shown as found.
     assert!(report.files[0].path.starts_with(dir.path()));
 }
+
+/// A data folder whose `webquestions/test.jsonl` holds two items with
+/// paraphrases: item a keeps its content words in one of two paraphrases
+/// (one copy), item b in none.
+fn paraphrase_data() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("webquestions");
+    std::fs::create_dir_all(&folder).unwrap();
+    let rows = [
+        r#"{"uuid": "a", "question": "what is the capital of france?", "answers": ["Paris"], "paraphrases": ["what is the capital of france?", "What is the capital of France", "which city is the french capital?"]}"#,
+        r#"{"uuid": "b", "question": "where does rome lie?", "answers": ["Italy"], "paraphrases": ["where does rome lie?", "a missing item from khipex party track"]}"#,
+    ];
+    std::fs::write(folder.join("test.jsonl"), rows.join("\n") + "\n").unwrap();
+    dir
+}
+
+#[test]
+fn paraphrase_quality_goes_beside_the_files_of_its_set() {
+    let results = results_dir();
+    let data = paraphrase_data();
+    let lemmatizer = Lemmatizer::english().unwrap();
+    let set = chorus_eval::paraphrase_set_quality("webqa", Some(data.path()), &lemmatizer).unwrap();
+    assert_eq!((set.items, set.all.paraphrases), (2, 3));
+    // Only the copy keeps "capital" and "france" ("french" is another lemma).
+    assert!((set.all.keep_all - 1.0 / 3.0).abs() < 1e-12, "{set:?}");
+    assert!((set.all.copies - 1.0 / 3.0).abs() < 1e-12, "{set:?}");
+    assert_eq!(set.all.keep_all_not_copy, 0.0);
+    // Kept shares: 1 (copy), 1/2 ("capital"), 0 (rome).
+    assert!((set.all.mean_kept - 0.5).abs() < 1e-12, "{set:?}");
+
+    let report = report(results.path())
+        .unwrap()
+        .with_paraphrase_sets(vec![set.clone()]);
+    // The avg file records dataset webqa; the origin CSV records none.
+    assert_eq!(report.files[0].paraphrase_quality, Some(set.all));
+    assert_eq!(report.files[1].paraphrase_quality, None);
+    let markdown = report.to_markdown();
+    assert!(markdown.contains("| keep question | file |"), "{markdown}");
+    assert!(
+        markdown.contains("| webqa | all | 2 | 3 | 33.3% | 50.0% | 33.3% | 0.0% |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| webqa | generated | 2 | 3 |"),
+        "{markdown}"
+    );
+    let csv = report.to_csv();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with("paraphrase_keep_question,paraphrase_mean_content_kept,paraphrase_copies")
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["paraphrase_sets"][0]["dataset"], "webqa");
+
+    let missing = chorus_eval::paraphrase_set_quality("no/such.jsonl", None, &lemmatizer)
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("no/such.jsonl"), "{missing}");
+}

@@ -69,7 +69,7 @@ pub use dense::DenseMask;
 pub use error::MaskError;
 pub use interval::IntervalMask;
 #[cfg(feature = "png")]
-pub use picture::{MAX_RENDER_SIDE, render_image, render_png};
+pub use picture::{MAX_RENDER_SIDE, MaskPicture, render_image, render_png};
 pub use predicate::{
     And, Causal, Document, MaskPredicate, Not, Or, PrefixLm, SlidingWindow, and, causal, document,
     full, not, or, prefix_lm, sliding_window,

@@ -271,3 +271,105 @@ mod tests {
         ));
     }
 }
+
+/// A rendered mask picture ([`render_image`]) that notebooks show inline: its
+/// [`MaskPicture::evcxr_display`] is what the evcxr Jupyter kernel calls on a
+/// cell's final value.
+#[derive(Debug, Clone)]
+pub struct MaskPicture {
+    image: RgbImage,
+}
+
+impl MaskPicture {
+    /// Renders `mask` (with the segment labels of `table`, when given).
+    pub fn new(mask: &DenseMask, table: Option<&SegmentTable>) -> Result<Self, MaskError> {
+        Ok(MaskPicture {
+            image: render_image(mask, table)?,
+        })
+    }
+
+    /// The picture as an in-memory image.
+    pub fn image(&self) -> &RgbImage {
+        &self.image
+    }
+
+    /// The picture encoded as PNG.
+    pub fn to_png(&self) -> Result<Vec<u8>, MaskError> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        self.image
+            .write_to(&mut bytes, ImageFormat::Png)
+            .map_err(|source| MaskError::Image {
+                path: "<memory>".to_owned(),
+                source,
+            })?;
+        Ok(bytes.into_inner())
+    }
+
+    /// Shows the picture in an evcxr Jupyter notebook: prints the PNG,
+    /// base64-encoded, between evcxr's `EVCXR_BEGIN_CONTENT image/png` and
+    /// `EVCXR_END_CONTENT` markers (evcxr's display protocol; the library
+    /// does not depend on evcxr). A picture that cannot be encoded prints
+    /// the error as text instead.
+    pub fn evcxr_display(&self) {
+        match self.to_png() {
+            Ok(png) => println!(
+                "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+                base64(&png)
+            ),
+            Err(error) => println!("EVCXR_BEGIN_CONTENT text/plain\n{error}\nEVCXR_END_CONTENT"),
+        }
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for the display protocol.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (index, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if index <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod display_tests {
+    use super::*;
+    use crate::predicate::causal;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn a_picture_encodes_as_png() {
+        let mask = DenseMask::compile(&causal(), 0..6, 6);
+        let picture = MaskPicture::new(&mask, None).unwrap();
+        let png = picture.to_png().unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+        let decoded = image::load_from_memory(&png).unwrap().to_rgb8();
+        assert_eq!(&decoded, picture.image());
+    }
+}

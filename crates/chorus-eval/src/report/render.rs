@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::display::{HtmlTable, Picture};
 use crate::error::EvalError;
 use crate::plot;
 
@@ -122,14 +123,28 @@ impl Report {
     /// consistency and fluctuation; a table of the fused files' oracle
     /// comparisons; notes on empty predictions and the definitions.
     pub fn to_markdown(&self) -> String {
+        // The quality column only where the report was given paraphrase sets.
+        let quality = !self.paraphrase_sets.is_empty();
         let mut out = String::from(
-            "| model | method | dataset | paraphrases | rows | accuracy | correct | empty | cut accuracy | oracle | recovered | file |\n\
-             |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            "| model | method | dataset | paraphrases | rows | accuracy | correct | empty | cut accuracy | oracle | recovered |",
         );
+        out.push_str(if quality {
+            " keep question | file |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        } else {
+            " file |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
+        });
         for file in &self.files {
+            let keep = if quality {
+                format!(
+                    " {} |",
+                    optional(file.paraphrase_quality.map(|q| q.keep_all), percent)
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |{keep} {} |",
                 file.model,
                 file.method,
                 file.dataset.as_deref().unwrap_or("-"),
@@ -206,6 +221,10 @@ impl Report {
             }
         }
 
+        if quality {
+            out.push_str(&self.paraphrase_sets_markdown());
+        }
+
         let empty: usize = self.files.iter().map(|f| f.prediction.empty).sum();
         let rule = if self.options.match_options.anchor_compat {
             "counted as correct (anchor_compat, the Python pipeline's rule)"
@@ -227,6 +246,46 @@ impl Report {
                  (pp: percentage points). See chorus-eval's README, \"Metrics\".\n",
             );
         }
+        out
+    }
+
+    /// The paraphrase-quality table: per set, every paraphrase and each
+    /// source apart, with the definitions.
+    fn paraphrase_sets_markdown(&self) -> String {
+        let mut out = String::from(
+            "\nParaphrase quality (each item's paraphrases against its paraphrase 0, by content lemma):\n\n\
+             | paraphrase set | source | items | paraphrases | keep question | mean content kept | copies | keep, not copies |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for set in &self.paraphrase_sets {
+            let groups = std::iter::once(("all", &set.all)).chain(
+                set.by_source
+                    .iter()
+                    .map(|(name, summary)| (name.as_str(), summary)),
+            );
+            for (source, summary) in groups {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    set.dataset,
+                    source,
+                    set.items,
+                    summary.paraphrases,
+                    percent(summary.keep_all),
+                    percent(summary.mean_kept),
+                    percent(summary.copies),
+                    percent(summary.keep_all_not_copy),
+                );
+            }
+        }
+        out.push_str(
+            "\ncontent lemmas: lemmas of the tokens that are not punctuation or spaCy English stop words \
+             (MyriadLAMA's [MASK] removed); keep question: share of paraphrases holding every content lemma of \
+             paraphrase 0 (the original question; MyriadLAMA: the first manual template); mean content kept: \
+             mean share of those lemmas a paraphrase holds; copies: paraphrases with paraphrase 0's lemmas, \
+             punctuation aside. A result file's keep question is its set's, for the paraphrase group its \
+             selection draws (m5a0: manual, m0a5: auto, else all).\n",
+        );
         out
     }
 
@@ -258,6 +317,9 @@ impl Report {
             "fluctuation_range",
             "fluctuation_std",
             "position_accuracy",
+            "paraphrase_keep_question",
+            "paraphrase_mean_content_kept",
+            "paraphrase_copies",
         ];
         let number = |value: Option<f64>| value.map(|v| format!("{v:.6}")).unwrap_or_default();
         let mut rows = vec![header.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()];
@@ -301,6 +363,9 @@ impl Report {
                 number(metrics.map(|m| m.fluctuation_range)),
                 number(metrics.map(|m| m.fluctuation_std)),
                 position_list(file, |v| format!("{v:.6}"), ";"),
+                number(file.paraphrase_quality.map(|q| q.keep_all)),
+                number(file.paraphrase_quality.map(|q| q.mean_kept)),
+                number(file.paraphrase_quality.map(|q| q.copies)),
             ]);
         }
         for row in rows {
@@ -319,11 +384,90 @@ impl Report {
             .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
     }
 
-    /// Draws accuracy against the number of paraphrases, one line per
-    /// model and method (a `_k3`-style suffix of the method is ignored, so
-    /// `avg_k1`, `avg_k3`, `avg_k5` form one line), and writes it to `path`
-    /// as PNG.
+    /// Writes the accuracy plot to `path` as PNG. A report over several
+    /// result sets ([`FileScore::result_set`]) gets grouped bars, one group
+    /// per set and one bar per method in the order the files sort; any
+    /// other report a line chart of accuracy against the number of
+    /// paraphrases, one line per model and method (a `_k3`-style suffix of
+    /// the method is ignored, so `avg_k1`, `avg_k3`, `avg_k5` form one line).
     pub fn write_plot(&self, path: &Path) -> Result<(), EvalError> {
+        self.plot_image()
+            .save_with_format(path, image::ImageFormat::Png)
+            .map_err(|source| EvalError::Image {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// The accuracy plot ([`Report::write_plot`]) as a picture that
+    /// notebooks show inline.
+    pub fn plot(&self) -> Picture {
+        Picture::new(self.plot_image())
+    }
+
+    /// The main table (model, method, dataset, paraphrases, rows, accuracy,
+    /// oracle, recovered, file) as an [`HtmlTable`].
+    pub fn table(&self) -> HtmlTable {
+        let mut table = HtmlTable::new([
+            "model",
+            "method",
+            "dataset",
+            "paraphrases",
+            "rows",
+            "accuracy",
+            "oracle",
+            "recovered",
+            "file",
+        ]);
+        for file in &self.files {
+            table.push_row([
+                file.model.clone(),
+                file.method.clone(),
+                file.dataset.clone().unwrap_or_else(|| "-".to_owned()),
+                file.paraphrases.to_string(),
+                file.prediction.total.to_string(),
+                percent(file.prediction.accuracy),
+                optional(file.shown_oracle(), percent),
+                optional(file.oracle.as_ref().and_then(|o| o.gap.recovered), percent),
+                file.path.display().to_string(),
+            ]);
+        }
+        table
+    }
+
+    /// Shows the main table in an evcxr notebook ([`Report::table`]).
+    pub fn evcxr_display(&self) {
+        self.table().evcxr_display();
+    }
+
+    /// The plot's image: bars for several result sets, else lines.
+    fn plot_image(&self) -> image::RgbImage {
+        let mut sets: Vec<(String, Vec<(String, f64)>)> = Vec::new();
+        for file in &self.files {
+            let set = file.result_set();
+            let bar = (file.method.clone(), file.prediction.accuracy);
+            match sets.iter_mut().find(|(name, _)| *name == set) {
+                Some((_, bars)) => bars.push(bar),
+                None => sets.push((set, vec![bar])),
+            }
+        }
+        if sets.len() > 1 {
+            let groups: Vec<plot::BarGroup> = sets
+                .into_iter()
+                .map(|(label, mut bars)| {
+                    bars.sort_by_key(|(method, _)| method_rank(method));
+                    plot::BarGroup { label, bars }
+                })
+                .collect();
+            plot::render_bars(&groups)
+        } else {
+            self.line_chart()
+        }
+    }
+
+    /// Accuracy against the number of paraphrases, one line per model and
+    /// method.
+    fn line_chart(&self) -> image::RgbImage {
         let mut series: BTreeMap<String, Vec<(usize, f64)>> = BTreeMap::new();
         for file in &self.files {
             series
@@ -343,12 +487,27 @@ impl Report {
             })
             .collect();
         plot::render_plot(&series)
-            .save_with_format(path, image::ImageFormat::Png)
-            .map_err(|source| EvalError::Image {
-                path: path.to_path_buf(),
-                source,
-            })
     }
+}
+
+/// Bars in the README's method order (origin, per_prompt, avg, max, the
+/// weighted ones, flex and its variants), anything else after them.
+fn method_rank(method: &str) -> (usize, String) {
+    const ORDER: [&str; 7] = [
+        "origin",
+        "per_prompt",
+        "avg",
+        "max",
+        "weighted_avg",
+        "weighted_max",
+        "flex",
+    ];
+    let rank = ORDER
+        .iter()
+        .position(|m| *m == method)
+        .or_else(|| method.starts_with("flex").then_some(ORDER.len()))
+        .unwrap_or(ORDER.len() + 1);
+    (rank, method.to_owned())
 }
 
 /// `avg_k3` → `avg`: drops a trailing `_k<digits>` or `-k<digits>`.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::metric::{AccuracyReport, MatchOptions};
 use crate::paraphrases::{OracleGap, ParaphraseMetrics};
+use crate::quality::{ParaphraseSetQuality, QualitySummary};
 
 /// Where the lemmas a file is scored with come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -93,6 +94,12 @@ pub struct FileScore {
     /// A fused file against its per-paraphrase reference, when the report
     /// holds one.
     pub oracle: Option<OracleComparison>,
+    /// The quality of the paraphrases of the file's dataset, for the file's
+    /// selection ([`ParaphraseSetQuality::for_selection`]), when the report
+    /// was given that set ([`Report::with_paraphrase_sets`]); absent for
+    /// `origin` files, which ask the reference question only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paraphrase_quality: Option<QualitySummary>,
 }
 
 /// Scores of every result file of a report's inputs.
@@ -104,4 +111,45 @@ pub struct Report {
     pub options: ReportOptions,
     /// One entry per result file, sorted by path.
     pub files: Vec<FileScore>,
+    /// The paraphrase sets measured ([`Report::with_paraphrase_sets`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paraphrase_sets: Vec<ParaphraseSetQuality>,
+}
+
+impl FileScore {
+    /// The result set a file belongs to, for grouping: the first folder of
+    /// its shown path when that path is deeper than Chorus's own
+    /// `{model}/{dataset}/{file}` layout (as in `results/full/<set>/...`
+    /// written by `scripts/results/run_all.sh`), else the dataset (or `-`).
+    pub fn result_set(&self) -> String {
+        let parts: Vec<_> = self.path.components().collect();
+        if parts.len() > 3 {
+            parts[0].as_os_str().to_string_lossy().into_owned()
+        } else {
+            self.dataset.clone().unwrap_or_else(|| "-".to_owned())
+        }
+    }
+}
+
+impl Report {
+    /// Adds the paraphrase sets to the report and gives every result file
+    /// whose recorded dataset names one of them (the same string, or a path
+    /// with the same file name) that set's quality for the file's selection.
+    /// Single-prompt files (`origin`) get none: they ask the reference only.
+    pub fn with_paraphrase_sets(mut self, sets: Vec<ParaphraseSetQuality>) -> Self {
+        for file in &mut self.files {
+            if file.kind == FileKind::Single {
+                continue;
+            }
+            let Some(recorded) = file.dataset.as_deref() else {
+                continue;
+            };
+            file.paraphrase_quality = sets
+                .iter()
+                .find(|set| crate::quality::same_dataset(recorded, &set.dataset))
+                .map(|set| *set.for_selection(file.selection.as_deref()));
+        }
+        self.paraphrase_sets = sets;
+        self
+    }
 }
