@@ -164,6 +164,14 @@ pub enum ResultsError {
         /// The lock file.
         lock: PathBuf,
     },
+    /// A path the writer must create as a file (the output, its CSV twin,
+    /// checkpoint or lock) is a directory: refused before any work, since
+    /// the final rename over it would fail only once the run is done.
+    #[error("{path}: is a directory; --output must name a file (the .feather result)")]
+    NotAFile {
+        /// The path that is a directory.
+        path: PathBuf,
+    },
     /// `merge` was called without inputs.
     #[error("merge needs at least one input file")]
     NoMergeInputs,

@@ -59,6 +59,13 @@ impl ResultWriter {
         options: WriteOptions,
     ) -> Result<Outcome<Self>> {
         let paths = OutputPaths::new(feather.as_ref());
+        // A directory here would otherwise pass for a finished output (it
+        // exists), or with --force fail only at the final rename.
+        for path in [&paths.feather, &paths.csv, &paths.checkpoint, &paths.lock] {
+            if path.is_dir() {
+                return Err(ResultsError::NotAFile { path: path.clone() });
+            }
+        }
         if paths.feather.exists() && !options.force {
             tracing::info!(path = %paths.feather.display(), "output exists; skipping (use --force to overwrite)");
             return Ok(Outcome::AlreadyExists(paths));
@@ -66,6 +73,7 @@ impl ResultWriter {
         let directory = directory_of(&paths.feather);
         std::fs::create_dir_all(directory).map_err(io_error(directory, "create directory"))?;
         let lock = OutputLock::acquire(&paths.lock, &paths.feather)?;
+        remove_stale_temporaries(&paths);
         let has_checkpoint = paths.checkpoint.exists();
         if has_checkpoint && !options.resume && !options.force {
             return Err(ResultsError::CheckpointExists {
@@ -189,5 +197,36 @@ impl ResultWriter {
         self._lock.release_and_remove()?;
         tracing::info!(path = %written.paths.feather.display(), rows = written.rows, "results written");
         Ok(written)
+    }
+}
+
+/// Deletes the temporary files a killed run left while staging this output's
+/// Feather or CSV file (`.<name>.<random>.tmp`, see `atomic::stage`): a kill
+/// during the final write leaves one behind. Called with the output's lock
+/// held, so no live writer is staging them. Failures are logged, not fatal:
+/// a leftover file costs space, not correctness.
+fn remove_stale_temporaries(paths: &OutputPaths) {
+    let prefixes: Vec<String> = [&paths.feather, &paths.csv]
+        .iter()
+        .filter_map(|path| path.file_name())
+        .map(|name| format!(".{}.", name.to_string_lossy()))
+        .collect();
+    let directory = directory_of(&paths.feather);
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale = name.ends_with(".tmp") && prefixes.iter().any(|p| name.starts_with(p.as_str()));
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a temporary file left by an interrupted write")
+                }
+                Err(error) => {
+                    tracing::warn!(path = %entry.path().display(), %error, "cannot remove a stale temporary file")
+                }
+            }
+        }
     }
 }

@@ -637,3 +637,40 @@ fn a_checkpoint_of_another_version_is_refused_with_the_way_out() {
         "{message}"
     );
 }
+
+#[test]
+fn an_output_path_that_is_a_directory_is_refused_before_any_work() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("avg.feather");
+    std::fs::create_dir(&path).unwrap();
+    let force = WriteOptions {
+        force: true,
+        resume: false,
+    };
+    for options in [WriteOptions::default(), RESUME, force] {
+        let message = ResultWriter::open(&path, run_info(Method::Avg), options)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("avg.feather") && message.contains("is a directory"),
+            "{message}"
+        );
+    }
+    assert!(!directory.path().join("avg.feather.partial.jsonl").exists());
+}
+
+#[test]
+fn temporaries_left_by_a_killed_final_write_are_removed_on_open() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("avg.feather");
+    let stale = directory.path().join(".avg.feather.AbC123.tmp");
+    let stale_csv = directory.path().join(".avg.csv.XyZ789.tmp");
+    let unrelated = directory.path().join(".other.feather.q1w2e3.tmp");
+    for file in [&stale, &stale_csv, &unrelated] {
+        std::fs::write(file, b"half a file").unwrap();
+    }
+    let writer = open(&path, run_info(Method::Avg), WriteOptions::default());
+    assert!(!stale.exists() && !stale_csv.exists());
+    assert!(unrelated.exists(), "another output's files are left alone");
+    drop(writer);
+}
