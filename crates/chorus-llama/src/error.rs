@@ -58,9 +58,11 @@ pub enum LlamaError {
     /// Hyper-parameters the model cannot run with (e.g. heads not dividing width).
     #[error("invalid config: {0}")]
     Config(String),
-    /// A Hugging Face model id that the local hub cache does not hold.
+    /// A Hugging Face model id that the local hub cache does not hold (boxed:
+    /// its message carries several paths, and every `Result` of the crate
+    /// would otherwise grow by them).
     #[error(transparent)]
-    Hub(#[from] crate::hub::HubError),
+    Hub(Box<crate::hub::HubError>),
     /// A checkpoint of an architecture Chorus does not run.
     #[error("{path}: architecture `{architecture}` is not supported (supported: {supported})")]
     Architecture {
@@ -79,6 +81,12 @@ pub enum LlamaError {
         /// What went wrong.
         message: String,
     },
+}
+
+impl From<crate::hub::HubError> for LlamaError {
+    fn from(error: crate::hub::HubError) -> Self {
+        Self::Hub(Box::new(error))
+    }
 }
 
 fn in_file(path: &Option<PathBuf>) -> String {
