@@ -102,7 +102,31 @@ fn data_files(folder: &Path) -> Result<Vec<PathBuf>> {
         .collect()
 }
 
+/// [`load_arrow_file_unguarded`], with a panic of the Arrow reader turned
+/// into this file's Arrow error: arrow-ipc 57 panics on some malformed
+/// streams instead of returning an error (found by fuzzing; see
+/// tests/fuzz_regressions.rs). Rows already added before the panic are
+/// dropped with the error, since the load fails as a whole.
 fn load_arrow_file(file: &Path, policy: EmptyPolicy, loaded: &mut Loaded) -> Result<()> {
+    let guarded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        load_arrow_file_unguarded(file, policy, loaded)
+    }));
+    guarded.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the Arrow reader panicked".to_string());
+        Err(DataError::Arrow {
+            path: file.to_owned(),
+            source: arrow_schema::ArrowError::IpcError(format!(
+                "malformed Arrow IPC data ({message})"
+            )),
+        })
+    })
+}
+
+fn load_arrow_file_unguarded(file: &Path, policy: EmptyPolicy, loaded: &mut Loaded) -> Result<()> {
     let arrow_error = |source| DataError::Arrow {
         path: file.to_owned(),
         source,

@@ -140,6 +140,34 @@ fn column_array(rows: &[ResultRow], column: Column, path: &Path) -> Result<Array
 /// same columns and metadata).
 pub fn read_results(path: impl AsRef<Path>) -> Result<ResultTable> {
     let path = path.as_ref();
+    // arrow-ipc 57 panics on some malformed files (flatbuffer fields and
+    // buffer lengths it trusts; found by fuzzing, fuzz/seeds/results and
+    // tests/fuzz_regressions.rs) instead of returning an error. Such a panic
+    // is caught here and reported as the file's Arrow error: a bad input file
+    // must not take the process down. The reader holds nothing shared, so
+    // nothing is left half-updated by the unwinding.
+    match std::panic::catch_unwind(|| read_results_unguarded(path)) {
+        Ok(result) => result,
+        Err(panic) => Err(ResultsError::Arrow {
+            path: path.to_path_buf(),
+            source: arrow_schema::ArrowError::IpcError(format!(
+                "malformed Arrow IPC data ({})",
+                panic_text(&*panic)
+            )),
+        }),
+    }
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the Arrow reader panicked".to_string())
+}
+
+fn read_results_unguarded(path: &Path) -> Result<ResultTable> {
     let arrow = |source| ResultsError::Arrow {
         path: path.to_path_buf(),
         source,

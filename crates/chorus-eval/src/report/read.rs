@@ -127,7 +127,28 @@ fn typed_column(schema: &Schema, path: &Path, name: &str, shape: Shape) -> Resul
     }
 }
 
+/// [`read_feather_unguarded`], with a panic of the Arrow reader turned into
+/// the file's Arrow error: arrow-ipc 57 panics on some malformed files
+/// instead of returning an error (found by fuzzing, issue 16; see
+/// chorus-results' tests/fuzz_regressions.rs), and one bad file must not take
+/// the whole report down.
 fn read_feather(path: &Path) -> Result<ResultTable, EvalError> {
+    std::panic::catch_unwind(|| read_feather_unguarded(path)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "the Arrow reader panicked".to_string());
+        Err(EvalError::Arrow {
+            path: path.to_path_buf(),
+            source: arrow_schema::ArrowError::IpcError(format!(
+                "malformed Arrow IPC data ({message})"
+            )),
+        })
+    })
+}
+
+fn read_feather_unguarded(path: &Path) -> Result<ResultTable, EvalError> {
     let file = File::open(path).map_err(|source| EvalError::Io {
         path: path.to_path_buf(),
         source,
