@@ -19,6 +19,13 @@ fn feather_files_that_crashed_arrow_are_report_errors() {
                 .expect_err("a crashing input must be an error");
             let message = error.to_string();
             assert!(message.contains("fuzz-regressions"), "{message}");
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name.starts_with("oom-") {
+                assert!(
+                    message.contains("truncated or corrupt Feather file"),
+                    "{message}"
+                );
+            }
             seen += 1;
         }
     }

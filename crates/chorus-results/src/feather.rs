@@ -167,12 +167,78 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "the Arrow reader panicked".to_string())
 }
 
+/// arrow-ipc 57 trusts the lengths an IPC file claims: it allocates the footer
+/// length and each block's metadata + body length before reading them (found
+/// by fuzzing: a 417-byte file asked for 512 MiB; a block length can ask for
+/// exabytes, and a failed allocation aborts the process, which no catch
+/// undoes). Every claimed length is checked against the file's size first;
+/// what this cannot read (no footer) is left to arrow's own errors.
+fn check_claimed_lengths(file: &mut File, path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let corrupt = |message: String| ResultsError::Arrow {
+        path: path.to_path_buf(),
+        source: arrow_schema::ArrowError::IpcError(format!(
+            "truncated or corrupt Feather file: {message}"
+        )),
+    };
+    let len = file
+        .metadata()
+        .map_err(io_error(path, "read"))
+        .map(|m| m.len())?;
+    if len < 10 {
+        return Ok(());
+    }
+    let mut tail = [0u8; 10];
+    file.seek(SeekFrom::End(-10))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(io_error(path, "read"))?;
+    let claimed = i32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]);
+    let footer_len = u64::try_from(claimed)
+        .ok()
+        .filter(|&n| n + 10 <= len)
+        .ok_or_else(|| {
+            corrupt(format!(
+                "the footer claims {claimed} bytes, the file has {len}"
+            ))
+        })?;
+    let mut footer = vec![0u8; footer_len as usize];
+    file.seek(SeekFrom::End(-10 - footer_len as i64))
+        .and_then(|_| file.read_exact(&mut footer))
+        .map_err(io_error(path, "read"))?;
+    if let Ok(footer) = arrow_ipc::root_as_footer(&footer) {
+        let blocks = footer
+            .recordBatches()
+            .into_iter()
+            .flatten()
+            .chain(footer.dictionaries().into_iter().flatten());
+        for (i, block) in blocks.enumerate() {
+            let part = |n: i64| u64::try_from(n).ok();
+            let end = part(block.offset())
+                .zip(part(i64::from(block.metaDataLength())))
+                .zip(part(block.bodyLength()))
+                .and_then(|((o, m), b)| o.checked_add(m)?.checked_add(b));
+            if end.is_none_or(|end| end > len) {
+                return Err(corrupt(format!(
+                    "block {i} (offset {}, {} metadata + {} body bytes) ends past the end of the file ({len} bytes)",
+                    block.offset(),
+                    block.metaDataLength(),
+                    block.bodyLength()
+                )));
+            }
+        }
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(io_error(path, "read"))?;
+    Ok(())
+}
+
 fn read_results_unguarded(path: &Path) -> Result<ResultTable> {
     let arrow = |source| ResultsError::Arrow {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(io_error(path, "open"))?;
+    let mut file = File::open(path).map_err(io_error(path, "open"))?;
+    check_claimed_lengths(&mut file, path)?;
     let reader = FileReader::try_new(BufReader::new(file), None).map_err(arrow)?;
     let schema = reader.schema();
     let run = RunInfo::from_metadata(schema.metadata(), path)?;

@@ -3,6 +3,8 @@
 //! without the fuzzer. Each must now be an error naming the file.
 //! `<name>.feather` files are read by `read_results` (what `merge` and the
 //! report read), as the target's odd first byte does (the byte is stripped).
+//! `crash-*` made arrow-ipc panic; `oom-*` made it allocate the lengths the
+//! file claims (found by the `report_feather` target, the same reader code).
 
 use std::path::Path;
 
@@ -18,6 +20,15 @@ fn every_fuzz_regression_is_a_clear_error() {
             let error = read_results(&path).expect_err("a crashing input must be an error");
             let message = error.to_string();
             assert!(message.contains(path.to_str().unwrap()), "{message}");
+            // `oom-*` inputs made arrow allocate what they claimed: they must
+            // now be refused by the length check, before arrow reads them.
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name.starts_with("oom-") {
+                assert!(
+                    message.contains("truncated or corrupt Feather file"),
+                    "{message}"
+                );
+            }
             seen += 1;
         }
     }
