@@ -3,7 +3,7 @@
 //! tokenizer together; [`Checkpoint::open_spec`] also takes `org/name[@rev]`
 //! from the local Hugging Face hub cache.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::hf::HfCheckpoint;
 use crate::hub::{HubCache, RepoSpec};
@@ -31,7 +31,17 @@ impl Checkpoint {
     /// Opens a `.gguf` file (tokenizer rebuilt from its metadata) or a Hugging
     /// Face directory (`config.json`, `tokenizer.json`, and safetensors or,
     /// when the folder has none, PyTorch `pytorch_model.bin` weights).
+    ///
+    /// A folder without `config.json` holding exactly one `.gguf` file (a GGUF
+    /// repository in the hub cache) opens that file; with several, the error
+    /// lists them.
     pub fn open(path: &Path) -> Result<Self, LlamaError> {
+        if path.is_dir()
+            && !path.join("config.json").is_file()
+            && let Some(file) = single_gguf(path)?
+        {
+            return Self::open(&file);
+        }
         if path.is_dir() {
             let weights = open_folder_weights(path)?;
             let config = weights.config();
@@ -82,6 +92,40 @@ impl Checkpoint {
             weights: Box::new(weights),
             tokenizer,
         })
+    }
+}
+
+/// The one `.gguf` file of a folder; `None` when it has none; an error naming
+/// them when it has several (which to load cannot be guessed).
+fn single_gguf(dir: &Path) -> Result<Option<PathBuf>, LlamaError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LlamaError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(LlamaError::Format {
+            path: dir.to_path_buf(),
+            message: format!(
+                "several GGUF files and no config.json; pass one of them: {}",
+                found
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
     }
 }
 

@@ -381,3 +381,27 @@ fn the_window_counts_shared_context_keys() {
         }
     }
 }
+
+#[test]
+fn gguf_repositories_in_the_hub_cache_open_their_one_file() {
+    let hub = tempfile::tempdir().unwrap();
+    let commit = "1111111111111111111111111111111111111111";
+    let repo = hub.path().join("models--tiny-org--qwen2-GGUF");
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    let gguf = std::fs::canonicalize(fixtures().join("qwen2/qwen2.gguf")).unwrap();
+    std::os::unix::fs::symlink(&gguf, snapshot.join("qwen2-f16.gguf")).unwrap();
+    let cache = HubCache::at(hub.path());
+    let spec = RepoSpec::parse("tiny-org/qwen2-GGUF").unwrap();
+    let checkpoint = Checkpoint::open_hub(&spec, &cache).unwrap();
+    check_checkpoint(&checkpoint, "qwen2", "qwen2 GGUF repository");
+    // Two quantisations: which one is meant cannot be guessed.
+    std::os::unix::fs::symlink(&gguf, snapshot.join("qwen2-q8_0.gguf")).unwrap();
+    let error = Checkpoint::open_hub(&spec, &cache).unwrap_err().to_string();
+    assert!(
+        error.contains("qwen2-f16.gguf") && error.contains("qwen2-q8_0.gguf"),
+        "{error}"
+    );
+}
