@@ -126,15 +126,88 @@ fn load_arrow_file(file: &Path, policy: EmptyPolicy, loaded: &mut Loaded) -> Res
     })
 }
 
+/// arrow-ipc 57's stream reader allocates each message's claimed metadata
+/// and body length before reading them, and a failed allocation aborts the
+/// process. This walks the stream's message frames first (continuation
+/// marker, metadata length, the message's `bodyLength`) and refuses a length
+/// that runs past the end of the file; framing it cannot read is left to
+/// arrow's own errors. It reads metadata only and seeks over bodies.
+fn check_stream_lengths(reader: &mut File, path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let corrupt = |at: u64, message: String| DataError::Arrow {
+        path: path.to_owned(),
+        source: arrow_schema::ArrowError::IpcError(format!(
+            "truncated or corrupt Arrow stream at byte {at}: {message}"
+        )),
+    };
+    let len = reader.metadata().map_err(io)?.len();
+    let mut at = 0u64;
+    loop {
+        let mut word = [0u8; 4];
+        if at + 4 > len {
+            break;
+        }
+        reader.read_exact(&mut word).map_err(io)?;
+        let mut frame = 4;
+        if word == [0xff; 4] {
+            if at + 8 > len {
+                break;
+            }
+            reader.read_exact(&mut word).map_err(io)?;
+            frame = 8;
+        }
+        let meta_len = i32::from_le_bytes(word);
+        if meta_len == 0 {
+            break; // end-of-stream marker
+        }
+        let Some(meta_len) = u64::try_from(meta_len)
+            .ok()
+            .filter(|&m| at + frame + m <= len)
+        else {
+            return Err(corrupt(
+                at,
+                format!("a message claims {meta_len} metadata bytes, the file has {len}"),
+            ));
+        };
+        let mut meta = vec![0u8; meta_len as usize];
+        reader.read_exact(&mut meta).map_err(io)?;
+        let Ok(message) = arrow_ipc::root_as_message(&meta) else {
+            break;
+        };
+        let body_end = u64::try_from(message.bodyLength())
+            .ok()
+            .and_then(|b| (at + frame + meta_len).checked_add(b))
+            .filter(|&end| end <= len);
+        let Some(body_end) = body_end else {
+            return Err(corrupt(
+                at,
+                format!(
+                    "a message claims a body of {} bytes, the file has {len}",
+                    message.bodyLength()
+                ),
+            ));
+        };
+        reader.seek(SeekFrom::Start(body_end)).map_err(io)?;
+        at = body_end;
+    }
+    reader.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(())
+}
+
 fn load_arrow_file_unguarded(file: &Path, policy: EmptyPolicy, loaded: &mut Loaded) -> Result<()> {
     let arrow_error = |source| DataError::Arrow {
         path: file.to_owned(),
         source,
     };
-    let reader = File::open(file).map_err(|source| DataError::Io {
+    let mut reader = File::open(file).map_err(|source| DataError::Io {
         path: file.to_owned(),
         source,
     })?;
+    check_stream_lengths(&mut reader, file)?;
     let stream = StreamReader::try_new(BufReader::new(reader), None).map_err(arrow_error)?;
     let format = format_for(&stream.schema());
     let mut row = 0;
