@@ -94,7 +94,13 @@ pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
     let frame = Frame { max_x: 2 };
     frame.draw_y_axis(&mut image, "result set");
     let slot = Frame::plot_width() / groups.len().max(1) as i64;
-    let bar = ((slot - 16) / legend.len().max(1) as i64).clamp(2, 40);
+    let most = groups
+        .iter()
+        .map(|g| g.bars.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let bar = ((slot - 16) / most as i64).clamp(2, 40);
     let bottom = TOP + Frame::plot_height();
     for (index, group) in groups.iter().enumerate() {
         let start = LEFT + slot * index as i64 + (slot - bar * group.bars.len() as i64) / 2;
@@ -105,9 +111,12 @@ pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
             let x = start + bar * offset as i64;
             fill_rect(&mut image, x, top, bar - 1, bottom - top, colour);
         }
-        let label_x =
-            LEFT + slot * index as i64 + slot / 2 - 4 * group.label.chars().count() as i64;
-        draw_text(&mut image, label_x, bottom + 8, &group.label, BLACK);
+        // Labels longer than their slot keep their end (the distinctive part).
+        let room = usize::try_from(slot / 8).unwrap_or(1).max(1);
+        let chars: Vec<char> = group.label.chars().collect();
+        let label: String = chars[chars.len().saturating_sub(room)..].iter().collect();
+        let label_x = LEFT + slot * index as i64 + slot / 2 - 4 * label.chars().count() as i64;
+        draw_text(&mut image, label_x, bottom + 8, &label, BLACK);
     }
     for (index, method) in legend.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];

@@ -468,14 +468,18 @@ impl Report {
     /// Accuracy against the number of paraphrases, one line per model and
     /// method.
     fn line_chart(&self) -> image::RgbImage {
+        // The model is named in the legend only when the report has several:
+        // long checkpoint names would push the method out of the picture.
+        let one_model = self.files.iter().all(|f| f.model == self.files[0].model);
         let mut series: BTreeMap<String, Vec<(usize, f64)>> = BTreeMap::new();
         for file in &self.files {
+            let method = without_count_suffix(&file.method);
             series
-                .entry(format!(
-                    "{} {}",
-                    file.model,
-                    without_count_suffix(&file.method)
-                ))
+                .entry(if one_model {
+                    method.to_owned()
+                } else {
+                    format!("{} {method}", file.model)
+                })
                 .or_default()
                 .push((file.paraphrases, file.prediction.accuracy));
         }

@@ -120,13 +120,21 @@ impl FileScore {
     /// The result set a file belongs to, for grouping: the first folder of
     /// its shown path when that path is deeper than Chorus's own
     /// `{model}/{dataset}/{file}` layout (as in `results/full/<set>/...`
-    /// written by `scripts/results/run_all.sh`), else the dataset (or `-`).
+    /// written by `scripts/results/run_all.sh`), else the dataset's file
+    /// stem (`webqa`, `test.paraphrased20`; `-` when unrecorded).
     pub fn result_set(&self) -> String {
         let parts: Vec<_> = self.path.components().collect();
         if parts.len() > 3 {
             parts[0].as_os_str().to_string_lossy().into_owned()
         } else {
-            self.dataset.clone().unwrap_or_else(|| "-".to_owned())
+            self.dataset
+                .as_deref()
+                .map(|dataset| {
+                    std::path::Path::new(dataset)
+                        .file_stem()
+                        .map_or_else(|| dataset.to_owned(), |s| s.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "-".to_owned())
         }
     }
 }
