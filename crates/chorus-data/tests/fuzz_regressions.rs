@@ -50,3 +50,47 @@ fn a_truncated_stream_is_an_error_naming_the_file() {
         .to_string();
     assert!(message.contains("data-00000-of-00002.arrow"), "{message}");
 }
+
+/// Every Arrow stream the `hf_dataset` fuzz target saved (tests/fuzz-regressions/,
+/// the target's mode byte stripped), as the one data file of a `Dataset`
+/// folder: each loads or fails with an error naming the file, never a panic
+/// or an abort. `oom-*` streams made arrow allocate the lengths they claim:
+/// they must be refused by the length walk before arrow reads them.
+#[test]
+fn every_fuzz_regression_stream_is_an_error_or_loads() {
+    let inputs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("state.json"),
+        r#"{"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("dataset_info.json"), "{}").unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&inputs).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "arrow") {
+            continue;
+        }
+        std::fs::copy(&path, dir.path().join("data-00000-of-00001.arrow")).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match load_hf_dataset(dir.path(), None, EmptyPolicy::Skip) {
+            Ok(_) => assert!(!name.starts_with("oom-"), "{name} loaded"),
+            Err(error) => {
+                let message = error.to_string();
+                assert!(
+                    message.contains("data-00000-of-00001.arrow"),
+                    "{name}: {message}"
+                );
+                if name.starts_with("oom-") {
+                    assert!(
+                        message.contains("truncated or corrupt Arrow stream"),
+                        "{name}: {message}"
+                    );
+                }
+            }
+        }
+        seen += 1;
+    }
+    assert!(seen > 0);
+}
