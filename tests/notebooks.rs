@@ -82,7 +82,11 @@ fn ensemble_notebook_cells_equal_the_compiled_example() {
     let found = notebook_cells(&notebook);
     assert!(expected.iter().filter(|c| c.0).count() >= 4, "{expected:?}");
     let code = |cells: &[(bool, String)]| -> Vec<String> {
-        cells.iter().filter(|c| c.0).map(|c| c.1.trim().to_owned()).collect()
+        cells
+            .iter()
+            .filter(|c| c.0)
+            .map(|c| c.1.trim().to_owned())
+            .collect()
     };
     assert_eq!(
         code(&found),
