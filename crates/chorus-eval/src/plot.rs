@@ -111,12 +111,17 @@ pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
             let x = start + bar * offset as i64;
             fill_rect(&mut image, x, top, bar - 1, bottom - top, colour);
         }
-        // Labels longer than their slot keep their end (the distinctive part).
-        let room = usize::try_from(slot / 8).unwrap_or(1).max(1);
+        // Labels that would touch their neighbours alternate between two
+        // lines; longer than two slots, they keep their end (the distinctive part).
+        let crowded = groups
+            .iter()
+            .any(|g| 8 * g.label.chars().count() as i64 > slot - 8);
+        let line = if crowded { 11 * (index as i64 % 2) } else { 0 };
+        let room = usize::try_from(2 * slot / 8 - 1).unwrap_or(1).max(1);
         let chars: Vec<char> = group.label.chars().collect();
         let label: String = chars[chars.len().saturating_sub(room)..].iter().collect();
         let label_x = LEFT + slot * index as i64 + slot / 2 - 4 * label.chars().count() as i64;
-        draw_text(&mut image, label_x, bottom + 8, &label, BLACK);
+        draw_text(&mut image, label_x, bottom + 6 + line, &label, BLACK);
     }
     for (index, method) in legend.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
@@ -192,7 +197,7 @@ impl Frame {
         draw_text(
             image,
             LEFT + Self::plot_width() / 2 - 4 * x_title.len() as i64,
-            bottom + 30,
+            bottom + 34,
             x_title,
             BLACK,
         );
