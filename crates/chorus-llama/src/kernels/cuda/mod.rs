@@ -953,17 +953,27 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             .clone_dtoh(&results)
             .map_err(self.fail("copying the choices to the host"))?;
         drop(table);
-        Ok((0..count)
-            .map(|s| Picked {
-                choice: crate::select::Choice {
-                    token: host[s],
-                    margin: f32::from_bits(host[count + s]),
-                },
-                probability: selections[s]
-                    .probability
-                    .then(|| f64::from(f32::from_bits(host[2 * count + s]))),
+        (0..count)
+            .map(|s| {
+                // The kernel writes u32::MAX when every score was NaN, as the
+                // host's argmax returns None: an error naming the selection,
+                // never a made-up token.
+                if host[s] == u32::MAX {
+                    return Err(LlamaError::Input(crate::InputError::NothingToChoose {
+                        selection: s,
+                    }));
+                }
+                Ok(Picked {
+                    choice: crate::select::Choice {
+                        token: host[s],
+                        margin: f32::from_bits(host[count + s]),
+                    },
+                    probability: selections[s]
+                        .probability
+                        .then(|| f64::from(f32::from_bits(host[2 * count + s]))),
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
