@@ -44,16 +44,23 @@ step() { echo "== $* $(date -u +%T)" | tee -a "$LOG"; }
 case "${1:-}" in
 a)
   cp .gpu/a/smollm2.gguf.xz.00 "$W/"
-  for b in cuda_check gpu_parity; do unxz ".gpu/a/$b.xz" "$W/$b"; done
+  for b in cuda_check gpu_parity; do [ -f ".gpu/a/$b.xz" ] && unxz ".gpu/a/$b.xz" "$W/$b"; done
   {
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
     python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"
     echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
   } > "$OUT/device.txt" 2>&1
   # Burn's bf16 reference beside ours: how far any bf16 run is from f32.
-  for backend in cuda-f32 cuda-bf16 burn-cuda-bf16; do
+  for backend in ${CHECKS-cuda-f32 cuda-bf16 ${BURN_CHECK-burn-cuda-bf16}}; do
     step "cuda_check $backend"
     timeout 120 "$W/cuda_check" --backend "$backend" --out "$OUT/cuda_check_$backend.json" >> "$LOG" 2>&1
+    echo "exit $?" >> "$LOG"
+  done
+  # The previous own-part kernel too (CHORUS_ATTEND_OWN=blocks), when both are timed.
+  for backend in ${BLOCKS_CHECK-}; do
+    step "cuda_check $backend, attend_own_blocks"
+    CHORUS_ATTEND_OWN=blocks timeout 120 "$W/cuda_check" --backend "$backend" \
+      --out "$OUT/cuda_check_${backend}_blocks.json" >> "$LOG" 2>&1
     echo "exit $?" >> "$LOG"
   done
   common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
@@ -72,11 +79,17 @@ a)
       --context-once --out "$OUT/torch_ib${ib}_once.json" >> "$LOG" 2>&1
   done
   ;;
-b)
-  for b in flex-generate ensemble-generate; do unxz ".gpu/b/$b.xz" "$W/$b"; done
-  tar xJf .gpu/b/tokenizer.tar.xz -C "$W"
+b|e)
+  # `e`: b's job again from the binaries in .gpu/e, without the parity (when
+  # the tree and the GGUF half leave no room for both binaries in one call).
+  # A binary not carried is taken from an earlier call ($W); a method whose
+  # binary is in neither is skipped.
+  for b in flex-generate ensemble-generate; do [ -f ".gpu/$1/$b.xz" ] && unxz ".gpu/$1/$b.xz" "$W/$b"; done
+  [ -f ".gpu/$1/tokenizer.tar.xz" ] && tar xJf ".gpu/$1/tokenizer.tar.xz" -C "$W"
   TOKENIZER="$W/tokenizer/tokenizer.json"
-  if [ -f "$W/smollm2.gguf.xz.00" ]; then
+  if [ "$1" = e ]; then
+    :
+  elif [ -f "$W/smollm2.gguf.xz.00" ]; then
     cat "$W/smollm2.gguf.xz.00" .gpu/b/smollm2.gguf.xz.01 > "$W/smollm2.gguf.xz"
     python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" \
       "$W/smollm2.gguf.xz" "$W/smollm2.gguf"
@@ -92,20 +105,34 @@ b)
   run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
        --model random:llama-3.2-3b --tokenizer "$TOKENIZER" --dtype bf16 --device cuda:0
        --num_ensemble 6 --batch-size "${BATCH:-auto}" --force)
-  for method in flex avg; do
+  have() { [ -x "$W/$1" ] || { echo "$1 not carried: skipped" >> "$LOG"; false; }; }
+  for method in ${PROFILED-flex avg}; do
     bin=ensemble-generate; extra=(--method $method)
     [ $method = flex ] && { bin=flex-generate; extra=(); }
+    have $bin || continue
     step "$method profiled (CHORUS_PROFILE_OPS=1)"
     CHORUS_PROFILE_OPS=1 RUST_LOG=chorus_llama=debug,chorus_ensemble=info timeout 200 \
       "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/p.feather" >> "$LOG" 2>&1
   done
-  step "flex-generate (shared context) warm-up"
-  timeout 200 "$W/flex-generate" "${run[@]}" --max_samples 64 --output "$W/warm.feather" >> "$LOG" 2>&1
-  step "flex-generate 2032 items"
-  timeout 200 "$W/flex-generate" "${run[@]}" --output "$W/flex.feather" >> "$LOG" 2>&1
-  for method in avg max per_prompt weighted_avg weighted_max; do
+  if [ -n "${FLEX-1}" ] && have flex-generate; then
+    step "flex-generate (shared context) warm-up"
+    timeout 200 "$W/flex-generate" "${run[@]}" --max_samples 64 --output "$W/warm.feather" >> "$LOG" 2>&1
+    step "flex-generate 2032 items"
+    timeout 200 "$W/flex-generate" "${run[@]}" --output "$W/flex.feather" >> "$LOG" 2>&1
+  fi
+  for method in ${METHODS-avg max per_prompt weighted_avg weighted_max}; do
+    have ensemble-generate || break
     step "ensemble-generate $method 2032 items"
     timeout 200 "$W/ensemble-generate" --method $method "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
+  done
+  # The same job with the previous own-part kernel (BLOCKS_METHODS="flex avg").
+  for method in ${BLOCKS_METHODS-}; do
+    bin=ensemble-generate; extra=(--method $method)
+    [ $method = flex ] && { bin=flex-generate; extra=(); }
+    have $bin || continue
+    step "$method 2032 items, attend_own_blocks"
+    CHORUS_ATTEND_OWN=blocks timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+      --output "$W/$method-blocks.feather" >> "$LOG" 2>&1
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
@@ -125,6 +152,12 @@ c)
     timeout 120 "$W/cuda_check" --backend "$backend" --out "$OUT/cuda_check_$backend.json" >> "$LOG" 2>&1
     code=$?; echo "exit $code" >> "$LOG"
     [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ok=0
+  done
+  for backend in ${BLOCKS_CHECK-}; do
+    step "cuda_check $backend, attend_own_blocks"
+    CHORUS_ATTEND_OWN=blocks timeout 120 "$W/cuda_check" --backend "$backend" \
+      --out "$OUT/cuda_check_${backend}_blocks.json" >> "$LOG" 2>&1
+    echo "exit $?" >> "$LOG"
   done
   [ $ok = 1 ] || { step "f32 kernel check failed: no timings"; exit 1; }
   common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
@@ -147,6 +180,13 @@ c)
     [ $method = flex ] && { bin=flex-generate; extra=(); }
     step "$method 2032 items"
     timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
+  done
+  for method in ${BLOCKS_METHODS-}; do
+    bin=ensemble-generate; extra=(--method $method)
+    [ $method = flex ] && { bin=flex-generate; extra=(); }
+    step "$method 2032 items, attend_own_blocks"
+    CHORUS_ATTEND_OWN=blocks timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+      --output "$W/$method-blocks.feather" >> "$LOG" 2>&1
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
