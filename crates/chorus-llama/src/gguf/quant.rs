@@ -17,7 +17,13 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8], n_elements: usize) -> Result<Vec<f
             "{n_elements} elements is not a whole number of {ty} blocks of {block}"
         ));
     }
-    let expected = n_elements / block * ty.type_size();
+    // A lying element count (found by fuzzing) must not overflow here: wrapped,
+    // it could match `bytes` and size the allocation below from the lie.
+    let Some(expected) = (n_elements / block).checked_mul(ty.type_size()) else {
+        return Err(format!(
+            "{n_elements} elements of {ty} overflow the size of any buffer"
+        ));
+    };
     if bytes.len() != expected {
         return Err(format!(
             "{ty} data of {} bytes, {n_elements} elements need {expected}",
