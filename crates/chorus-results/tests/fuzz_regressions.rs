@@ -3,7 +3,8 @@
 //! without the fuzzer. Each must now be an error naming the file.
 //! `<name>.feather` files are read by `read_results` (what `merge` and the
 //! report read), as the target's odd first byte does (the byte is stripped).
-//! `crash-*` made arrow-ipc panic; `oom-*` made it allocate the lengths the
+//! `crash-*` made arrow-ipc panic; `oom-*` and `alloc-*` (an aborting
+//! allocation) made it allocate the lengths the
 //! file claims (found by the `report_feather` target, the same reader code).
 
 use std::path::Path;
@@ -23,7 +24,7 @@ fn every_fuzz_regression_is_a_clear_error() {
             // `oom-*` inputs made arrow allocate what they claimed: they must
             // now be refused by the length check, before arrow reads them.
             let name = path.file_name().unwrap().to_string_lossy();
-            if name.starts_with("oom-") {
+            if name.starts_with("oom-") || name.starts_with("alloc-") {
                 assert!(
                     message.contains("truncated or corrupt Feather file"),
                     "{message}"

@@ -127,6 +127,68 @@ fn typed_column(schema: &Schema, path: &Path, name: &str, shape: Shape) -> Resul
     }
 }
 
+/// The largest factor by which a compressed Arrow buffer may claim to expand:
+/// zstd's best case (an RLE block of 128 KiB in 4 bytes) is about 32,768×,
+/// LZ4's about 255×. A buffer claiming more is corrupt, and arrow-ipc would
+/// allocate the claim before decompressing (found by fuzzing).
+const MAX_EXPANSION: u64 = 32_768;
+
+/// Checks the uncompressed length each compressed buffer of a record batch
+/// claims (its first 8 bytes) against [`MAX_EXPANSION`] times its compressed
+/// length. `meta` is the block's metadata (framing included); `body` is the
+/// file offset of its body.
+fn check_compressed_claims(
+    file: &mut File,
+    meta: &[u8],
+    body: u64,
+) -> std::result::Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let skip = if meta.starts_with(&[0xff; 4]) { 8 } else { 4 };
+    let Some(message) = meta
+        .get(skip..)
+        .and_then(|m| arrow_ipc::root_as_message(m).ok())
+    else {
+        return Ok(());
+    };
+    let Some(batch) = message.header_as_record_batch() else {
+        return Ok(());
+    };
+    if batch.compression().is_none() {
+        return Ok(());
+    }
+    for (i, buffer) in batch.buffers().into_iter().flatten().enumerate() {
+        let (Ok(offset), Ok(length)) = (
+            u64::try_from(buffer.offset()),
+            u64::try_from(buffer.length()),
+        ) else {
+            return Err(format!("buffer {i} has a negative offset or length"));
+        };
+        if length < 8 {
+            continue;
+        }
+        let mut claim = [0u8; 8];
+        let read = body
+            .checked_add(offset)
+            .ok_or_else(|| format!("buffer {i} offset overflows"))
+            .and_then(|at| {
+                file.seek(SeekFrom::Start(at))
+                    .and_then(|_| file.read_exact(&mut claim))
+                    .map_err(|e| format!("buffer {i}: {e}"))
+            });
+        read?;
+        let claimed = i64::from_le_bytes(claim);
+        // -1 marks a buffer stored uncompressed.
+        if claimed != -1
+            && u64::try_from(claimed).is_ok_and(|c| c > (length - 8).saturating_mul(MAX_EXPANSION))
+        {
+            return Err(format!(
+                "compressed buffer {i} of {length} bytes claims {claimed} bytes uncompressed"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// (The same check as chorus-results' reader: this crate reads Feather
 /// without it.) arrow-ipc 57 trusts the lengths an IPC file claims: it allocates the footer
 /// length and each block's metadata + body length before reading them (found
@@ -187,6 +249,14 @@ fn check_claimed_lengths(file: &mut File, path: &Path) -> Result<(), EvalError> 
                     block.bodyLength()
                 )));
             }
+            let meta_len = block.metaDataLength() as usize;
+            let mut meta = vec![0u8; meta_len];
+            file.seek(SeekFrom::Start(block.offset() as u64))
+                .and_then(|_| file.read_exact(&mut meta))
+                .map_err(io)?;
+            let body = block.offset() as u64 + meta_len as u64;
+            check_compressed_claims(file, &meta, body)
+                .map_err(|message| corrupt(format!("block {i}: {message}")))?;
         }
     }
     file.seek(SeekFrom::Start(0)).map_err(io)?;
