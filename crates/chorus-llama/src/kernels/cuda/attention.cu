@@ -19,9 +19,21 @@ struct Pass {
 
 // Rotary embeddings on q and k of every token, k and v written into the cache,
 // q written grouped by key/value head. Grid: (tokens); block: 256 threads over
-// (head, pair) for every query, key and value head of the token. The halves
-// follow transformers' rotate_half, with cos and sin rounded to the dtype as
-// transformers casts them.
+// (head, quad of pairs) for every query, key and value head of the token: four
+// consecutive elements of each half per access (the kernel is memory traffic;
+// one 2-byte access per element left it at a quarter of HBM bandwidth). The
+// halves follow transformers' rotate_half, with cos and sin rounded to the
+// dtype as transformers casts them.
+__device__ __forceinline__ f4 rotate_first(f4 a, f4 b, float4 c, float4 s) {
+    return {rt(a.a * rt(c.x)) - rt(b.a * rt(s.x)), rt(a.b * rt(c.y)) - rt(b.b * rt(s.y)),
+            rt(a.c * rt(c.z)) - rt(b.c * rt(s.z)), rt(a.d * rt(c.w)) - rt(b.d * rt(s.w))};
+}
+
+__device__ __forceinline__ f4 rotate_second(f4 a, f4 b, float4 c, float4 s) {
+    return {rt(b.a * rt(c.x)) + rt(a.a * rt(s.x)), rt(b.b * rt(c.y)) + rt(a.b * rt(s.y)),
+            rt(b.c * rt(c.z)) + rt(a.c * rt(s.z)), rt(b.d * rt(c.w)) + rt(a.d * rt(s.w))};
+}
+
 extern "C" __global__ void rope_store(const elem* qkv, Pass p, elem* q_grouped, elem* keys, elem* values,
                                       int tokens, int kv_heads, int capacity) {
     const int dim = HEAD_DIM, half = HEAD_DIM / 2, group = GROUP;
@@ -33,6 +45,33 @@ extern "C" __global__ void rope_store(const elem* qkv, Pass p, elem* q_grouped, 
     long slot = p.tok_slot[t], index = p.tok_index[t];
     const float* cos = p.cos + (long)p.tok_rope[t] * half;
     const float* sin = p.sin + (long)p.tok_rope[t] * half;
+#if (HEAD_DIM % 8) == 0
+    const int quads = half / 4;
+    for (int w = threadIdx.x; w < heads * quads; w += blockDim.x) {
+        int h = w / quads, e = (w % quads) * 4;
+        const elem* src = row + h * dim;
+        elem* dst;
+        if (h >= query_heads + kv_heads) {
+            dst = values + ((slot * kv_heads + (h - query_heads - kv_heads)) * capacity + index) * dim;
+            st4(dst + e, ld4(src + e));
+            st4(dst + e + half, ld4(src + e + half));
+            continue;
+        }
+        if (h < query_heads) {
+            int g = h / group, j = h % group;
+            dst = q_grouped + (((long)g * tokens + t) * group + j) * dim;
+        } else {
+            dst = keys + ((slot * kv_heads + (h - query_heads)) * capacity + index) * dim;
+        }
+        // cos/sin rows are small and L1-resident; 4-byte loads because the
+        // packed pass table does not align them to 16 bytes.
+        float4 c = make_float4(cos[e], cos[e + 1], cos[e + 2], cos[e + 3]);
+        float4 s = make_float4(sin[e], sin[e + 1], sin[e + 2], sin[e + 3]);
+        f4 a = ld4(src + e), b = ld4(src + e + half);
+        st4(dst + e, rotate_first(a, b, c, s));
+        st4(dst + e + half, rotate_second(a, b, c, s));
+    }
+#else
     for (int w = threadIdx.x; w < heads * half; w += blockDim.x) {
         int h = w / half, e = w % half;
         const elem* src = row + h * dim;
@@ -56,6 +95,7 @@ extern "C" __global__ void rope_store(const elem* qkv, Pass p, elem* q_grouped, 
         dst[e] = st(rt(a * c) - rt(b * s));
         dst[e + half] = st(rt(b * c) + rt(a * s));
     }
+#endif
 }
 
 // Whether token t sees key k (row key space): inside one of its ranges.
@@ -71,10 +111,14 @@ __device__ __forceinline__ float bias_at(const Pass& p, int t, unsigned k) {
 }
 
 // The shared part's softmax, one warp per score row (kv head, token, group
-// member): scale, bias and visibility applied to S (f32, from the q·Kᵀ GEMM,
-// overwritten with the exponentials); writes the normalised probabilities P
-// (elem, for the P·V GEMM) and the row's max and sum (for the log-sum-exp
-// merge). A row that sees no shared key gets max -inf and sum 0.
+// member): scale, bias and visibility applied to S (f32, from the q·Kᵀ GEMM);
+// writes the normalised probabilities P (elem, for the P·V GEMM) and the row's
+// max and sum (for the log-sum-exp merge). A row that sees no shared key gets
+// max -inf and sum 0. Rows of up to 32·SOFTMAX_CACHE keys (every few-shot
+// context so far) stay in registers: S is read once and only P written;
+// longer rows use S itself as the scratch.
+#define SOFTMAX_CACHE 8
+
 extern "C" __global__ void shared_softmax(float* scores, elem* probs, float* row_max, float* row_sum,
                                           Pass p, long rows, int tokens, int shared, float scale) {
     long r = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -83,23 +127,53 @@ extern "C" __global__ void shared_softmax(float* scores, elem* probs, float* row
     int t = (int)((r / GROUP) % tokens);
     unsigned limit = p.row_shared[p.tok_row[t]];
     float* s = scores + r * shared;
-    float best = -INF_F;
-    for (int k = lane; k < shared; k += 32) {
-        float v = -INF_F;
-        if ((unsigned)k < limit && sees(p, t, k)) v = s[k] * scale + bias_at(p, t, k);
-        s[k] = v;
-        best = fmaxf(best, v);
+    float best = -INF_F, sum = 0.0f;
+    if (shared <= 32 * SOFTMAX_CACHE) {
+        float v[SOFTMAX_CACHE];
+#pragma unroll
+        for (int i = 0; i < SOFTMAX_CACHE; i++) {
+            int k = lane + 32 * i;
+            v[i] = k < shared ? s[k] : -INF_F;
+        }
+#pragma unroll
+        for (int i = 0; i < SOFTMAX_CACHE; i++) {
+            int k = lane + 32 * i;
+            float x = -INF_F;
+            if (k < shared && (unsigned)k < limit && sees(p, t, k)) x = v[i] * scale + bias_at(p, t, k);
+            v[i] = x;
+            best = fmaxf(best, x);
+        }
+        best = warp_max(best);
+#pragma unroll
+        for (int i = 0; i < SOFTMAX_CACHE; i++) {
+            float e = best > -INF_F && v[i] > -INF_F ? expf(v[i] - best) : 0.0f;
+            v[i] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+#pragma unroll
+        for (int i = 0; i < SOFTMAX_CACHE; i++) {
+            int k = lane + 32 * i;
+            if (k < shared) probs[r * shared + k] = st(v[i] * inv);
+        }
+    } else {
+        for (int k = lane; k < shared; k += 32) {
+            float v = -INF_F;
+            if ((unsigned)k < limit && sees(p, t, k)) v = s[k] * scale + bias_at(p, t, k);
+            s[k] = v;
+            best = fmaxf(best, v);
+        }
+        best = warp_max(best);
+        for (int k = lane; k < shared; k += 32) {
+            float e = best > -INF_F && s[k] > -INF_F ? expf(s[k] - best) : 0.0f;
+            s[k] = e;
+            sum += e;
+        }
+        sum = warp_sum(sum);
+        float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+        for (int k = lane; k < shared; k += 32) probs[r * shared + k] = st(s[k] * inv);
     }
-    best = warp_max(best);
-    float sum = 0.0f;
-    for (int k = lane; k < shared; k += 32) {
-        float e = best > -INF_F && s[k] > -INF_F ? expf(s[k] - best) : 0.0f;
-        s[k] = e;
-        sum += e;
-    }
-    sum = warp_sum(sum);
-    float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
-    for (int k = lane; k < shared; k += 32) probs[r * shared + k] = st(s[k] * inv);
     if (lane == 0) {
         row_max[r] = best;
         row_sum[r] = sum;
@@ -107,7 +181,269 @@ extern "C" __global__ void shared_softmax(float* scores, elem* probs, float* row
 }
 
 #define PER_LANE ((HEAD_DIM + 31) / 32)
-#define WARPS 4
+#define OWN_WARPS 4
+
+// Why the own part is shaped as it is: a pass of prefill has ~10^5 tokens that
+// each see only a handful of own keys (their segment so far), so the kernel is
+// bound by memory latency, not arithmetic. One warp per (token, kv head), many
+// warps resident per SM, and every load of a step issued before any of it is
+// used keep that latency hidden.
+
+// The log-sum-exp merge with the shared part and the output write, shared by
+// both variants below: `acc` holds the dims `dim_of(e)` of this lane.
+#define MERGE_AND_STORE(DIM_OF)                                                                  \
+    int query_heads = kv_heads * GROUP;                                                          \
+    _Pragma("unroll") for (int j = 0; j < GROUP; j++) {                                          \
+        long sr = ((long)g * tokens + t) * GROUP + j;                                            \
+        float ms = shared_out ? shared_max[sr] : -INF_F;                                         \
+        float mx = fmaxf(ms, m[j]);                                                              \
+        float fs = ms > -INF_F ? expf(ms - mx) * shared_sum[sr] : 0.0f;                          \
+        float fo = m[j] > -INF_F ? expf(m[j] - mx) : 0.0f;                                       \
+        float total = fs + fo * l[j];                                                            \
+        float inv = total > 0.0f ? 1.0f / total : 0.0f;                                          \
+        _Pragma("unroll") for (int e = 0; e < PER_LANE; e++) {                                   \
+            int d = DIM_OF(e);                                                                   \
+            if (d >= HEAD_DIM) continue;                                                         \
+            float o = fo * acc[j][e];                                                            \
+            if (ms > -INF_F) o += fs * shared_out[sr * HEAD_DIM + d];                            \
+            out[(long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + d] = st(o * inv); \
+        }                                                                                        \
+    }
+
+// Loads this warp's GROUP query vectors into shared memory, pre-scaled.
+#define LOAD_QUERIES                                                                             \
+    const elem* qt = q_grouped + ((long)g * tokens + t) * GROUP * HEAD_DIM;                      \
+    for (int i = lane; i < GROUP * HEAD_DIM; i += 32) qs[warp][i / HEAD_DIM][i % HEAD_DIM] = ld(qt[i]) * scale; \
+    __syncwarp();
+
+#if HEAD_DIM % 32 == 0
+// Eight keys per step, four lanes per key: lane 4·i + s holds dims
+// 32·c + 8·s .. +8 (c < HEAD_DIM / 32) of key i, so one step's key reads are
+// 16-byte loads and the four lanes' query reads fall in distinct banks; a
+// key's GROUP scores are summed over its four lanes by two shuffles. For P·V
+// each lane owns HEAD_DIM / 32 consecutive dims of the output.
+#define SUB 4
+#define STEP_KEYS (32 / SUB)
+#define CHUNKS (HEAD_DIM / 32)
+#ifndef OWN_MIN_BLOCKS
+#define OWN_MIN_BLOCKS 6
+#endif
+
+#if defined(CHORUS_BF16) || defined(CHORUS_F16)
+typedef uint4 raw8;
+__device__ __forceinline__ raw8 ld_raw8(const elem* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ __forceinline__ float raw8_at(const raw8& r, int i) {
+    unsigned w = i < 2 ? r.x : i < 4 ? r.y : i < 6 ? r.z : r.w;
+    return ld((elem)((i & 1) ? (w >> 16) : (w & 0xffffu)));
+}
+#else
+struct raw8 {
+    float4 a, b;
+};
+__device__ __forceinline__ raw8 ld_raw8(const elem* p) {
+    return {reinterpret_cast<const float4*>(p)[0], reinterpret_cast<const float4*>(p)[1]};
+}
+__device__ __forceinline__ float raw8_at(const raw8& r, int i) {
+    const float4& h = i < 4 ? r.a : r.b;
+    int k = i & 3;
+    return k == 0 ? h.x : k == 1 ? h.y : k == 2 ? h.z : h.w;
+}
+#endif
+
+// A lane's PER_LANE value elements of one key, kept packed until used.
+#if (defined(CHORUS_BF16) || defined(CHORUS_F16)) && PER_LANE == 4
+typedef uint2 vraw;
+__device__ __forceinline__ vraw ld_vraw(const elem* p) { return *reinterpret_cast<const uint2*>(p); }
+__device__ __forceinline__ float vraw_at(const vraw& r, int e) {
+    unsigned w = e < 2 ? r.x : r.y;
+    return ld((elem)((e & 1) ? (w >> 16) : (w & 0xffffu)));
+}
+#else
+struct vraw {
+    elem v[PER_LANE];
+};
+__device__ __forceinline__ vraw ld_vraw(const elem* p) {
+    vraw r;
+#pragma unroll
+    for (int e = 0; e < PER_LANE; e++) r.v[e] = p[e];
+    return r;
+}
+__device__ __forceinline__ float vraw_at(const vraw& r, int e) { return ld(r.v[e]); }
+#endif
+
+extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
+attend_own(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
+           const float* shared_max, const float* shared_sum, elem* out, Pass p, int tokens, int kv_heads,
+           int capacity, float scale) {
+    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;
+    if (t >= tokens) return;
+    int sub = lane & (SUB - 1), slot_key = lane / SUB;
+    unsigned shared = p.row_shared[p.tok_row[t]];
+    long slot = p.tok_slot[t];
+    LOAD_QUERIES
+    float acc[GROUP][PER_LANE], m[GROUP], l[GROUP];
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) {
+#pragma unroll
+        for (int e = 0; e < PER_LANE; e++) acc[j][e] = 0.0f;
+        m[j] = -INF_F;
+        l[j] = 0.0f;
+    }
+    const elem* kbase = keys + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
+    const elem* vbase = values + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
+    for (unsigned r = p.range_starts[t]; r < p.range_starts[t + 1]; r++) {
+        unsigned end = p.ranges[2 * r + 1];
+        for (unsigned first = max(p.ranges[2 * r], shared); first < end; first += STEP_KEYS) {
+            int count = min((unsigned)STEP_KEYS, end - first);
+            bool valid = slot_key < count;
+            unsigned k = first + slot_key;
+            // Every read of the step first: the key chunks, then the values.
+            raw8 kr[CHUNKS];
+            const elem* kk = kbase + (long)(k - shared) * HEAD_DIM + SUB * 2 * sub;
+#pragma unroll
+            for (int c = 0; c < CHUNKS; c++) {
+                if (valid) kr[c] = ld_raw8(kk + 32 * c);
+            }
+            vraw vr[STEP_KEYS];
+#pragma unroll
+            for (int i = 0; i < STEP_KEYS; i++) {
+                if (i < count) vr[i] = ld_vraw(vbase + (long)(first + i - shared) * HEAD_DIM + lane * PER_LANE);
+            }
+            float s[GROUP];
+#pragma unroll
+            for (int j = 0; j < GROUP; j++) {
+                float dot = 0.0f;
+                if (valid) {
+#pragma unroll
+                    for (int c = 0; c < CHUNKS; c++) {
+                        const float* qd = &qs[warp][j][32 * c + SUB * 2 * sub];
+#pragma unroll
+                        for (int i = 0; i < 8; i++) dot += qd[i] * raw8_at(kr[c], i);
+                    }
+                }
+                dot += __shfl_xor_sync(0xffffffffu, dot, 1);
+                dot += __shfl_xor_sync(0xffffffffu, dot, 2);
+                s[j] = valid ? dot + bias_at(p, t, k) : -INF_F;
+            }
+            float w[GROUP];
+#pragma unroll
+            for (int j = 0; j < GROUP; j++) {
+                float top = s[j];
+                for (int o = SUB; o < 32; o <<= 1) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, o));
+                float mn = fmaxf(m[j], top);
+                float correction = m[j] > -INF_F ? expf(m[j] - mn) : 0.0f;
+                w[j] = valid ? expf(s[j] - mn) : 0.0f;
+                float sum = w[j];
+                for (int o = SUB; o < 32; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+                l[j] = l[j] * correction + sum;
+                m[j] = mn;
+#pragma unroll
+                for (int e = 0; e < PER_LANE; e++) acc[j][e] *= correction;
+            }
+#pragma unroll
+            for (int i = 0; i < STEP_KEYS; i++) {
+                float vl[PER_LANE];
+#pragma unroll
+                for (int e = 0; e < PER_LANE; e++) vl[e] = i < count ? vraw_at(vr[i], e) : 0.0f;
+#pragma unroll
+                for (int j = 0; j < GROUP; j++) {
+                    float wi = __shfl_sync(0xffffffffu, w[j], i * SUB);
+#pragma unroll
+                    for (int e = 0; e < PER_LANE; e++) acc[j][e] += wi * vl[e];
+                }
+            }
+        }
+    }
+#define OWN_DIM(e) (lane * PER_LANE + (e))
+    MERGE_AND_STORE(OWN_DIM)
+}
+#else
+// Head dims that are not a multiple of 32: lanes over keys, 32 keys per step,
+// each lane computing its key's scores whole from the queries in shared memory.
+__device__ __forceinline__ void dot_group(const elem* key, const float (*q)[HEAD_DIM], float* s) {
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) s[j] = 0.0f;
+    for (int d = 0; d < HEAD_DIM; d++) {
+        float k = ld(key[d]);
+#pragma unroll
+        for (int j = 0; j < GROUP; j++) s[j] += q[j][d] * k;
+    }
+}
+
+extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, const elem* values,
+                                      const float* shared_out, const float* shared_max, const float* shared_sum,
+                                      elem* out, Pass p, int tokens, int kv_heads, int capacity, float scale) {
+    __shared__ float qs[OWN_WARPS][GROUP][HEAD_DIM];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;
+    if (t >= tokens) return;
+    unsigned shared = p.row_shared[p.tok_row[t]];
+    long slot = p.tok_slot[t];
+    LOAD_QUERIES
+    float acc[GROUP][PER_LANE], m[GROUP], l[GROUP];
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) {
+#pragma unroll
+        for (int e = 0; e < PER_LANE; e++) acc[j][e] = 0.0f;
+        m[j] = -INF_F;
+        l[j] = 0.0f;
+    }
+    const elem* kbase = keys + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
+    const elem* vbase = values + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
+    for (unsigned r = p.range_starts[t]; r < p.range_starts[t + 1]; r++) {
+        unsigned end = p.ranges[2 * r + 1];
+        for (unsigned first = max(p.ranges[2 * r], shared); first < end; first += 32) {
+            unsigned k = first + lane;
+            int count = min(32u, end - first);
+            float s[GROUP];
+            if (lane < count) {
+                dot_group(kbase + (long)(k - shared) * HEAD_DIM, qs[warp], s);
+                float b = bias_at(p, t, k);
+#pragma unroll
+                for (int j = 0; j < GROUP; j++) s[j] += b;
+            } else {
+#pragma unroll
+                for (int j = 0; j < GROUP; j++) s[j] = -INF_F;
+            }
+            float w[GROUP];
+#pragma unroll
+            for (int j = 0; j < GROUP; j++) {
+                float mn = fmaxf(m[j], warp_max(s[j]));
+                float correction = m[j] > -INF_F ? expf(m[j] - mn) : 0.0f;
+                w[j] = lane < count ? expf(s[j] - mn) : 0.0f;
+                l[j] = l[j] * correction + warp_sum(w[j]);
+#pragma unroll
+                for (int e = 0; e < PER_LANE; e++) acc[j][e] *= correction;
+                m[j] = mn;
+            }
+            for (int i = 0; i < count; i++) {
+                const elem* vv = vbase + (long)(first + i - shared) * HEAD_DIM;
+                float vl[PER_LANE];
+#pragma unroll
+                for (int e = 0; e < PER_LANE; e++) {
+                    int d = e * 32 + lane;
+                    vl[e] = d < HEAD_DIM ? ld(vv[d]) : 0.0f;
+                }
+#pragma unroll
+                for (int j = 0; j < GROUP; j++) {
+                    float wi = __shfl_sync(0xffffffffu, w[j], i);
+#pragma unroll
+                    for (int e = 0; e < PER_LANE; e++) acc[j][e] += wi * vl[e];
+                }
+            }
+        }
+    }
+#define OWN_DIM(e) ((e) * 32 + lane)
+    MERGE_AND_STORE(OWN_DIM)
+}
+#endif
+
+// The previous own-part kernel (one block of 4 warps per token and kv head,
+// keys spread over the warps), kept beside attend_own so that one device
+// session can time both (CHORUS_ATTEND_OWN=blocks selects it).
+#define BLOCK_WARPS 4
 
 // The own part of attention and the merge with the shared part, one block of
 // 4 warps per (token, kv head): the GROUP query heads of the token attend to
@@ -115,12 +451,12 @@ extern "C" __global__ void shared_softmax(float* scores, elem* probs, float* row
 // lane holding every 32nd dimension), then combine with the shared part's
 // (max, sum, normalised output) by log-sum-exp and write the token's output
 // heads. `shared_out` is null when the pass has no shared part.
-extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, const elem* values,
+extern "C" __global__ void attend_own_blocks(const elem* q_grouped, const elem* keys, const elem* values,
                                       const float* shared_out, const float* shared_max, const float* shared_sum,
                                       elem* out, Pass p, int tokens, int kv_heads, int capacity, float scale) {
-    __shared__ float part_m[WARPS][GROUP];
-    __shared__ float part_l[WARPS][GROUP];
-    __shared__ float part_acc[WARPS][GROUP][PER_LANE * 32];
+    __shared__ float part_m[BLOCK_WARPS][GROUP];
+    __shared__ float part_l[BLOCK_WARPS][GROUP];
+    __shared__ float part_acc[BLOCK_WARPS][GROUP][PER_LANE * 32];
     int t = blockIdx.x, g = blockIdx.y;
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     unsigned shared = p.row_shared[p.tok_row[t]];
@@ -142,7 +478,7 @@ extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, c
     const elem* vbase = values + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
     for (unsigned r = p.range_starts[t]; r < p.range_starts[t + 1]; r++) {
         unsigned start = max(p.ranges[2 * r], shared), end = p.ranges[2 * r + 1];
-        for (unsigned k = start + warp; k < end; k += WARPS) {
+        for (unsigned k = start + warp; k < end; k += BLOCK_WARPS) {
             const elem* kk = kbase + (long)(k - shared) * HEAD_DIM;
             const elem* vv = vbase + (long)(k - shared) * HEAD_DIM;
             float kv[PER_LANE], vl[PER_LANE];
@@ -179,18 +515,18 @@ extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, c
     }
     __syncthreads();
     int query_heads = kv_heads * GROUP;
-    for (int j = warp; j < GROUP; j += WARPS) {
+    for (int j = warp; j < GROUP; j += BLOCK_WARPS) {
         long sr = ((long)g * tokens + t) * GROUP + j;
         float ms = shared_out ? shared_max[sr] : -INF_F;
         float mx = ms;
-        for (int w = 0; w < WARPS; w++) mx = fmaxf(mx, part_m[w][j]);
+        for (int w = 0; w < BLOCK_WARPS; w++) mx = fmaxf(mx, part_m[w][j]);
         float total = 0.0f, fs = 0.0f;
         if (ms > -INF_F) {
             fs = expf(ms - mx) * shared_sum[sr];
             total += fs;
         }
-        float fw[WARPS];
-        for (int w = 0; w < WARPS; w++) {
+        float fw[BLOCK_WARPS];
+        for (int w = 0; w < BLOCK_WARPS; w++) {
             fw[w] = part_m[w][j] > -INF_F ? expf(part_m[w][j] - mx) : 0.0f;
             total += fw[w] * part_l[w][j];
         }
@@ -200,7 +536,7 @@ extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, c
             if (d >= HEAD_DIM) continue;
             float o = 0.0f;
             if (ms > -INF_F) o += fs * shared_out[sr * HEAD_DIM + d];
-            for (int w = 0; w < WARPS; w++) o += fw[w] * part_acc[w][j][d];
+            for (int w = 0; w < BLOCK_WARPS; w++) o += fw[w] * part_acc[w][j][d];
             out[(long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + d] = st(o * inv);
         }
     }

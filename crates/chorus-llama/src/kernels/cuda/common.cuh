@@ -70,6 +70,36 @@ __device__ __forceinline__ f4 ld4(const elem* p) {
 __device__ __forceinline__ void st4(elem* p, f4 v) { *reinterpret_cast<float4*>(p) = make_float4(v.a, v.b, v.c, v.d); }
 #endif
 
+// Eight consecutive elements in one 16-byte access for 16-bit types (two for
+// f32; the address must be a multiple of eight elements). The row kernels
+// (SwiGLU, RMSNorm) are bound by memory traffic: 16-byte accesses with several
+// of them in flight per thread are what reaches HBM bandwidth on Hopper.
+struct f8 {
+    f4 lo, hi;
+};
+
+#if defined(CHORUS_BF16) || defined(CHORUS_F16)
+__device__ __forceinline__ f8 ld8(const elem* p) {
+    uint4 u = *reinterpret_cast<const uint4*>(p);
+    return {{ld((elem)(u.x & 0xffffu)), ld((elem)(u.x >> 16)), ld((elem)(u.y & 0xffffu)), ld((elem)(u.y >> 16))},
+            {ld((elem)(u.z & 0xffffu)), ld((elem)(u.z >> 16)), ld((elem)(u.w & 0xffffu)), ld((elem)(u.w >> 16))}};
+}
+__device__ __forceinline__ void st8(elem* p, f8 v) {
+    uint4 u;
+    u.x = (unsigned)st(v.lo.a) | ((unsigned)st(v.lo.b) << 16);
+    u.y = (unsigned)st(v.lo.c) | ((unsigned)st(v.lo.d) << 16);
+    u.z = (unsigned)st(v.hi.a) | ((unsigned)st(v.hi.b) << 16);
+    u.w = (unsigned)st(v.hi.c) | ((unsigned)st(v.hi.d) << 16);
+    *reinterpret_cast<uint4*>(p) = u;
+}
+#else
+__device__ __forceinline__ f8 ld8(const elem* p) { return {ld4(p), ld4(p + 4)}; }
+__device__ __forceinline__ void st8(elem* p, f8 v) {
+    st4(p, v.lo);
+    st4(p + 4, v.hi);
+}
+#endif
+
 // Rounds through the element type (identity for f32).
 __device__ __forceinline__ float rt(float f) { return ld(st(f)); }
 

@@ -14,16 +14,51 @@ extern "C" __global__ void gather_rows(const elem* x, const unsigned* rows, elem
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[i * cols + c] = row[c];
 }
 
+#define ROW_CACHE 4
+
+__device__ __forceinline__ float square_sum8(f8 v) {
+    return v.lo.a * v.lo.a + v.lo.b * v.lo.b + v.lo.c * v.lo.c + v.lo.d * v.lo.d + v.hi.a * v.hi.a +
+           v.hi.b * v.hi.b + v.hi.c * v.hi.c + v.hi.d * v.hi.d;
+}
+
+__device__ __forceinline__ f4 norm4(f4 v, f4 w, float scale) {
+    return {w.a * rt(v.a * scale), w.b * rt(v.b * scale), w.c * rt(v.c * scale), w.d * rt(v.d * scale)};
+}
+
 // RMSNorm of one row per block, as transformers: x·rsqrt(mean(x²)+eps) in f32,
-// rounded to the dtype, times the weight. Four elements per access when the
-// width allows (it does for every Llama).
+// rounded to the dtype, times the weight. When the row fits in ROW_CACHE
+// 16-byte vectors per thread (every Llama up to 8192 wide at 256 threads) it
+// is read once, with all its loads in flight before the block's sum;
+// otherwise four elements per access, the row read twice.
 extern "C" __global__ void rms_norm(const elem* x, const elem* weight, elem* out, int cols, float eps) {
     __shared__ float scratch[32];
     long r = blockIdx.x;
     const elem* row = x + r * cols;
     elem* o = out + r * cols;
-    bool wide = (cols & 3) == 0;
     float sum = 0.0f;
+    if ((cols & 7) == 0 && cols <= (int)blockDim.x * 8 * ROW_CACHE) {
+        f8 v[ROW_CACHE];
+#pragma unroll
+        for (int i = 0; i < ROW_CACHE; i++) {
+            int c = (threadIdx.x + i * blockDim.x) * 8;
+            if (c < cols) v[i] = ld8(row + c);
+        }
+#pragma unroll
+        for (int i = 0; i < ROW_CACHE; i++)
+            if ((threadIdx.x + i * blockDim.x) * 8 < cols) sum += square_sum8(v[i]);
+        sum = block_sum(sum, scratch);
+        float scale = 1.0f / sqrtf(sum / (float)cols + eps);
+#pragma unroll
+        for (int i = 0; i < ROW_CACHE; i++) {
+            int c = (threadIdx.x + i * blockDim.x) * 8;
+            if (c < cols) {
+                f8 w = ld8(weight + c);
+                st8(o + c, {norm4(v[i].lo, w.lo, scale), norm4(v[i].hi, w.hi, scale)});
+            }
+        }
+        return;
+    }
+    bool wide = (cols & 3) == 0;
     if (wide) {
         for (int c = threadIdx.x * 4; c < cols; c += blockDim.x * 4) {
             f4 v = ld4(row + c);
@@ -38,11 +73,7 @@ extern "C" __global__ void rms_norm(const elem* x, const elem* weight, elem* out
     sum = block_sum(sum, scratch);
     float scale = 1.0f / sqrtf(sum / (float)cols + eps);
     if (wide) {
-        for (int c = threadIdx.x * 4; c < cols; c += blockDim.x * 4) {
-            f4 v = ld4(row + c), w = ld4(weight + c);
-            st4(o + c, {w.a * rt(v.a * scale), w.b * rt(v.b * scale), w.c * rt(v.c * scale),
-                        w.d * rt(v.d * scale)});
-        }
+        for (int c = threadIdx.x * 4; c < cols; c += blockDim.x * 4) st4(o + c, norm4(ld4(row + c), ld4(weight + c), scale));
     } else {
         for (int c = threadIdx.x; c < cols; c += blockDim.x) o[c] = st(ld(weight[c]) * rt(ld(row[c]) * scale));
     }
@@ -50,19 +81,45 @@ extern "C" __global__ void rms_norm(const elem* x, const elem* weight, elem* out
 
 __device__ __forceinline__ float silu_times(float g, float u) { return rt(g / (1.0f + expf(-g))) * u; }
 
+__device__ __forceinline__ f4 silu_times4(f4 g, f4 u) {
+    return {silu_times(g.a, u.a), silu_times(g.b, u.b), silu_times(g.c, u.c), silu_times(g.d, u.d)};
+}
+
 // silu(gate)·up over [rows][2·inter] (gate columns, then up), one block per
-// row (no 64-bit division per element), four elements per access when the
-// width allows.
+// row (no 64-bit division per element). When the width allows, 16-byte
+// accesses, SWIGLU_CACHE of them per operand issued before any is used: the
+// kernel is pure memory traffic, and one 8-byte load at a time per thread left
+// it at a third of HBM bandwidth. Two per operand keep 64 KB in flight per SM
+// at 3-4 blocks/SM (four would need 116 registers, 2 blocks/SM).
+#define SWIGLU_CACHE 2
+
 extern "C" __global__ void swiglu(const elem* gate_up, elem* out, int inter) {
     long r = blockIdx.x;
     const elem* gate = gate_up + r * 2 * inter;
     const elem* up = gate + inter;
     elem* o = out + r * inter;
-    if ((inter & 3) == 0) {
-        for (int c = threadIdx.x * 4; c < inter; c += blockDim.x * 4) {
-            f4 g = ld4(gate + c), u = ld4(up + c);
-            st4(o + c, {silu_times(g.a, u.a), silu_times(g.b, u.b), silu_times(g.c, u.c), silu_times(g.d, u.d)});
+    if ((inter & 7) == 0) {
+        int stride = blockDim.x * 8;
+        for (int c0 = threadIdx.x * 8; c0 < inter; c0 += stride * SWIGLU_CACHE) {
+            f8 g[SWIGLU_CACHE], u[SWIGLU_CACHE];
+#pragma unroll
+            for (int i = 0; i < SWIGLU_CACHE; i++) {
+                int c = c0 + i * stride;
+                if (c < inter) {
+                    g[i] = ld8(gate + c);
+                    u[i] = ld8(up + c);
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < SWIGLU_CACHE; i++) {
+                int c = c0 + i * stride;
+                if (c < inter) st8(o + c, {silu_times4(g[i].lo, u[i].lo), silu_times4(g[i].hi, u[i].hi)});
+            }
         }
+        return;
+    }
+    if ((inter & 3) == 0) {
+        for (int c = threadIdx.x * 4; c < inter; c += blockDim.x * 4) st4(o + c, silu_times4(ld4(gate + c), ld4(up + c)));
         return;
     }
     for (int c = threadIdx.x; c < inter; c += blockDim.x) o[c] = st(silu_times(ld(gate[c]), ld(up[c])));

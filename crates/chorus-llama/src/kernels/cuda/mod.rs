@@ -59,6 +59,9 @@ const COMMON: &str = include_str!("common.cuh");
 const ELEMENTWISE: &str = include_str!("elementwise.cu");
 const ATTENTION: &str = include_str!("attention.cu");
 
+/// Tokens per block of `attend_own` (one warp each; `OWN_WARPS` in attention.cu).
+const OWN_WARPS: usize = 4;
+
 /// Threads per block of the row kernels.
 const ROW_THREADS: u32 = 256;
 
@@ -136,6 +139,16 @@ struct AttentionFns {
     rope_store: CudaFunction,
     shared_softmax: CudaFunction,
     attend_own: CudaFunction,
+    /// The previous own-part kernel (a block per token), kept to be timed
+    /// against `attend_own` in one session: `CHORUS_ATTEND_OWN=blocks`.
+    attend_own_blocks: CudaFunction,
+}
+
+/// Whether `CHORUS_ATTEND_OWN=blocks` asks for the previous own-part kernel
+/// (read once: a benchmark switch, not a setting).
+fn own_blocks_kernel() -> bool {
+    static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| std::env::var("CHORUS_ATTEND_OWN").is_ok_and(|v| v == "blocks"))
 }
 
 /// A row-major `[rows, cols]` matrix on the device (activations and weights).
@@ -270,6 +283,7 @@ impl<E: CudaElem> CudaKernels<E> {
             rope_store: self.function(&module, "rope_store")?,
             shared_softmax: self.function(&module, "shared_softmax")?,
             attend_own: self.function(&module, "attend_own")?,
+            attend_own_blocks: self.function(&module, "attend_own_blocks")?,
         });
         cache.insert(key, Arc::clone(&fns));
         Ok(fns)
@@ -820,15 +834,25 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             ),
             None => (null, null, null),
         };
-        let own = LaunchConfig {
-            grid_dim: (tokens as u32, kv_heads as u32, 1),
-            block_dim: (128, 1, 1),
-            shared_mem_bytes: 0,
+        let (own_fn, own) = if own_blocks_kernel() {
+            let config = LaunchConfig {
+                grid_dim: (tokens as u32, kv_heads as u32, 1),
+                block_dim: (128, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            (&fns.attend_own_blocks, config)
+        } else {
+            let config = LaunchConfig {
+                grid_dim: (tokens.div_ceil(OWN_WARPS) as u32, kv_heads as u32, 1),
+                block_dim: (32 * OWN_WARPS as u32, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            (&fns.attend_own, config)
         };
         timed(self, "attention/attend_own", || {
             launch!(
                 self,
-                &fns.attend_own,
+                own_fn,
                 own,
                 "attend_own",
                 &q_grouped,
