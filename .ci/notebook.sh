@@ -23,6 +23,10 @@ if ! python3 -c 'import nbclient, nbformat, ipykernel, jupyter_core' 2>/dev/null
     python3 -m pip install --quiet jupyter-core nbclient nbformat ipykernel
 fi
 
+# evcxr loads each cell's library from its own target folder: a CARGO_TARGET_DIR
+# inherited from the caller sends cargo's output elsewhere and every cell fails
+# with "dlsym failed".
+unset CARGO_TARGET_DIR
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-notebook.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 # Executed from notebooks/ (so ../crates/chorus-mask resolves) into a copy
