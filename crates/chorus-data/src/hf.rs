@@ -112,11 +112,7 @@ fn load_arrow_file(file: &Path, policy: EmptyPolicy, loaded: &mut Loaded) -> Res
         load_arrow_file_unguarded(file, policy, loaded)
     }));
     guarded.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "the Arrow reader panicked".to_string());
+        let message = crate::arrow_guard::panic_text(&*panic);
         Err(DataError::Arrow {
             path: file.to_owned(),
             source: arrow_schema::ArrowError::IpcError(format!(

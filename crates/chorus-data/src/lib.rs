@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod arrow_guard;
 mod dataset;
 mod error;
 mod fewshot;
