@@ -9,7 +9,7 @@ use half::{bf16, f16};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::gguf::{Bytes, map_file};
-use crate::weights::{check_config_sizes, expected_tensor_shapes};
+use crate::weights::check_config_sizes;
 use crate::{HostTensor, LlamaConfig, LlamaError, WeightSource};
 
 /// One tensor of a safetensors file: where its bytes are and what they hold.
@@ -243,23 +243,10 @@ impl HfCheckpoint {
     }
 
     fn check_tensors(&self) -> Result<(), LlamaError> {
-        for (name, expected) in expected_tensor_shapes(&self.config) {
-            let Some((shard, entry)) = self.tensors.get(&name) else {
-                return Err(LlamaError::MissingTensor {
-                    path: self.dir.clone(),
-                    tensor: name,
-                });
-            };
-            if entry.shape != expected {
-                return Err(LlamaError::ShapeMismatch {
-                    path: Some(self.shards[*shard].path.clone()),
-                    tensor: name,
-                    found: entry.shape.clone(),
-                    expected,
-                });
-            }
-        }
-        Ok(())
+        crate::weights::check_tensor_shapes(&self.config, &self.dir, |name| {
+            let (shard, entry) = self.tensors.get(name)?;
+            Some((self.shards[*shard].path.as_path(), entry.shape.as_slice()))
+        })
     }
 
     /// The checkpoint directory.

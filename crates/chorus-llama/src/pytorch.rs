@@ -17,7 +17,6 @@ use burn::tensor::{DType, TensorData};
 use burn_store::pytorch::PytorchReader;
 
 use crate::hf::read_config;
-use crate::weights::expected_tensor_shapes;
 use crate::{HostTensor, LlamaConfig, LlamaError, WeightSource};
 
 /// The single-file PyTorch checkpoint name transformers writes.
@@ -92,23 +91,10 @@ impl PytorchCheckpoint {
     }
 
     fn check_tensors(&self) -> Result<(), LlamaError> {
-        for (name, expected) in expected_tensor_shapes(&self.config) {
-            let Some((shard, shape)) = self.tensors.get(&name) else {
-                return Err(LlamaError::MissingTensor {
-                    path: self.dir.clone(),
-                    tensor: name,
-                });
-            };
-            if *shape != expected {
-                return Err(LlamaError::ShapeMismatch {
-                    path: Some(self.shards[*shard].clone()),
-                    tensor: name,
-                    found: shape.clone(),
-                    expected,
-                });
-            }
-        }
-        Ok(())
+        crate::weights::check_tensor_shapes(&self.config, &self.dir, |name| {
+            let (shard, shape) = self.tensors.get(name)?;
+            Some((self.shards[*shard].as_path(), shape.as_slice()))
+        })
     }
 
     /// The checkpoint folder.

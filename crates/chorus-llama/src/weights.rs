@@ -39,6 +39,33 @@ pub trait WeightSource {
     }
 }
 
+/// Checks that every tensor `config` implies is in a checkpoint folder `dir`
+/// with its shape; `lookup` gives a tensor's file and shape. Shared by the
+/// safetensors and PyTorch folder readers.
+pub(crate) fn check_tensor_shapes<'a>(
+    config: &LlamaConfig,
+    dir: &std::path::Path,
+    lookup: impl Fn(&str) -> Option<(&'a std::path::Path, &'a [usize])>,
+) -> Result<(), LlamaError> {
+    for (name, expected) in expected_tensor_shapes(config) {
+        let Some((path, shape)) = lookup(&name) else {
+            return Err(LlamaError::MissingTensor {
+                path: dir.to_path_buf(),
+                tensor: name,
+            });
+        };
+        if shape != expected.as_slice() {
+            return Err(LlamaError::ShapeMismatch {
+                path: Some(path.to_path_buf()),
+                tensor: name,
+                found: shape.to_vec(),
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Every tensor a `LlamaForCausalLM` checkpoint with this config holds, with
 /// its Hugging Face shape; `lm_head.weight` only when embeddings are not tied.
 pub fn expected_tensor_shapes(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
