@@ -497,15 +497,8 @@ impl Report {
 /// Bars in the README's method order (origin, per_prompt, avg, max, the
 /// weighted ones, flex and its variants), anything else after them.
 fn method_rank(method: &str) -> (usize, String) {
-    const ORDER: [&str; 7] = [
-        "origin",
-        "per_prompt",
-        "avg",
-        "max",
-        "weighted_avg",
-        "weighted_max",
-        "flex",
-    ];
+    // Method::NAMES is the README's order.
+    const ORDER: [&str; 7] = chorus_data::Method::NAMES;
     let rank = ORDER
         .iter()
         .position(|m| *m == method)
