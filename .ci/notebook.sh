@@ -23,10 +23,12 @@ if ! python3 -c 'import nbclient, nbformat, ipykernel, jupyter_core' 2>/dev/null
     python3 -m pip install --quiet jupyter-core nbclient nbformat ipykernel
 fi
 
-# evcxr loads each cell's library from its own target folder: a CARGO_TARGET_DIR
-# inherited from the caller sends cargo's output elsewhere and every cell fails
-# with "dlsym failed".
-unset CARGO_TARGET_DIR
+# evcxr loads each cell's library from its own target folder and finds each
+# cell's entry point by symbol; two settings inherited from the caller break that
+# and every second cell fails with "dlsym failed": a CARGO_TARGET_DIR (cargo's
+# output lands elsewhere) and .ci/run's CARGO_INCREMENTAL=0 (measured: the same
+# notebook passes without it, fails with it).
+unset CARGO_TARGET_DIR CARGO_INCREMENTAL
 work=$(mktemp -d "${TMPDIR:-/tmp}/chorus-notebook.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 # Executed from notebooks/ (so ../crates/chorus-mask resolves) into a copy
