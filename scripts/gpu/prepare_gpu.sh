@@ -6,6 +6,8 @@
 #   .gpu/a: smollm2.gguf.xz.00, cuda_check.xz, gpu_parity.xz
 #   .gpu/b: smollm2.gguf.xz.01, flex-generate.xz, ensemble-generate.xz, tokenizer.tar.xz
 #   .gpu/c: cuda_check.xz and .gpu/b's binaries and tokenizer (device_gpu.sh c)
+#   .gpu/r1: smollm2.gguf.xz.00, ensemble-generate.xz (device_results.sh r1)
+#   .gpu/r2: smollm2.gguf.xz.01, flex-generate.xz (device_results.sh r2)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_PROFILE_RELEASE_DEBUG=false
@@ -28,4 +30,7 @@ head -c "$half" .gpu/smollm2.gguf.xz > .gpu/a/smollm2.gguf.xz.00
 tail -c +$((half + 1)) .gpu/smollm2.gguf.xz > .gpu/b/smollm2.gguf.xz.01
 mkdir -p .gpu/c
 cp .gpu/a/cuda_check.xz .gpu/b/flex-generate.xz .gpu/b/ensemble-generate.xz .gpu/b/tokenizer.tar.xz .gpu/c/
-du -sh .gpu/a .gpu/b .gpu/c
+mkdir -p .gpu/r1 .gpu/r2
+cp .gpu/a/smollm2.gguf.xz.00 .gpu/b/ensemble-generate.xz .gpu/r1/
+cp .gpu/b/smollm2.gguf.xz.01 .gpu/b/flex-generate.xz .gpu/r2/
+du -sh .gpu/a .gpu/b .gpu/c .gpu/r1 .gpu/r2
