@@ -161,6 +161,46 @@ fn renderers_and_plot() {
 }
 
 #[test]
+fn result_sets_get_an_overview_table_first() {
+    // Two result sets laid out as scripts/results/run_all.sh writes them:
+    // <set>/<model>/<dataset>/<file>.
+    let dir = tempfile::tempdir().unwrap();
+    for set in ["set-a", "set-b"] {
+        let folder = dir.path().join(set).join("smollm").join("webqa");
+        std::fs::create_dir_all(&folder).unwrap();
+        write_fused_feather(&folder.join("avg.feather"));
+    }
+    write_origin_csv(&dir.path().join("set-b/smollm/webqa/origin.csv"));
+    let markdown = report(dir.path()).unwrap().to_markdown();
+    let overview = markdown.split("Every result file:").next().unwrap();
+    assert!(
+        overview.starts_with("Accuracy by method and result set:"),
+        "{markdown}"
+    );
+    assert!(
+        overview.contains("| method | set-a | set-b |"),
+        "{overview}"
+    );
+    // Two model names (the Feather metadata's `SmolLM2`, the CSV's parent folder
+    // `webqa`), so rows name the model; origin comes first (the README's
+    // method order) and a set without the method shows "-".
+    let origin = overview
+        .find("| webqa origin | - | 50.0% |")
+        .expect(overview);
+    let avg = overview
+        .find("| SmolLM2 avg | 50.0% | 50.0% |")
+        .expect(overview);
+    assert!(origin < avg, "{overview}");
+    // A single result set has no overview.
+    assert!(
+        !report(&dir.path().join("set-a"))
+            .unwrap()
+            .to_markdown()
+            .contains("result set:")
+    );
+}
+
+#[test]
 fn missing_column_names_file_and_column() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.csv"), "uuid,prediction\na,Paris\n").unwrap();

@@ -125,7 +125,8 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         // The quality column only where the report was given paraphrase sets.
         let quality = !self.paraphrase_sets.is_empty();
-        let mut out = String::from(
+        let mut out = self.by_result_set_markdown().unwrap_or_default();
+        out.push_str(
             "| model | method | dataset | paraphrases | rows | accuracy | correct | empty | cut accuracy | oracle | recovered |",
         );
         out.push_str(if quality {
@@ -247,6 +248,87 @@ impl Report {
             );
         }
         out
+    }
+
+    /// Accuracy by method (a row each, in the README's order) and result set
+    /// ([`FileScore::result_set`], a column each), then per set the oracle of
+    /// its per-paraphrase run and, where known, the share of its paraphrases
+    /// that keep the question: the overview a reader wants first. `None` when
+    /// the report holds a single result set (the file table says it all).
+    fn by_result_set_markdown(&self) -> Option<String> {
+        let mut sets: Vec<String> = Vec::new();
+        for file in &self.files {
+            let set = file.result_set();
+            if !sets.contains(&set) {
+                sets.push(set);
+            }
+        }
+        if sets.len() < 2 {
+            return None;
+        }
+        let column = |file: &FileScore| sets.iter().position(|s| *s == file.result_set());
+        let one_model = self.files.iter().all(|f| f.model == self.files[0].model);
+        // Several files of one method in one set (other selections) share the cell.
+        let mut rows: BTreeMap<((usize, String), String), Vec<Vec<String>>> = BTreeMap::new();
+        let mut oracle = vec![Vec::new(); sets.len()];
+        let mut keep = vec![Vec::new(); sets.len()];
+        for file in &self.files {
+            let Some(at) = column(file) else { continue };
+            let label = if one_model {
+                file.method.clone()
+            } else {
+                format!("{} {}", file.model, file.method)
+            };
+            rows.entry((method_rank(&file.method), label))
+                .or_insert_with(|| vec![Vec::new(); sets.len()])[at]
+                .push(percent(file.prediction.accuracy));
+            if let Some(metrics) = &file.paraphrase_metrics {
+                oracle[at].push(percent(metrics.oracle));
+            }
+            if let Some(quality) = file.paraphrase_quality {
+                let shown = percent(quality.keep_all);
+                if !keep[at].contains(&shown) {
+                    keep[at].push(shown);
+                }
+            }
+        }
+        let cells = |values: &[Vec<String>]| {
+            values
+                .iter()
+                .map(|v| {
+                    if v.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        v.join(" / ")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        let mut out = format!(
+            "Accuracy by method and result set:\n\n| method | {} |\n|---|{}\n",
+            sets.join(" | "),
+            "---:|".repeat(sets.len())
+        );
+        for ((_, label), values) in &rows {
+            let _ = writeln!(out, "| {label} | {} |", cells(values));
+        }
+        if oracle.iter().any(|v| !v.is_empty()) {
+            let _ = writeln!(
+                out,
+                "| *oracle (any paraphrase right)* | {} |",
+                cells(&oracle)
+            );
+        }
+        if keep.iter().any(|v| !v.is_empty()) {
+            let _ = writeln!(
+                out,
+                "| *paraphrases keeping the question* | {} |",
+                cells(&keep)
+            );
+        }
+        out.push_str("\nEvery result file:\n\n");
+        Some(out)
     }
 
     /// The paraphrase-quality table: per set, every paraphrase and each
