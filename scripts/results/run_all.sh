@@ -9,7 +9,7 @@
 #   DTYPE        f32, bf16 or f16 (default: the binaries' choice: f32 on cpu, bf16 on cuda)
 #   MODEL        checkpoint (default models/SmolLM2-135M-Instruct.Q4_1.gguf)
 #   BATCH_SIZE   --batch-size of the generation runs (default auto)
-#   PARA_BATCH   --batch-size of the paraphrase sampling (default 8 on cpu, 64 on cuda)
+#   PARA_BATCH   --batch-size of the paraphrase sampling (default 32 on cpu, 128 on cuda)
 #   SETS         which result sets to run (default: all four, see below)
 #   METHODS      which methods to run (default: all eight, see below)
 #   MAX_SAMPLES  only the first N items of every set: a smoke test. Its outputs go
@@ -67,7 +67,7 @@ BATCH_SIZE=${BATCH_SIZE:-auto}
 MAX_SAMPLES=${MAX_SAMPLES:-}
 SETS=${SETS:-webqa-t1.5 webqa-t0.7 myriadlama-manual myriadlama-auto}
 METHODS=${METHODS:-origin per_prompt avg max weighted_avg weighted_max flex flex-fusenone}
-if [[ $DEVICE == cpu ]]; then PARA_BATCH=${PARA_BATCH:-8}; else PARA_BATCH=${PARA_BATCH:-64}; fi
+if [[ $DEVICE == cpu ]]; then PARA_BATCH=${PARA_BATCH:-32}; else PARA_BATCH=${PARA_BATCH:-128}; fi
 
 DATA=$REPO/data
 T15=data/webquestions/test.smollm2-paraphrases.jsonl

@@ -344,9 +344,14 @@ pub struct ParaphraseArgs {
     /// Only the first N items.
     #[arg(long = "max_samples", alias = "max-samples")]
     pub max_samples: Option<usize>,
-    /// Prompts sampled together.
-    #[arg(long = "batch-size", alias = "batch_size", default_value_t = 8)]
+    /// Prompts sampled together (with the shared prefix encoded once, a
+    /// prompt's own part is ~10 tokens: large batches are cheap).
+    #[arg(long = "batch-size", alias = "batch_size", default_value_t = 32)]
     pub batch_size: usize,
+    /// Encode every prompt whole instead of encoding the round's instruction
+    /// and examples (the prompts' common prefix) once (a benchmark switch).
+    #[arg(long = "no-shared-context", alias = "no_shared_context")]
+    pub no_shared_context: bool,
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,

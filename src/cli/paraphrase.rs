@@ -109,6 +109,7 @@ fn paraphrase_on<K: Kernels>(
     let context = PromptContext::for_dataset(&Dataset::WebQa, request.data_dir)?;
     let decode = DecodeConfig {
         batch_size: BatchSize::Fixed(request.args.batch_size),
+        shared_context: !request.args.no_shared_context,
         ..DecodeConfig::default()
     };
     let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;

@@ -394,10 +394,14 @@ impl<K: Kernels> Engine<K> {
         Ok(out)
     }
 
-    /// Samples one continuation per prompt (raw prompt texts, encoded whole) and
-    /// returns the first line of each, trimmed. Each prompt draws from its own
-    /// stream seeded by `sampling.seed` and the prompt text, so results do not
-    /// depend on batching. Stops at a newline, EOS or `max_new_tokens`.
+    /// Samples one continuation per prompt (raw prompt texts) and returns the
+    /// first line of each, trimmed. Each prompt draws from its own stream
+    /// seeded by `sampling.seed` and the prompt text, so results do not depend
+    /// on batching. Stops at a newline, EOS or `max_new_tokens`. The tokens
+    /// every prompt starts with (a paraphrase round's instruction and
+    /// examples, ~140 of a prompt's ~150) are encoded once and shared, unless
+    /// the engine's `shared_context` is off; the draws are the same either way
+    /// (tested), the prefill several times cheaper.
     pub fn sample(
         &self,
         prompts: &[String],
@@ -412,25 +416,41 @@ impl<K: Kernels> Engine<K> {
             .batch_size
             .fixed()
             .unwrap_or(BatchSize::CPU_DEFAULT);
-        for (chunk_index, chunk) in prompts.chunks(batch).enumerate() {
-            let rows = chunk
+        let tokenized = prompts
+            .iter()
+            .enumerate()
+            .map(|(prompt_index, p)| {
+                let tokens = self.tokenizer.encode_prompt(p)?;
+                match tokens.is_empty() {
+                    true => Err(EnsembleError::EmptyPrompt { prompt_index }),
+                    false => Ok(tokens),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // The prompts of one call share their instruction and examples (one
+        // paraphrase round): encoded once instead of once per prompt.
+        let context = match self.decode.shared_context {
+            true => self.common_prefix_context(&tokenized)?,
+            false => None,
+        };
+        let source = context
+            .as_ref()
+            .map_or(ContextSource::Off, ContextSource::Given);
+        let context_len = context.as_ref().map_or(0, |c| c.len());
+        for (chunk, texts) in tokenized.chunks(batch).zip(prompts.chunks(batch)) {
+            let rows: Vec<Vec<RowPlan>> = chunk
                 .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let tokens = self.tokenizer.encode_prompt(p)?;
-                    if tokens.is_empty() {
-                        return Err(EnsembleError::EmptyPrompt {
-                            prompt_index: chunk_index * batch + i,
-                        });
-                    }
-                    Ok(vec![RowPlan::causal(tokens)])
+                .map(|tokens| {
+                    let mut row = RowPlan::causal(tokens.clone());
+                    row.context_len = context_len;
+                    vec![row]
                 })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut rngs: Vec<Rng> = chunk
+                .collect();
+            let mut rngs: Vec<Rng> = texts
                 .iter()
                 .map(|p| Rng::for_prompt(sampling.seed, p))
                 .collect();
-            let encoded = self.encode(&rows, sampling.max_new_tokens, false)?;
+            let encoded = self.encode(&rows, sampling.max_new_tokens, source)?;
             let encoded = Encoded {
                 cache: encoded.cache,
                 rows: encoded.rows,
@@ -497,11 +517,11 @@ impl<K: Kernels> Engine<K> {
             "decoding batch"
         );
         let started = Instant::now();
-        let encoded = self.encode(
-            &rows,
-            self.decode.max_new_tokens,
-            self.decode.shared_context,
-        )?;
+        let source = match self.decode.shared_context {
+            true => ContextSource::Run,
+            false => ContextSource::Off,
+        };
+        let encoded = self.encode(&rows, self.decode.max_new_tokens, source)?;
         self.model.kernels().sync()?;
         let encoded_at = started.elapsed();
         let confidences = if strategy.needs_confidences() {
@@ -619,6 +639,26 @@ impl<K: Kernels> Engine<K> {
         Ok(self.tokenizer.decode(ids)?)
     }
 
+    /// The longest token prefix common to every prompt (each keeping at least
+    /// one token of its own), encoded once as a shared context; `None` for
+    /// fewer than two prompts or a prefix shorter than
+    /// [`MIN_SAMPLING_CONTEXT`] tokens, where sharing saves too little.
+    fn common_prefix_context(
+        &self,
+        prompts: &[Vec<u32>],
+    ) -> Result<Option<Arc<SharedContext<K>>>, EnsembleError> {
+        let len = common_prefix_len(prompts);
+        if prompts.len() < 2 || len < MIN_SAMPLING_CONTEXT {
+            return Ok(None);
+        }
+        let mask = KeyMask::Intervals(IntervalMask::compile(&chorus_mask::causal(), 0..len, len));
+        let context =
+            self.model
+                .encode_context(prompts[0][..len].to_vec(), (0..len).collect(), mask)?;
+        tracing::debug!(tokens = len, "sampling context encoded");
+        Ok(Some(Arc::new(context)))
+    }
+
     /// The run's shared context for `row`, if the row can attend to it: encoded
     /// from the first row that can share its leading `context_len` tokens; a
     /// later row shares it when its leading tokens, their positions and the
@@ -629,10 +669,7 @@ impl<K: Kernels> Engine<K> {
         };
         let mut shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(context) = shared.as_ref() {
-            let same = context.tokens() == prefix.tokens
-                && context.positions() == prefix.positions
-                && context.mask() == &prefix.mask;
-            return Ok(same.then(|| Arc::clone(context)));
+            return Ok(prefix.is_encoded_by(context).then(|| Arc::clone(context)));
         }
         let context = Arc::new(self.model.encode_context(
             prefix.tokens.to_vec(),
@@ -655,7 +692,7 @@ impl<K: Kernels> Engine<K> {
         &self,
         groups: &[Vec<RowPlan>],
         max_new_tokens: usize,
-        share: bool,
+        source: ContextSource<'_, K>,
     ) -> Result<Encoded<K>, EnsembleError> {
         let plans: Vec<(usize, &RowPlan)> = groups
             .iter()
@@ -665,8 +702,15 @@ impl<K: Kernels> Engine<K> {
         let mut context = None;
         let mut sharing = Vec::with_capacity(plans.len());
         for (_, row) in &plans {
-            let shared = if share { self.context_for(row)? } else { None };
-            if share {
+            let shared = match source {
+                ContextSource::Off => None,
+                ContextSource::Run => self.context_for(row)?,
+                ContextSource::Given(given) => shareable_prefix(row)
+                    .filter(|prefix| prefix.is_encoded_by(given))
+                    .map(|_| Arc::clone(given)),
+            };
+            // The run's summary counts the run's context only.
+            if matches!(source, ContextSource::Run) {
                 let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
                 match shared.is_some() {
                     true => stats.shared_rows += 1,
@@ -893,11 +937,57 @@ fn fitting_batch(free: u64, per_question: u64, questions: usize) -> usize {
     (fits.min(questions as u64) as usize).max(1)
 }
 
+/// The length of the longest prefix every prompt starts with, short enough to
+/// leave each prompt at least one token of its own (0 when one is empty).
+fn common_prefix_len(prompts: &[Vec<u32>]) -> usize {
+    let Some(first) = prompts.first() else {
+        return 0;
+    };
+    prompts
+        .iter()
+        .fold(first.len().saturating_sub(1), |len, prompt| {
+            let common = first.iter().zip(prompt).take_while(|(a, b)| a == b).count();
+            len.min(common).min(prompt.len().saturating_sub(1))
+        })
+}
+
+/// Shortest common prefix [`Engine::sample`] encodes once for its prompts.
+const MIN_SAMPLING_CONTEXT: usize = 16;
+
+/// Where the rows of a batch find the shared context they may skip.
+enum ContextSource<'a, K: Kernels> {
+    /// Nowhere: every row encodes its whole prompt.
+    Off,
+    /// The run's context (instruction + few-shot block), encoded once per
+    /// engine ([`Engine::context_for`]) and counted in [`ContextStats`].
+    Run,
+    /// A context of the caller's (sampling: one per paraphrase round).
+    Given(&'a Arc<SharedContext<K>>),
+}
+
+// By hand: a derive would ask `K: Copy`, and only a reference is copied.
+impl<K: Kernels> Clone for ContextSource<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K: Kernels> Copy for ContextSource<'_, K> {}
+
 /// The leading tokens of a row that a shared context can stand for.
 struct Prefix<'a> {
     tokens: &'a [u32],
     positions: &'a [usize],
     mask: KeyMask,
+}
+
+impl Prefix<'_> {
+    /// Whether `context` was encoded from exactly these tokens, positions and mask.
+    fn is_encoded_by<K: Kernels>(&self, context: &SharedContext<K>) -> bool {
+        context.tokens() == self.tokens
+            && context.positions() == self.positions
+            && context.mask() == &self.mask
+    }
 }
 
 /// The row's first `context_len` tokens, when a context encoded from them alone
@@ -966,7 +1056,19 @@ fn step_input(row: &LiveRow, token: u32) -> RowInput {
 
 #[cfg(test)]
 mod tests {
-    use super::fitting_batch;
+    use super::{common_prefix_len, fitting_batch};
+
+    #[test]
+    fn the_common_prefix_leaves_every_prompt_a_token_of_its_own() {
+        assert_eq!(common_prefix_len(&[]), 0);
+        assert_eq!(common_prefix_len(&[vec![1, 2, 3]]), 2);
+        assert_eq!(common_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 5]]), 2);
+        // The shorter prompt is the prefix of the longer: it keeps its last token.
+        assert_eq!(common_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 3]]), 2);
+        assert_eq!(common_prefix_len(&[vec![1, 2, 3], vec![1, 2, 3, 4]]), 2);
+        assert_eq!(common_prefix_len(&[vec![7, 2], vec![1, 2]]), 0);
+        assert_eq!(common_prefix_len(&[vec![1, 2], vec![]]), 0);
+    }
 
     #[test]
     fn a_batch_fills_four_fifths_of_free_memory_within_the_run() {

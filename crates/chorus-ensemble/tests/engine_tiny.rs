@@ -466,6 +466,51 @@ fn sampling_is_seeded_and_cold_sampling_is_greedy() {
 }
 
 #[test]
+fn sampling_with_the_shared_prompt_prefix_draws_what_whole_prompts_draw() {
+    // One paraphrase round: every prompt starts with the same instruction and
+    // examples, which `sample` encodes once.
+    let prompts: Vec<String> = [
+        "who is it?",
+        "where now?",
+        "what does jamaican people speak?",
+    ]
+    .iter()
+    .map(|q| chorus_prompt::paraphrase_generation_prompt(q, 1).unwrap())
+    .collect();
+    let whole = tiny_engine(
+        DecodeConfig {
+            shared_context: false,
+            ..decode(2)
+        },
+        false,
+    );
+    let shared = tiny_engine(decode(2), false);
+    for temperature in [0.0, 0.7, 1.5] {
+        let sampling = SamplingConfig {
+            temperature,
+            top_p: 0.9,
+            seed: 5,
+            max_new_tokens: 12,
+        };
+        let drawn = shared.sample(&prompts, &sampling).unwrap();
+        assert_eq!(
+            drawn,
+            whole.sample(&prompts, &sampling).unwrap(),
+            "T = {temperature}"
+        );
+        // Another batch size, so other rows beside each prompt: same draws.
+        let other = tiny_engine(decode(3), false);
+        assert_eq!(
+            drawn,
+            other.sample(&prompts, &sampling).unwrap(),
+            "T = {temperature}"
+        );
+    }
+    // The shared prefix is not the run's context: the run's statistics stay empty.
+    assert_eq!(shared.context_stats(), ContextStats::default());
+}
+
+#[test]
 fn generated_paraphrases_load_back_as_webquestions() {
     let engine = tiny_engine(decode(4), false);
     let dir = tempfile::tempdir().unwrap();
