@@ -13,10 +13,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
-use chorus_ensemble::{BatchSize, DecodeConfig, Engine, SamplingConfig, generate_paraphrases};
+use chorus_ensemble::{
+    BatchSize, DecodeConfig, Engine, SamplingConfig, generate_paraphrases_with_progress,
+};
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Kernels, Llama};
 use chorus_prompt::{PARAPHRASE_ROUNDS, PromptContext};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
 use crate::cli::args::ParaphraseArgs;
@@ -113,13 +116,29 @@ fn paraphrase_on<K: Kernels>(
         ..DecodeConfig::default()
     };
     let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;
+    let bar = progress_bar(request.items.len() * request.args.rounds);
     // Round r samples with seed + r (generate_paraphrases adds the round).
-    Ok(generate_paraphrases(
+    let rows = generate_paraphrases_with_progress(
         &engine,
         request.items,
         request.args.rounds,
         &sampling_config(request.args),
-    )?)
+        &mut |done| bar.inc(done as u64),
+    )?;
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// A bar over every prompt of every round (hidden when stderr is no terminal).
+fn progress_bar(prompts: usize) -> ProgressBar {
+    let bar = ProgressBar::new(prompts as u64);
+    let template =
+        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} prompts {per_sec} ETA {eta}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_prefix("ensemble-generate paraphrase");
+    bar
 }
 
 /// The sampling settings of `--temperature`, `--top-p`, `--seed` and

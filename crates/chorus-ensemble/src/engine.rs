@@ -407,6 +407,17 @@ impl<K: Kernels> Engine<K> {
         prompts: &[String],
         sampling: &SamplingConfig,
     ) -> Result<Vec<String>, EnsembleError> {
+        self.sample_with_progress(prompts, sampling, &mut |_| {})
+    }
+
+    /// [`Engine::sample`], calling `progress` with the number of prompts
+    /// finished after every batch (for a progress bar).
+    pub fn sample_with_progress(
+        &self,
+        prompts: &[String],
+        sampling: &SamplingConfig,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<String>, EnsembleError> {
         sampling.validate()?;
         self.decode.validate()?;
         let mut out = Vec::with_capacity(prompts.len());
@@ -470,6 +481,7 @@ impl<K: Kernels> Engine<K> {
                 sampling.max_new_tokens,
                 Chooser::Host(&mut draw),
             )?;
+            progress(chunk.len());
             for d in decoded {
                 let generation = self.generation_text(&d.ids)?;
                 out.push(

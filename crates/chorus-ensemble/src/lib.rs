@@ -9,7 +9,8 @@
 //! - [`engine`] — [`Engine`], the batched, KV-cached decoding loop;
 //! - [`score`] — argmax with margins, softmax, logit fusions;
 //! - [`sampling`] — seeded temperature / top-p sampling;
-//! - [`paraphrase`] — [`generate_paraphrases`] for WebQuestions;
+//! - [`paraphrase`] — [`generate_paraphrases`] for WebQuestions (and
+//!   [`generate_paraphrases_with_progress`]);
 //! - [`error`] — [`EnsembleError`].
 
 #![warn(missing_docs)]
@@ -31,5 +32,5 @@ pub use config::{
 };
 pub use engine::{ContextStats, Engine, PhaseTimes, TracedAnswer};
 pub use error::EnsembleError;
-pub use paraphrase::generate_paraphrases;
+pub use paraphrase::{generate_paraphrases, generate_paraphrases_with_progress};
 pub use strategy::{GroupPlan, Strategy, strategy_for};

@@ -25,6 +25,18 @@ pub fn generate_paraphrases<K: Kernels>(
     rounds: usize,
     sampling: &SamplingConfig,
 ) -> Result<Vec<Map<String, Value>>, EnsembleError> {
+    generate_paraphrases_with_progress(engine, items, rounds, sampling, &mut |_| {})
+}
+
+/// [`generate_paraphrases`], calling `progress` with the number of prompts
+/// sampled after every batch (`rounds × items` in all).
+pub fn generate_paraphrases_with_progress<K: Kernels>(
+    engine: &Engine<K>,
+    items: &[Item],
+    rounds: usize,
+    sampling: &SamplingConfig,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Map<String, Value>>, EnsembleError> {
     let originals: Vec<String> = items
         .iter()
         .enumerate()
@@ -44,7 +56,7 @@ pub fn generate_paraphrases<K: Kernels>(
             seed: sampling.seed.wrapping_add(round as u64),
             ..*sampling
         };
-        let samples = engine.sample(&prompts, &config)?;
+        let samples = engine.sample_with_progress(&prompts, &config, progress)?;
         for ((item, list), sample) in items.iter().zip(&mut paraphrases).zip(samples) {
             if sample.is_empty() {
                 tracing::warn!(uuid = %item.uuid, round, "empty paraphrase sampled; keeping the original question");

@@ -529,10 +529,19 @@ fn generated_paraphrases_load_back_as_webquestions() {
         ..SamplingConfig::default()
     };
     let rows = chorus_ensemble::generate_paraphrases(&engine, &items, 3, &sampling).unwrap();
-    assert_eq!(
-        rows,
-        chorus_ensemble::generate_paraphrases(&engine, &items, 3, &sampling).unwrap()
-    );
+    // Progress counts every prompt of every round (2 items x 3 rounds), batch by batch.
+    let mut reports = Vec::new();
+    let again = chorus_ensemble::generate_paraphrases_with_progress(
+        &engine,
+        &items,
+        3,
+        &sampling,
+        &mut |done| reports.push(done),
+    )
+    .unwrap();
+    assert_eq!(rows, again);
+    assert_eq!(reports.iter().sum::<usize>(), 6, "{reports:?}");
+    assert!(reports.iter().all(|&n| n <= 4), "batches of 4: {reports:?}");
     let out = dir.path().join("with_paraphrases.jsonl");
     let text: String = rows
         .iter()
