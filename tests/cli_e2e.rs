@@ -357,6 +357,59 @@ fn bad_input_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
+fn an_interrupted_paraphrase_run_resumes_to_the_uninterrupted_output() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |output: &Path, extra: &[&str]| {
+        let mut flags = vec![
+            "paraphrase",
+            "--model",
+            &model,
+            "--max_samples",
+            "3",
+            "--rounds",
+            "3",
+            "--temperature",
+            "0.7",
+            "--batch-size",
+            "2",
+            "--output",
+            path_str(output),
+        ];
+        flags.extend_from_slice(extra);
+        ensemble(&flags)
+    };
+    let whole = dir.path().join("whole.jsonl");
+    run(&whole, &[]).unwrap();
+    assert!(!dir.path().join("whole.jsonl.partial.jsonl").exists());
+
+    let resumed = dir.path().join("resumed.jsonl");
+    let error = run(&resumed, &["--abort-after", "2"]).unwrap_err();
+    assert!(
+        matches!(error, CliError::TestAbortRounds { rounds: 2 }),
+        "{error}"
+    );
+    assert!(!resumed.exists());
+    // The checkpoint is neither ignored nor silently resumed.
+    let error = run(&resumed, &[]).unwrap_err().to_string();
+    assert!(
+        error.contains("--resume") && error.contains("partial.jsonl"),
+        "{error}"
+    );
+    // Other sampling settings cannot continue it.
+    let error = run(&resumed, &["--resume", "--seed", "9"])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("other settings"), "{error}");
+    run(&resumed, &["--resume"]).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&resumed).unwrap(),
+        std::fs::read_to_string(&whole).unwrap()
+    );
+    assert!(!dir.path().join("resumed.jsonl.partial.jsonl").exists());
+}
+
+#[test]
 fn generated_paraphrases_feed_a_flex_run() {
     let Some(model) = model() else { return };
     let dir = tempfile::tempdir().unwrap();

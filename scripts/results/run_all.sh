@@ -122,7 +122,7 @@ else
     echo "== (a) paraphrases at T = 0.7 -> $T07"
     run "$BIN/ensemble-generate" paraphrase --dataset webqa "${ENGINE[@]}" \
         --temperature 0.7 --top-p 0.9 --seed 0 --rounds 5 --batch-size "$PARA_BATCH" \
-        "${LIMIT[@]}" --output "$T07"
+        --resume "${LIMIT[@]}" --output "$T07"
 fi
 
 # (b) Every method on every set.

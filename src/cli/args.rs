@@ -352,9 +352,17 @@ pub struct ParaphraseArgs {
     /// and examples (the prompts' common prefix) once (a benchmark switch).
     #[arg(long = "no-shared-context", alias = "no_shared_context")]
     pub no_shared_context: bool,
-    /// Overwrite an existing output.
+    /// Overwrite an existing output (and discard a checkpoint unless --resume).
     #[arg(long)]
     pub force: bool,
+    /// Continue an interrupted run from its checkpoint
+    /// (`<output>.partial.jsonl`: the rounds finished so far).
+    #[arg(long)]
+    pub resume: bool,
+    /// Test hook: fail once this many rounds are checkpointed (also
+    /// `$CHORUS_TEST_ABORT_AFTER`), to exercise --resume.
+    #[arg(long = "abort-after", hide = true)]
+    pub abort_after: Option<usize>,
 }
 
 /// A prompt context by dataset name.

@@ -81,12 +81,37 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// A `paraphrase` checkpoint that cannot be resumed (src/cli/rounds.rs).
+    #[error("{path}: line {line}: {reason}; pass --force to start over")]
+    RoundCheckpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The 1-based line at fault.
+        line: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `paraphrase` checkpoint exists but neither --resume nor --force was
+    /// asked for.
+    #[error(
+        "{path}: a checkpoint of an unfinished paraphrase run exists; pass --resume to continue it or --force to start over"
+    )]
+    RoundCheckpointExists {
+        /// The checkpoint file.
+        path: PathBuf,
+    },
     /// The `--abort-after` / `CHORUS_TEST_ABORT_AFTER` test hook stopped the
     /// run on purpose.
     #[error("aborted after {items} checkpointed items (test hook); continue with --resume")]
     TestAbort {
         /// Items checkpointed before the abort.
         items: usize,
+    },
+    /// The same test hook of `paraphrase`, counted in rounds.
+    #[error("aborted after {rounds} checkpointed rounds (test hook); continue with --resume")]
+    TestAbortRounds {
+        /// Rounds checkpointed before the abort.
+        rounds: usize,
     },
 }
 

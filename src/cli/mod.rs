@@ -17,6 +17,7 @@ pub mod generate;
 pub mod models;
 pub mod paraphrase;
 pub mod plan;
+pub mod rounds;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -14,18 +14,21 @@ use std::time::Instant;
 
 use chorus_data::{DataDir, Dataset, EmptyPolicy, Item};
 use chorus_ensemble::{
-    BatchSize, DecodeConfig, Engine, SamplingConfig, generate_paraphrases_with_progress,
+    BatchSize, DecodeConfig, Engine, SamplingConfig, paraphrase_round, paraphrase_rows,
 };
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::{Kernels, Llama};
 use chorus_prompt::{PARAPHRASE_ROUNDS, PromptContext};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::cli::args::ParaphraseArgs;
 use crate::cli::device::dtype_for;
 use crate::cli::error::{CliError, Result};
 use crate::cli::models::{ResolvedModel, resolve_model_with};
+use crate::cli::plan::ABORT_AFTER_ENV;
+use crate::cli::rounds::RoundCheckpoint;
 
 /// Runs the `paraphrase` subcommand; returns the summary line.
 pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
@@ -65,15 +68,19 @@ pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
     let limit = args.max_samples.unwrap_or(loaded.items.len());
     let items = &loaded.items[..limit.min(loaded.items.len())];
     let started = Instant::now();
+    let (checkpoint, finished) = open_checkpoint(args, &model, items)?;
     let request = Request {
         args,
         items,
         data_dir: &data_dir,
         model: &model,
+        checkpoint,
+        finished,
     };
     let (backend, cuda_index) = device.backend(dtype_for(device, args.engine.dtype)?)?;
-    let paraphrases = run_on(&backend, cuda_index, Paraphrase(&request))??;
+    let (paraphrases, checkpoint) = run_on(&backend, cuda_index, Paraphrase(request))??;
     write_jsonl(&args.output, &paraphrases)?;
+    checkpoint.remove()?;
     Ok(format!(
         "ensemble-generate paraphrase: {} items x {} rounds, {:.1} s -> {}",
         items.len(),
@@ -88,26 +95,86 @@ struct Request<'a> {
     items: &'a [Item],
     data_dir: &'a DataDir,
     model: &'a ResolvedModel,
+    /// Where finished rounds go.
+    checkpoint: RoundCheckpoint,
+    /// The rounds a resumed run found there.
+    finished: Vec<Vec<String>>,
+}
+
+/// The run's checkpoint (`<output>.partial.jsonl`) and the rounds it holds:
+/// resumed with --resume, replaced with --force, refused otherwise.
+fn open_checkpoint(
+    args: &ParaphraseArgs,
+    model: &ResolvedModel,
+    items: &[Item],
+) -> Result<(RoundCheckpoint, Vec<Vec<String>>)> {
+    let settings = checkpoint_settings(args, model, items);
+    let path = RoundCheckpoint::path_for(&args.output);
+    if path.exists() && args.resume {
+        let (checkpoint, finished) = RoundCheckpoint::resume(&args.output, &settings, items.len())?;
+        tracing::info!(rounds = finished.len(), checkpoint = %path.display(), "resuming");
+        return Ok((checkpoint, finished));
+    }
+    if path.exists() && !args.force {
+        return Err(CliError::RoundCheckpointExists { path });
+    }
+    if let Some(parent) = args.output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| CliError::Io {
+            path: parent.to_path_buf(),
+            action: "create",
+            source,
+        })?;
+    }
+    Ok((
+        RoundCheckpoint::create(&args.output, &settings, items.len())?,
+        Vec::new(),
+    ))
+}
+
+/// What a checkpoint's rounds depend on: the model, the questions and the
+/// sampling settings (round `r` of two runs that agree on these is the same).
+fn checkpoint_settings(args: &ParaphraseArgs, model: &ResolvedModel, items: &[Item]) -> Value {
+    let mut questions = Sha256::new();
+    for item in items {
+        questions.update(item.question().unwrap_or_default().as_bytes());
+        questions.update(b"\n");
+    }
+    let questions: String = questions
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    json!({
+        "model": model.name,
+        "dataset": args.dataset,
+        "items": items.len(),
+        "questions_sha256": questions,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "max_new_tokens": args.max_new_tokens,
+    })
 }
 
 /// [`paraphrase_on`] for [`run_on`], which picks the backend at run time.
-struct Paraphrase<'a>(&'a Request<'a>);
+struct Paraphrase<'a>(Request<'a>);
 
 impl OnBackend for Paraphrase<'_> {
-    type Output = Result<Vec<Map<String, Value>>>;
+    type Output = Result<(Vec<Map<String, Value>>, RoundCheckpoint)>;
     fn run<K: Kernels>(self, device: K::Device, _dtype: &'static str) -> Self::Output {
         paraphrase_on::<K>(self.0, device)
     }
 }
 
 /// The JSONL rows of every item: its fields, and `paraphrases` = the original
-/// question then one sampled paraphrase per round.
+/// question then one sampled paraphrase per round. Rounds found in the
+/// checkpoint are kept; every newly sampled round is appended to it.
 fn paraphrase_on<K: Kernels>(
-    request: &Request<'_>,
+    request: Request<'_>,
     device: K::Device,
-) -> Result<Vec<Map<String, Value>>> {
-    let checkpoint = request.model.open()?;
-    let model = Llama::<K>::from_source(checkpoint.weights.as_ref(), &device)?;
+) -> Result<(Vec<Map<String, Value>>, RoundCheckpoint)> {
+    let weights = request.model.open()?;
+    let model = Llama::<K>::from_source(weights.weights.as_ref(), &device)?;
     // The context is unused by sampling (prompts are complete texts).
     let context = PromptContext::for_dataset(&Dataset::WebQa, request.data_dir)?;
     let decode = DecodeConfig {
@@ -115,18 +182,38 @@ fn paraphrase_on<K: Kernels>(
         shared_context: !request.args.no_shared_context,
         ..DecodeConfig::default()
     };
-    let engine = Engine::new(model, checkpoint.tokenizer, context, decode)?;
-    let bar = progress_bar(request.items.len() * request.args.rounds);
-    // Round r samples with seed + r (generate_paraphrases adds the round).
-    let rows = generate_paraphrases_with_progress(
-        &engine,
-        request.items,
-        request.args.rounds,
-        &sampling_config(request.args),
-        &mut |done| bar.inc(done as u64),
-    )?;
+    let engine = Engine::new(model, weights.tokenizer, context, decode)?;
+    let Request {
+        args,
+        items,
+        mut checkpoint,
+        mut finished,
+        ..
+    } = request;
+    finished.truncate(args.rounds);
+    let bar = progress_bar(items.len() * args.rounds);
+    bar.inc((items.len() * finished.len()) as u64);
+    let abort_after = args.abort_after.or_else(|| {
+        std::env::var(ABORT_AFTER_ENV)
+            .ok()
+            .and_then(|value| value.parse().ok())
+    });
+    for round in finished.len()..args.rounds {
+        if abort_after.is_some_and(|limit| finished.len() >= limit) {
+            return Err(CliError::TestAbortRounds {
+                rounds: finished.len(),
+            });
+        }
+        // Round r samples with seed + r (paraphrase_round adds the round).
+        let sampled =
+            paraphrase_round(&engine, items, round, &sampling_config(args), &mut |done| {
+                bar.inc(done as u64)
+            })?;
+        checkpoint.append(round, &sampled)?;
+        finished.push(sampled);
+    }
     bar.finish_and_clear();
-    Ok(rows)
+    Ok((paraphrase_rows(items, &finished)?, checkpoint))
 }
 
 /// A bar over every prompt of every round (hidden when stderr is no terminal).

@@ -25,6 +25,16 @@ pub enum EnsembleError {
         /// The question's `item_index`.
         item_index: usize,
     },
+    /// A paraphrase round with another number of paraphrases than items.
+    #[error("paraphrase round {round} holds {paraphrases} paraphrases for {items} items")]
+    RoundLength {
+        /// The round (0-based).
+        round: usize,
+        /// Paraphrases in the round.
+        paraphrases: usize,
+        /// Items.
+        items: usize,
+    },
     /// A prompt (or prompt segment) that tokenises to nothing.
     #[error("question {item_index}: segment {segment} ({role}) tokenises to no token")]
     EmptySegment {

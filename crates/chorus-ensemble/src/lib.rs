@@ -32,5 +32,7 @@ pub use config::{
 };
 pub use engine::{ContextStats, Engine, PhaseTimes, TracedAnswer};
 pub use error::EnsembleError;
-pub use paraphrase::{generate_paraphrases, generate_paraphrases_with_progress};
+pub use paraphrase::{
+    generate_paraphrases, generate_paraphrases_with_progress, paraphrase_round, paraphrase_rows,
+};
 pub use strategy::{GroupPlan, Strategy, strategy_for};

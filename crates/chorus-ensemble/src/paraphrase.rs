@@ -37,41 +37,91 @@ pub fn generate_paraphrases_with_progress<K: Kernels>(
     sampling: &SamplingConfig,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<Map<String, Value>>, EnsembleError> {
-    let originals: Vec<String> = items
+    let sampled = (0..rounds)
+        .map(|round| paraphrase_round(engine, items, round, sampling, progress))
+        .collect::<Result<Vec<_>, _>>()?;
+    paraphrase_rows(items, &sampled)
+}
+
+/// One round of [`generate_paraphrases`]: a paraphrase per item, in item order,
+/// sampled with the round-`round` prompt and seed `sampling.seed + round`. A
+/// round depends on nothing but its inputs, so a run can keep finished rounds
+/// and resume at the next one.
+pub fn paraphrase_round<K: Kernels>(
+    engine: &Engine<K>,
+    items: &[Item],
+    round: usize,
+    sampling: &SamplingConfig,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<String>, EnsembleError> {
+    let originals = questions(items)?;
+    let prompts = originals
+        .iter()
+        .map(|q| paraphrase_generation_prompt(q, round))
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = SamplingConfig {
+        seed: sampling.seed.wrapping_add(round as u64),
+        ..*sampling
+    };
+    let samples = engine.sample_with_progress(&prompts, &config, progress)?;
+    let paraphrases = items
+        .iter()
+        .zip(originals)
+        .zip(samples)
+        .map(|((item, original), sample)| {
+            if sample.is_empty() {
+                tracing::warn!(uuid = %item.uuid, round, "empty paraphrase sampled; keeping the original question");
+                original.to_owned()
+            } else {
+                sample
+            }
+        })
+        .collect();
+    tracing::info!(round, items = items.len(), "paraphrase round done");
+    Ok(paraphrases)
+}
+
+/// The output rows of [`generate_paraphrases`] from the rounds' paraphrases
+/// (`rounds[r][i]`: item `i`'s paraphrase of round `r`).
+pub fn paraphrase_rows(
+    items: &[Item],
+    rounds: &[Vec<String>],
+) -> Result<Vec<Map<String, Value>>, EnsembleError> {
+    let originals = questions(items)?;
+    if let Some((round, sampled)) = rounds
+        .iter()
+        .enumerate()
+        .find(|(_, sampled)| sampled.len() != items.len())
+    {
+        return Err(EnsembleError::RoundLength {
+            round,
+            paraphrases: sampled.len(),
+            items: items.len(),
+        });
+    }
+    Ok(items
+        .iter()
+        .zip(originals)
+        .enumerate()
+        .map(|(index, (item, original))| {
+            let paraphrases = std::iter::once(original.to_owned())
+                .chain(rounds.iter().map(|round| round[index].clone()))
+                .collect();
+            row(item, paraphrases)
+        })
+        .collect())
+}
+
+/// Every item's question, or the index of the first item without one.
+fn questions(items: &[Item]) -> Result<Vec<&str>, EnsembleError> {
+    items
         .iter()
         .enumerate()
         .map(|(index, item)| {
             item.question()
-                .map(str::to_owned)
                 .ok_or(EnsembleError::NoParaphrases { item_index: index })
         })
-        .collect::<Result<_, _>>()?;
-    let mut paraphrases: Vec<Vec<String>> = originals.iter().map(|q| vec![q.clone()]).collect();
-    for round in 0..rounds {
-        let prompts = originals
-            .iter()
-            .map(|q| paraphrase_generation_prompt(q, round))
-            .collect::<Result<Vec<_>, _>>()?;
-        let config = SamplingConfig {
-            seed: sampling.seed.wrapping_add(round as u64),
-            ..*sampling
-        };
-        let samples = engine.sample_with_progress(&prompts, &config, progress)?;
-        for ((item, list), sample) in items.iter().zip(&mut paraphrases).zip(samples) {
-            if sample.is_empty() {
-                tracing::warn!(uuid = %item.uuid, round, "empty paraphrase sampled; keeping the original question");
-                list.push(list[0].clone());
-            } else {
-                list.push(sample);
-            }
-        }
-        tracing::info!(round, rounds, items = items.len(), "paraphrase round done");
-    }
-    Ok(items
-        .iter()
-        .zip(paraphrases)
-        .map(|(item, list)| row(item, list))
-        .collect())
+        .collect()
 }
 
 fn row(item: &Item, paraphrases: Vec<String>) -> Map<String, Value> {

@@ -542,6 +542,25 @@ fn generated_paraphrases_load_back_as_webquestions() {
     assert_eq!(rows, again);
     assert_eq!(reports.iter().sum::<usize>(), 6, "{reports:?}");
     assert!(reports.iter().all(|&n| n <= 4), "batches of 4: {reports:?}");
+    // Rows from rounds sampled one by one (as a resumed run keeps them) are
+    // the same; a round of the wrong length is refused by its index.
+    let rounds: Vec<Vec<String>> = (0..3)
+        .map(|r| chorus_ensemble::paraphrase_round(&engine, &items, r, &sampling, &mut |_| {}))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        chorus_ensemble::paraphrase_rows(&items, &rounds).unwrap(),
+        rows
+    );
+    let short = [rounds[0].clone(), rounds[1][..1].to_vec()];
+    assert!(matches!(
+        chorus_ensemble::paraphrase_rows(&items, &short),
+        Err(chorus_ensemble::EnsembleError::RoundLength {
+            round: 1,
+            paraphrases: 1,
+            items: 2
+        })
+    ));
     let out = dir.path().join("with_paraphrases.jsonl");
     let text: String = rows
         .iter()

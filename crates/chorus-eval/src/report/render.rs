@@ -268,8 +268,9 @@ impl Report {
         }
         let column = |file: &FileScore| sets.iter().position(|s| *s == file.result_set());
         let one_model = self.files.iter().all(|f| f.model == self.files[0].model);
-        // Several files of one method in one set (other selections) share the cell.
-        let mut rows: BTreeMap<((usize, String), String), Vec<Vec<String>>> = BTreeMap::new();
+        // Rows sorted by the method's rank, then label; several files of one
+        // method in one set (other selections) share the cell.
+        let mut rows: BTreeMap<(MethodRank, String), Vec<Vec<String>>> = BTreeMap::new();
         let mut oracle = vec![Vec::new(); sets.len()];
         let mut keep = vec![Vec::new(); sets.len()];
         for file in &self.files {
@@ -576,9 +577,12 @@ impl Report {
     }
 }
 
+/// A method's place in the README's order ([`method_rank`]).
+type MethodRank = (usize, String);
+
 /// Bars in the README's method order (origin, per_prompt, avg, max, the
 /// weighted ones, flex and its variants), anything else after them.
-fn method_rank(method: &str) -> (usize, String) {
+fn method_rank(method: &str) -> MethodRank {
     // Method::NAMES is the README's order.
     const ORDER: [&str; 7] = chorus_data::Method::NAMES;
     let rank = ORDER
