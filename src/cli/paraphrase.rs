@@ -241,27 +241,14 @@ fn sampling_config(args: &ParaphraseArgs) -> SamplingConfig {
 
 /// Writes the rows, one JSON object per line, atomically.
 fn write_jsonl(path: &Path, rows: &[Map<String, Value>]) -> Result<()> {
-    let io = |action: &'static str| {
-        move |source| CliError::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        }
-    };
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(directory).map_err(io("create the folder of"))?;
-    let mut file = tempfile::NamedTempFile::new_in(directory).map_err(io("stage"))?;
-    for row in rows {
-        writeln!(file, "{}", Value::Object(row.clone())).map_err(io("write"))?;
-    }
-    file.as_file().sync_all().map_err(io("fsync"))?;
-    file.persist(path).map_err(|error| CliError::Io {
-        path: path.to_path_buf(),
-        action: "rename over",
-        source: error.error,
+    chorus_results::write_file_atomically(path, |out| {
+        rows.iter()
+            .try_for_each(|row| writeln!(out, "{}", Value::Object(row.clone())))
+            .map_err(|source| chorus_results::ResultsError::Io {
+                path: path.to_path_buf(),
+                action: "write",
+                source,
+            })
     })?;
     Ok(())
 }

@@ -35,9 +35,14 @@ pub(crate) fn stage(
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut temporary = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The mode `File::create` gives (0o666 less the umask), not tempfile's
+    // private 0o600: results are read by other users and tools.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temporary = builder
         .tempfile_in(directory)
         .map_err(io_error(directory, "create a temporary file in"))?;
     let temporary_path = temporary.path().to_path_buf();
@@ -71,6 +76,19 @@ impl Staged {
             })?;
         Ok(())
     }
+}
+
+/// Writes `target` atomically: a temporary file beside it written by `write`
+/// and fsync'd, renamed over it, the directory fsync'd. A crash leaves the old
+/// file or the new one; the new one gets the mode `File::create` would give.
+pub fn write_file_atomically(
+    target: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> Result<()>,
+) -> Result<()> {
+    let directory = directory_of(target);
+    std::fs::create_dir_all(directory).map_err(io_error(directory, "create"))?;
+    stage(target, write)?.commit()?;
+    sync_directory(directory)
 }
 
 /// Fsyncs a directory so that renames inside it survive a power cut.
@@ -117,6 +135,23 @@ mod tests {
             .map_err(io_error(directory.path(), "list"))?
             .count();
         assert_eq!(leftovers, 1, "temporary files must not be left behind");
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_written_file_gets_the_mode_of_a_created_one() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let directory = tempfile::tempdir().map_err(io_error(Path::new("tmp"), "create"))?;
+        let created = directory.path().join("created.txt");
+        std::fs::write(&created, "x").map_err(io_error(&created, "write"))?;
+        let written = directory.path().join("sub/written.txt");
+        write_file_atomically(&written, |out| {
+            out.write_all(b"x")
+                .map_err(io_error(Path::new("tmp"), "write"))
+        })?;
+        let mode = |path: &Path| std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777);
+        assert_eq!(mode(&written).ok(), mode(&created).ok());
         Ok(())
     }
 

@@ -105,6 +105,7 @@ mod schema;
 mod table;
 mod writer;
 
+pub use atomic::write_file_atomically;
 pub use chorus_data::{Method, StopReason, UnknownMethod};
 pub use columns::{Column, ColumnSet, RowKey, RowKind};
 pub use error::{Result, ResultsError};
