@@ -2,7 +2,8 @@
 //! font (no system fonts needed): a line chart of accuracy (y, 0–100%)
 //! against the number of paraphrases (x), one coloured line per series
 //! ([`render_plot`]), and grouped bars of accuracy, one group per result set
-//! and one bar per method ([`render_bars`]).
+//! and one bar per method ([`render_bars`]), whose y axis ends at the first
+//! 10 % above the highest bar (small accuracies stay readable).
 
 use font8x8::UnicodeFonts;
 use image::{Rgb, RgbImage};
@@ -45,7 +46,7 @@ pub fn render_plot(series: &[Series]) -> RgbImage {
         .max()
         .unwrap_or(1)
         .max(2);
-    let frame = Frame { max_x };
+    let frame = Frame { max_x, max_y: 1.0 };
     frame.draw_axes(&mut image);
     for (index, line) in series.iter().enumerate() {
         let colour = PALETTE[index % PALETTE.len()];
@@ -79,8 +80,9 @@ pub struct BarGroup {
     pub bars: Vec<(String, f64)>,
 }
 
-/// Draws grouped bars: one group per [`BarGroup`] along x, accuracy on y,
-/// one colour per method with a legend, the value above each bar.
+/// Draws grouped bars: one group per [`BarGroup`] along x, accuracy on y (up
+/// to the first multiple of 10 % above the highest bar), one colour per
+/// method with a legend.
 pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
     let mut legend: Vec<&str> = Vec::new();
     for group in groups {
@@ -91,7 +93,14 @@ pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
         }
     }
     let mut image = RgbImage::from_pixel(WIDTH, HEIGHT, WHITE);
-    let frame = Frame { max_x: 2 };
+    let highest = groups
+        .iter()
+        .flat_map(|g| g.bars.iter().map(|b| b.1))
+        .fold(0.0f64, f64::max);
+    let frame = Frame {
+        max_x: 2,
+        max_y: axis_end(highest),
+    };
     frame.draw_y_axis(&mut image, "result set");
     let slot = Frame::plot_width() / groups.len().max(1) as i64;
     let most = groups
@@ -133,9 +142,17 @@ pub fn render_bars(groups: &[BarGroup]) -> RgbImage {
     image
 }
 
+/// The top of a bar chart's accuracy axis: the first multiple of 10 % above
+/// `highest` (10 % at least, 100 % at most).
+fn axis_end(highest: f64) -> f64 {
+    (((highest * 10.0).floor() + 1.0) / 10.0).clamp(0.1, 1.0)
+}
+
 /// Maps data coordinates to pixels.
 struct Frame {
     max_x: usize,
+    /// The accuracy at the top of the plot area.
+    max_y: f64,
 }
 
 impl Frame {
@@ -150,7 +167,7 @@ impl Frame {
     fn to_pixel(&self, x: usize, accuracy: f64) -> (i64, i64) {
         let span = (self.max_x - 1) as f64;
         let px = LEFT + ((x.max(1) - 1) as f64 / span * Self::plot_width() as f64).round() as i64;
-        let clamped = accuracy.clamp(0.0, 1.0);
+        let clamped = accuracy.clamp(0.0, self.max_y) / self.max_y;
         let py = TOP + Self::plot_height() - (clamped * Self::plot_height() as f64).round() as i64;
         (px, py)
     }
@@ -175,16 +192,13 @@ impl Frame {
 
     /// The accuracy grid and labels, the frame and the x axis' title.
     fn draw_y_axis(&self, image: &mut RgbImage, x_title: &str) {
-        for tenth in 0..=10 {
-            let (_, y) = self.to_pixel(1, f64::from(tenth) / 10.0);
+        // Lines every 10 %, or every 5 % on an axis of at most 50 %.
+        let step = if self.max_y <= 0.5 { 5 } else { 10 };
+        let top = (self.max_y * 100.0).round() as u32;
+        for percent in (0..=top).step_by(step) {
+            let (_, y) = self.to_pixel(1, f64::from(percent) / 100.0);
             draw_line(image, (LEFT, y), (LEFT + Self::plot_width(), y), GRID);
-            draw_text(
-                image,
-                LEFT - 40,
-                y - 4,
-                &format!("{:>3}%", tenth * 10),
-                BLACK,
-            );
+            draw_text(image, LEFT - 40, y - 4, &format!("{percent:>3}%"), BLACK);
         }
         let bottom = TOP + Self::plot_height();
         draw_line(image, (LEFT, TOP), (LEFT, bottom), BLACK);
@@ -284,7 +298,10 @@ mod tests {
         }];
         let image = render_plot(&series);
         assert_eq!((image.width(), image.height()), (WIDTH, HEIGHT));
-        let frame = Frame { max_x: 5 };
+        let frame = Frame {
+            max_x: 5,
+            max_y: 1.0,
+        };
         for &(x, y) in &series[0].points {
             let (px, py) = frame.to_pixel(x, y);
             assert_eq!(*image.get_pixel(px as u32, py as u32), PALETTE[0]);
@@ -306,7 +323,10 @@ mod tests {
             },
         ];
         let image = render_bars(&groups);
-        let frame = Frame { max_x: 2 };
+        let frame = Frame {
+            max_x: 2,
+            max_y: 1.0,
+        };
         let bottom = TOP + Frame::plot_height();
         let slot = Frame::plot_width() / 2;
         let bar = ((slot - 16) / 2).clamp(2, 40);
@@ -322,6 +342,29 @@ mod tests {
         // Group 1: avg keeps its colour.
         let x1 = LEFT + slot + (slot - bar) / 2;
         assert_eq!(*image.get_pixel(x1 as u32, bottom as u32 - 2), PALETTE[1]);
+    }
+
+    #[test]
+    fn low_bars_get_a_short_axis() {
+        assert_eq!(axis_end(0.245), 0.3);
+        assert_eq!(axis_end(0.3), 0.4);
+        assert_eq!(axis_end(0.0), 0.1);
+        assert_eq!(axis_end(0.97), 1.0);
+        let groups = [BarGroup {
+            label: "lama".to_owned(),
+            bars: vec![("origin".to_owned(), 0.15)],
+        }];
+        let image = render_bars(&groups);
+        let frame = Frame {
+            max_x: 2,
+            max_y: 0.2,
+        };
+        // 15 % of a 20 % axis: three quarters of the plot height.
+        let (_, top) = frame.to_pixel(1, 0.15);
+        assert_eq!(top, TOP + Frame::plot_height() / 4);
+        let x = LEFT + Frame::plot_width() / 2;
+        assert_eq!(*image.get_pixel(x as u32, top as u32 + 1), PALETTE[0]);
+        assert_ne!(*image.get_pixel(x as u32, top as u32 - 2), PALETTE[0]);
     }
 
     #[test]
