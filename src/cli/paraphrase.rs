@@ -21,14 +21,13 @@ use chorus_llama::{Kernels, Llama};
 use chorus_prompt::{PARAPHRASE_ROUNDS, PromptContext};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::cli::args::ParaphraseArgs;
 use crate::cli::device::dtype_for;
 use crate::cli::error::{CliError, Result};
 use crate::cli::models::{ResolvedModel, resolve_model_with};
 use crate::cli::plan::ABORT_AFTER_ENV;
-use crate::cli::rounds::RoundCheckpoint;
+use crate::cli::rounds::{RoundCheckpoint, sha256_hex};
 
 /// Runs the `paraphrase` subcommand; returns the summary line.
 pub fn run_paraphrase(args: &ParaphraseArgs) -> Result<String> {
@@ -126,7 +125,7 @@ fn open_checkpoint(
         })?;
     }
     Ok((
-        RoundCheckpoint::create(&args.output, &settings, items.len())?,
+        RoundCheckpoint::create(&args.output, &settings)?,
         Vec::new(),
     ))
 }
@@ -134,21 +133,15 @@ fn open_checkpoint(
 /// What a checkpoint's rounds depend on: the model, the questions and the
 /// sampling settings (round `r` of two runs that agree on these is the same).
 fn checkpoint_settings(args: &ParaphraseArgs, model: &ResolvedModel, items: &[Item]) -> Value {
-    let mut questions = Sha256::new();
-    for item in items {
-        questions.update(item.question().unwrap_or_default().as_bytes());
-        questions.update(b"\n");
-    }
-    let questions: String = questions
-        .finalize()
+    let questions: String = items
         .iter()
-        .map(|b| format!("{b:02x}"))
+        .map(|item| format!("{}\n", item.question().unwrap_or_default()))
         .collect();
     json!({
         "model": model.name,
         "dataset": args.dataset,
         "items": items.len(),
-        "questions_sha256": questions,
+        "questions_sha256": sha256_hex(questions.as_bytes()),
         "temperature": args.temperature,
         "top_p": args.top_p,
         "seed": args.seed,
@@ -315,6 +308,18 @@ mod tests {
         let args = paraphrase_args(&["--top_p", "0.5", "--num_rounds", "2"]).unwrap();
         assert_eq!((args.top_p, args.rounds), (0.5, 2));
         assert!(paraphrase_args(&["--temperature", "warm"]).is_err());
+    }
+
+    #[test]
+    fn batch_sharing_and_resume_flags() {
+        let args = paraphrase_args(&[]).unwrap();
+        assert_eq!(args.batch_size, 32);
+        assert!(!args.no_shared_context && !args.resume);
+        assert_eq!(args.abort_after, None);
+        let args =
+            paraphrase_args(&["--no_shared_context", "--resume", "--batch_size", "4"]).unwrap();
+        assert!(args.no_shared_context && args.resume);
+        assert_eq!(args.batch_size, 4);
     }
 
     #[test]

@@ -24,7 +24,6 @@ use crate::cli::error::{CliError, Result};
 pub struct RoundCheckpoint {
     path: PathBuf,
     file: File,
-    items: usize,
 }
 
 impl RoundCheckpoint {
@@ -36,12 +35,12 @@ impl RoundCheckpoint {
     }
 
     /// A new checkpoint for `output` (replacing any) whose header is `settings`.
-    pub fn create(output: &Path, settings: &Value, items: usize) -> Result<Self> {
+    pub fn create(output: &Path, settings: &Value) -> Result<Self> {
         let path = Self::path_for(output);
         let mut file = File::create(&path).map_err(io(&path, "create"))?;
         writeln!(file, "{}", header(settings)).map_err(io(&path, "write"))?;
         file.sync_all().map_err(io(&path, "fsync"))?;
-        Ok(Self { path, file, items })
+        Ok(Self { path, file })
     }
 
     /// The checkpoint of `output` with the rounds it holds, in order; the
@@ -78,20 +77,18 @@ impl RoundCheckpoint {
             let round = parse_round(line, index, items).map_err(|e| bad(number, e))?;
             rounds.push(round);
         }
+        // Append mode: every write lands after the kept lines.
         let file = OpenOptions::new()
-            .write(true)
+            .append(true)
             .open(&path)
             .map_err(io(&path, "open"))?;
         file.set_len(complete as u64)
             .map_err(io(&path, "truncate"))?;
-        let mut checkpoint = Self { path, file, items };
-        checkpoint.seek_end()?;
-        Ok((checkpoint, rounds))
+        Ok((Self { path, file }, rounds))
     }
 
     /// Appends round `round` (the next one) and syncs it to disk.
     pub fn append(&mut self, round: usize, paraphrases: &[String]) -> Result<()> {
-        debug_assert_eq!(paraphrases.len(), self.items);
         let list = Value::from(paraphrases.to_vec());
         let line = json!({
             "round": round,
@@ -105,14 +102,6 @@ impl RoundCheckpoint {
     /// Removes the checkpoint (its run's output is written).
     pub fn remove(self) -> Result<()> {
         std::fs::remove_file(&self.path).map_err(io(&self.path, "remove"))
-    }
-
-    fn seek_end(&mut self) -> Result<()> {
-        use std::io::Seek;
-        self.file
-            .seek(std::io::SeekFrom::End(0))
-            .map(drop)
-            .map_err(io(&self.path, "seek in"))
     }
 }
 
@@ -154,7 +143,8 @@ fn parse_round(
     Ok(paraphrases)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+/// Lower-case hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -186,7 +176,7 @@ mod tests {
     fn rounds_come_back_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("p.jsonl");
-        let mut checkpoint = RoundCheckpoint::create(&output, &settings(), 2).unwrap();
+        let mut checkpoint = RoundCheckpoint::create(&output, &settings()).unwrap();
         checkpoint.append(0, &strings(&["a", "b"])).unwrap();
         checkpoint.append(1, &strings(&["c", "d\"\n"])).unwrap();
         drop(checkpoint);
@@ -203,7 +193,7 @@ mod tests {
     fn a_torn_last_line_is_dropped_and_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("p.jsonl");
-        let mut checkpoint = RoundCheckpoint::create(&output, &settings(), 1).unwrap();
+        let mut checkpoint = RoundCheckpoint::create(&output, &settings()).unwrap();
         checkpoint.append(0, &strings(&["a"])).unwrap();
         drop(checkpoint);
         let path = RoundCheckpoint::path_for(&output);
@@ -223,7 +213,7 @@ mod tests {
     fn edited_rounds_and_other_settings_are_refused_by_line() {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("p.jsonl");
-        let mut checkpoint = RoundCheckpoint::create(&output, &settings(), 1).unwrap();
+        let mut checkpoint = RoundCheckpoint::create(&output, &settings()).unwrap();
         checkpoint.append(0, &strings(&["original"])).unwrap();
         drop(checkpoint);
         let other = json!({"model": "m", "temperature": 1.5});

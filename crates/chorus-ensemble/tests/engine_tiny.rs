@@ -221,17 +221,28 @@ fn share_prefix_is_exactly_plain_flex() {
     }
 }
 
-/// The same run with and without the shared context: identical generations,
-/// step scores within float rounding.
-fn assert_shared_context_is_exact(method: Method, flex: &FlexConfig) -> ContextStats {
+/// Two engines at `batch_size`: one encoding every prompt whole, one sharing
+/// the context (the default).
+fn without_and_with_shared_context(
+    batch_size: usize,
+) -> (
+    chorus_ensemble::Engine<chorus_llama::Cpu>,
+    chorus_ensemble::Engine<chorus_llama::Cpu>,
+) {
     let whole = tiny_engine(
         DecodeConfig {
             shared_context: false,
-            ..decode(2)
+            ..decode(batch_size)
         },
         false,
     );
-    let shared = tiny_engine(decode(2), false);
+    (whole, tiny_engine(decode(batch_size), false))
+}
+
+/// The same run with and without the shared context: identical generations,
+/// step scores within float rounding.
+fn assert_shared_context_is_exact(method: Method, flex: &FlexConfig) -> ContextStats {
+    let (whole, shared) = without_and_with_shared_context(2);
     let a = whole.trace(method, flex, &questions(), 5).unwrap();
     let b = shared.trace(method, flex, &questions(), 5).unwrap();
     assert_eq!(a.len(), b.len());
@@ -477,14 +488,7 @@ fn sampling_with_the_shared_prompt_prefix_draws_what_whole_prompts_draw() {
     .iter()
     .map(|q| chorus_prompt::paraphrase_generation_prompt(q, 1).unwrap())
     .collect();
-    let whole = tiny_engine(
-        DecodeConfig {
-            shared_context: false,
-            ..decode(2)
-        },
-        false,
-    );
-    let shared = tiny_engine(decode(2), false);
+    let (whole, shared) = without_and_with_shared_context(2);
     for temperature in [0.0, 0.7, 1.5] {
         let sampling = SamplingConfig {
             temperature,
