@@ -28,10 +28,16 @@
 #                     no GGUF): a's checks, the harness and b's timed job in one
 #                     call, without the SmolLM2 parity
 #
+# Two own-part attention kernels can be compared in one call:
+# ALT_OWN (default tiles) is the CHORUS_ATTEND_OWN value of the other one,
+# ALT_CHECK the cuda_check backends to run with it, ALT_METHODS the methods
+# timed with it as well, ALT_PROFILED (c) those profiled with it; REPEATS (c) runs the timed job that many rounds.
+#
 # Outputs (logs, JSON) go to $OUT; build the binaries first with
 # scripts/gpu/prepare_gpu.sh (here, on the development machine).
 set -u
 W=/root/chorus
+ALT_OWN=${ALT_OWN:-tiles}
 mkdir -p "$W"
 export PYTHONUNBUFFERED=1
 unxz() { python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$1" "$2" && chmod +x "$2"; }
@@ -56,11 +62,11 @@ a)
     timeout 120 "$W/cuda_check" --backend "$backend" --out "$OUT/cuda_check_$backend.json" >> "$LOG" 2>&1
     echo "exit $?" >> "$LOG"
   done
-  # The previous own-part kernel too (CHORUS_ATTEND_OWN=blocks), when both are timed.
-  for backend in ${BLOCKS_CHECK-}; do
-    step "cuda_check $backend, attend_own_blocks"
-    CHORUS_ATTEND_OWN=blocks timeout 120 "$W/cuda_check" --backend "$backend" \
-      --out "$OUT/cuda_check_${backend}_blocks.json" >> "$LOG" 2>&1
+  # The other own-part kernel too (CHORUS_ATTEND_OWN=$ALT_OWN), when both are timed.
+  for backend in ${ALT_CHECK-}; do
+    step "cuda_check $backend, CHORUS_ATTEND_OWN=$ALT_OWN"
+    CHORUS_ATTEND_OWN=$ALT_OWN timeout 120 "$W/cuda_check" --backend "$backend" \
+      --out "$OUT/cuda_check_${backend}_$ALT_OWN.json" >> "$LOG" 2>&1
     echo "exit $?" >> "$LOG"
   done
   common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
@@ -125,14 +131,14 @@ b|e)
     step "ensemble-generate $method 2032 items"
     timeout 200 "$W/ensemble-generate" --method $method "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
   done
-  # The same job with the previous own-part kernel (BLOCKS_METHODS="flex avg").
-  for method in ${BLOCKS_METHODS-}; do
+  # The same job with the other own-part kernel (ALT_METHODS="flex avg").
+  for method in ${ALT_METHODS-}; do
     bin=ensemble-generate; extra=(--method $method)
     [ $method = flex ] && { bin=flex-generate; extra=(); }
     have $bin || continue
-    step "$method 2032 items, attend_own_blocks"
-    CHORUS_ATTEND_OWN=blocks timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
-      --output "$W/$method-blocks.feather" >> "$LOG" 2>&1
+    step "$method 2032 items, CHORUS_ATTEND_OWN=$ALT_OWN"
+    CHORUS_ATTEND_OWN=$ALT_OWN timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+      --output "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
@@ -153,11 +159,13 @@ c)
     code=$?; echo "exit $code" >> "$LOG"
     [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ok=0
   done
-  for backend in ${BLOCKS_CHECK-}; do
-    step "cuda_check $backend, attend_own_blocks"
-    CHORUS_ATTEND_OWN=blocks timeout 120 "$W/cuda_check" --backend "$backend" \
-      --out "$OUT/cuda_check_${backend}_blocks.json" >> "$LOG" 2>&1
-    echo "exit $?" >> "$LOG"
+  for backend in ${ALT_CHECK-}; do
+    step "cuda_check $backend, CHORUS_ATTEND_OWN=$ALT_OWN"
+    CHORUS_ATTEND_OWN=$ALT_OWN timeout 120 "$W/cuda_check" --backend "$backend" \
+      --out "$OUT/cuda_check_${backend}_$ALT_OWN.json" >> "$LOG" 2>&1
+    code=$?; echo "exit $code" >> "$LOG"
+    # A failing alternative kernel is not timed.
+    [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ALT_METHODS=
   done
   [ $ok = 1 ] || { step "f32 kernel check failed: no timings"; exit 1; }
   common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
@@ -175,18 +183,28 @@ c)
     step "$method profiled (CHORUS_PROFILE_OPS=1)"
     CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/p.feather" >> "$LOG" 2>&1
   done
-  for method in ${METHODS-flex avg max per_prompt}; do
+  for method in ${ALT_PROFILED-}; do
     bin=ensemble-generate; extra=(--method $method)
     [ $method = flex ] && { bin=flex-generate; extra=(); }
-    step "$method 2032 items"
-    timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
+    step "$method profiled (CHORUS_PROFILE_OPS=1), CHORUS_ATTEND_OWN=$ALT_OWN"
+    CHORUS_ATTEND_OWN=$ALT_OWN CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+      --output "$W/p.feather" >> "$LOG" 2>&1
   done
-  for method in ${BLOCKS_METHODS-}; do
-    bin=ensemble-generate; extra=(--method $method)
-    [ $method = flex ] && { bin=flex-generate; extra=(); }
-    step "$method 2032 items, attend_own_blocks"
-    CHORUS_ATTEND_OWN=blocks timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
-      --output "$W/$method-blocks.feather" >> "$LOG" 2>&1
+  # REPEATS rounds of the job; in each, every method with the default
+  # own-part kernel and then (ALT_METHODS) with CHORUS_ATTEND_OWN=$ALT_OWN, so
+  # both kernels meet the same machine state.
+  for round in $(seq "${REPEATS:-1}"); do
+    for method in ${METHODS-flex avg max per_prompt}; do
+      bin=ensemble-generate; extra=(--method $method)
+      [ $method = flex ] && { bin=flex-generate; extra=(); }
+      step "$method 2032 items (round $round)"
+      timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
+      case " ${ALT_METHODS-} " in *" $method "*) ;; *) continue ;; esac
+      step "$method 2032 items, CHORUS_ATTEND_OWN=$ALT_OWN (round $round)"
+      CHORUS_ATTEND_OWN=$ALT_OWN timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+        --output "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
+      python3 scripts/gpu/compare_rows.py "$W/$method.feather" "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
+    done
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;

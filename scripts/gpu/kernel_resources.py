@@ -25,14 +25,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nvrtc_check import compile_one  # noqa: E402
+from nvrtc_check import compile_one, tile_keys  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "crates/chorus-llama/src/kernels/cuda"
 DEFINES = {"bf16": ["-DCHORUS_BF16"], "f16": ["-DCHORUS_F16"], "f32": []}
 
 # Threads per block each kernel is launched with (cuda/mod.rs).
-THREADS = {"attend_own": 128, "shared_softmax": 256}
+THREADS = {"attend_own": 128, "attend_own_tiles": 128, "shared_softmax": 256}
 ROW_THREADS = 256
 
 
@@ -82,7 +82,11 @@ def main():
         "elementwise": (common + (SRC / "elementwise.cu").read_text(), []),
         "attention": (
             common + (SRC / "attention.cu").read_text(),
-            [f"-DGROUP={args.group}", f"-DHEAD_DIM={args.dim}"],
+            [
+                f"-DGROUP={args.group}",
+                f"-DHEAD_DIM={args.dim}",
+                f"-DTILE_KEYS={tile_keys(args.group, args.dim, 4 if args.elem == 'f32' else 2)}",
+            ],
         ),
     }
     print(f"{'kernel':<22} {'regs':>5} {'spill st/ld':>12} {'smem':>7} {'threads':>8} {'blocks/SM':>10}")

@@ -46,6 +46,15 @@ def compile_one(lib, source, name, options):
     return rc == 0, log.value.decode(errors="replace"), ptx
 
 
+def tile_keys(group, dim, elem_bytes):
+    """attend_own_tiles' key window, as cuda/mod.rs's tile_keys computes it."""
+    if dim % 32:
+        return 0
+    free = max(0, (40 << 10) - 4 * group * dim * 4)
+    keys = free // ((2 * dim + 64 // elem_bytes) * elem_bytes)
+    return 0 if keys < 8 else min(keys, 48)
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CHORUS_NVRTC", "libnvrtc.so.12")
     lib = load(path)
@@ -57,13 +66,14 @@ def main():
     failures = 0
     for elem in ["-DCHORUS_BF16", "-DCHORUS_F16", None]:
         for name, source in modules.items():
-            geometries = [(3, 64), (3, 128), (4, 128), (2, 8)] if name == "attention" else [None]
+            geometries = [(3, 64), (3, 128), (4, 128), (7, 64), (8, 256), (2, 8)] if name == "attention" else [None]
             for geometry in geometries:
                 options = ["--gpu-architecture=compute_90", "--std=c++17"]
                 if elem:
                     options.append(elem)
                 if geometry:
-                    options += [f"-DGROUP={geometry[0]}", f"-DHEAD_DIM={geometry[1]}"]
+                    keys = tile_keys(geometry[0], geometry[1], 4 if elem is None else 2)
+                    options += [f"-DGROUP={geometry[0]}", f"-DHEAD_DIM={geometry[1]}", f"-DTILE_KEYS={keys}"]
                 ok, log, _ = compile_one(lib, source, f"{name}.cu", options)
                 label = f"{name} {elem or 'f32'} {geometry or ''}"
                 print(("ok   " if ok else "FAIL ") + label)

@@ -3,7 +3,7 @@
 //! their bits). The CUDA kernels read them by offset; the packing itself is
 //! plain host code, tested here without a GPU.
 
-use crate::kernels::PassPlan;
+use crate::kernels::{Heads, PassPlan};
 use crate::select::{Fusion, Selection};
 
 /// Offsets (in u32 words) of each table in the packed buffer.
@@ -72,6 +72,96 @@ pub(crate) fn pack(plan: &PassPlan) -> (Vec<u32>, Offsets) {
     // Never empty: a zero-length device allocation is an error.
     buffer.push(0);
     (buffer, offsets)
+}
+
+/// Tokens of one `attend_own_tiles` block at most (four warps, four tokens each).
+pub(crate) const TILE_TOKENS: usize = 16;
+
+/// A run of consecutive tokens of one row whose own keys (the keys past the
+/// row's shared context that they see) all lie in `[lo, hi)` of the row's key
+/// space: `attend_own_tiles` copies those keys into shared memory once for the
+/// whole tile instead of once per token. A prefill segment of n tokens sees
+/// ~n/2 own keys per token, all among the segment's n, so a tile turns ~n²/2
+/// key reads from the cache into n.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OwnTile {
+    /// First token (pass order).
+    pub first: u32,
+    /// Tokens in the tile.
+    pub count: u32,
+    /// First own key any of them sees (row key space); `hi == lo` when none does.
+    pub lo: u32,
+    /// One past the last own key any of them sees.
+    pub hi: u32,
+}
+
+/// Shared memory `attend_own_tiles` may use for its warps' queries and a
+/// tile's keys (static shared memory stops at 48 KiB; 40 leaves room for six
+/// blocks per SM).
+const TILE_SHARED_BYTES: usize = 40 << 10;
+
+/// Keys of a tile's window that fit in shared memory beside the queries of
+/// `warps` warps (f32, as attention.cu lays them out), with key rows padded by
+/// 64 bytes; at most 48, and 0 (no tiled kernel) when fewer than 8 fit or the
+/// head dim is not a multiple of 32.
+pub(crate) fn tile_keys(heads: Heads, elem_bytes: usize, warps: usize) -> usize {
+    if !heads.dim.is_multiple_of(32) {
+        return 0;
+    }
+    let queries = warps * heads.group() * heads.dim * 4;
+    let per_key = (2 * heads.dim + 64 / elem_bytes) * elem_bytes;
+    let keys = TILE_SHARED_BYTES.saturating_sub(queries) / per_key;
+    if keys < 8 { 0 } else { keys.min(48) }
+}
+
+/// The own-key window of token `t`: the smallest `[lo, hi)` holding every key
+/// at or past its row's shared context that it sees (`lo == hi` when none).
+fn own_window(plan: &PassPlan, t: usize) -> (u32, u32) {
+    let shared = plan.token_row(t).shared as u32;
+    let own = plan
+        .token_ranges(t)
+        .iter()
+        .map(|&[start, end]| (start.max(shared), end))
+        .filter(|(start, end)| start < end);
+    own.fold(
+        None,
+        |window: Option<(u32, u32)>, (start, end)| match window {
+            Some((lo, hi)) => Some((lo.min(start), hi.max(end))),
+            None => Some((start, end)),
+        },
+    )
+    .unwrap_or((shared, shared))
+}
+
+/// The pass's tokens cut into [`OwnTile`]s, in order: a tile grows while the
+/// next token is of the same row, starts its window at the same key (a new
+/// segment of a flex row starts a new tile, so segments never share a window),
+/// and keeps the union window within `max_keys`; at most `max_tokens` tokens.
+/// A token whose own window alone is wider than `max_keys` gets a tile of its
+/// own (the kernel then reads its keys from the cache).
+pub(crate) fn own_tiles(plan: &PassPlan, max_tokens: usize, max_keys: usize) -> Vec<OwnTile> {
+    let mut tiles: Vec<OwnTile> = Vec::new();
+    for t in 0..plan.len() {
+        let (lo, hi) = own_window(plan, t);
+        if let Some(tile) = tiles.last_mut() {
+            let joins = plan.token_rows[tile.first as usize] == plan.token_rows[t]
+                && (tile.count as usize) < max_tokens
+                && tile.lo == lo
+                && (tile.hi.max(hi) - lo) as usize <= max_keys;
+            if joins {
+                tile.count += 1;
+                tile.hi = tile.hi.max(hi);
+                continue;
+            }
+        }
+        tiles.push(OwnTile {
+            first: t as u32,
+            count: 1,
+            lo,
+            hi,
+        });
+    }
+    tiles
 }
 
 /// The distinct positions of a pass: a prefill of thousands of rows repeats
@@ -270,6 +360,142 @@ mod tests {
         assert_eq!(&buffer[o.row_shared..o.row_shared + 2], &[0, 4]);
         assert_eq!(&buffer[o.logit_tokens..o.logit_tokens + 2], &[1, 2]);
         assert_eq!(buffer[o.tokens + 2], 9);
+    }
+
+    /// A pass of rows `(shared, segment lengths)`: every token sees the shared
+    /// context and its own segment up to itself (a flex prefill; one segment
+    /// is a plain causal row).
+    fn segmented_plan(rows: &[(usize, Vec<usize>)]) -> PassPlan {
+        let mut plan = PassPlan::new(Heads {
+            query: 2,
+            key_value: 1,
+            dim: 4,
+        });
+        for (slot, (shared, segments)) in rows.iter().enumerate() {
+            let len: usize = segments.iter().sum();
+            let offset = plan.len();
+            plan.rows.push(RowPass {
+                slot,
+                shared: *shared,
+                cached: 0,
+                len,
+                offset,
+            });
+            let mut start = *shared;
+            for &segment in segments {
+                for i in 0..segment {
+                    plan.tokens.push(0);
+                    plan.positions.push(i as u32);
+                    plan.token_rows.push(slot as u32);
+                    if *shared > 0 {
+                        plan.ranges.push([0, *shared as u32]);
+                    }
+                    plan.ranges.push([start as u32, (start + i + 1) as u32]);
+                    plan.range_starts.push(plan.ranges.len() as u32);
+                }
+                start += segment;
+            }
+        }
+        plan
+    }
+
+    fn spans(tiles: &[OwnTile]) -> Vec<[u32; 4]> {
+        tiles
+            .iter()
+            .map(|t| [t.first, t.count, t.lo, t.hi])
+            .collect()
+    }
+
+    #[test]
+    fn tile_windows_fit_shared_memory_beside_the_queries() {
+        let heads = |query, key_value, dim| Heads {
+            query,
+            key_value,
+            dim,
+        };
+        // Llama-3.2-3B in bf16: 6 KiB of queries, 576 bytes a key: 60 fit, 48 kept.
+        assert_eq!(tile_keys(heads(24, 8, 128), 2, 4), 48);
+        // Group 8 of 256-dim heads: 32 KiB of queries leave 8 KiB, 7 keys: no tiles.
+        assert_eq!(tile_keys(heads(16, 2, 256), 2, 4), 0);
+        // f32 keys of 128 dims: (40 KiB - 6 KiB) / 1088 bytes.
+        assert_eq!(tile_keys(heads(24, 8, 128), 4, 4), 32);
+        assert_eq!(tile_keys(heads(9, 3, 80), 2, 4), 0);
+    }
+
+    #[test]
+    fn tiles_cut_causal_rows_at_the_token_limit_and_at_rows() {
+        let plan = segmented_plan(&[(5, vec![20]), (5, vec![20])]);
+        let tiles = own_tiles(&plan, 16, 48);
+        assert_eq!(
+            spans(&tiles),
+            [
+                [0, 16, 5, 21],
+                [16, 4, 5, 25],
+                [20, 16, 5, 21],
+                [36, 4, 5, 25]
+            ]
+        );
+    }
+
+    #[test]
+    fn tiles_never_span_two_segments_of_a_flex_row() {
+        let plan = segmented_plan(&[(3, vec![3, 4]), (0, vec![2])]);
+        let tiles = own_tiles(&plan, 16, 48);
+        assert_eq!(spans(&tiles), [[0, 3, 3, 6], [3, 4, 6, 10], [7, 2, 0, 2]]);
+    }
+
+    #[test]
+    fn tokens_wider_than_the_key_limit_get_tiles_of_their_own() {
+        let plan = segmented_plan(&[(0, vec![6])]);
+        let tiles = own_tiles(&plan, 16, 4);
+        assert_eq!(spans(&tiles), [[0, 4, 0, 4], [4, 1, 0, 5], [5, 1, 0, 6]]);
+    }
+
+    #[test]
+    fn a_token_that_sees_only_the_shared_context_has_an_empty_window() {
+        let mut plan = segmented_plan(&[(4, vec![1])]);
+        plan.ranges = vec![[0, 4]];
+        plan.range_starts = vec![0, 1];
+        assert_eq!(spans(&own_tiles(&plan, 16, 48)), [[0, 1, 4, 4]]);
+    }
+
+    proptest::proptest! {
+        /// Tiles cover the pass in order, stay within one row and the token
+        /// limit, and every own key a token sees lies in its tile's window,
+        /// which fits the key limit whenever the tile has several tokens.
+        #[test]
+        fn tiles_partition_the_pass_and_hold_every_own_key(
+            rows in proptest::collection::vec(
+                (0usize..40, proptest::collection::vec(1usize..30, 1..5)),
+                1..5,
+            ),
+            max_tokens in 1usize..20,
+            max_keys in 1usize..64,
+        ) {
+            let plan = segmented_plan(&rows);
+            let tiles = own_tiles(&plan, max_tokens, max_keys);
+            let mut next = 0u32;
+            for tile in &tiles {
+                proptest::prop_assert_eq!(tile.first, next);
+                proptest::prop_assert!(tile.count >= 1 && tile.count as usize <= max_tokens);
+                proptest::prop_assert!(tile.lo <= tile.hi);
+                if tile.count > 1 {
+                    proptest::prop_assert!((tile.hi - tile.lo) as usize <= max_keys);
+                }
+                for t in tile.first..tile.first + tile.count {
+                    let t = t as usize;
+                    proptest::prop_assert_eq!(plan.token_rows[t], plan.token_rows[tile.first as usize]);
+                    let shared = plan.token_row(t).shared as u32;
+                    for &[start, end] in plan.token_ranges(t) {
+                        for key in start.max(shared)..end {
+                            proptest::prop_assert!(tile.lo <= key && key < tile.hi);
+                        }
+                    }
+                }
+                next += tile.count;
+            }
+            proptest::prop_assert_eq!(next as usize, plan.len());
+        }
     }
 
     #[test]

@@ -271,18 +271,28 @@ __device__ __forceinline__ vraw ld_vraw(const elem* p) {
 __device__ __forceinline__ float vraw_at(const vraw& r, int e) { return ld(r.v[e]); }
 #endif
 
-extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
-attend_own(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
-           const float* shared_max, const float* shared_sum, elem* out, Pass p, int tokens, int kv_heads,
-           int capacity, float scale) {
-    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;
-    if (t >= tokens) return;
+// Where a warp reads a token's own keys: its cache slot, or a tile's copy of
+// the keys in shared memory (attend_own_tiles). Key k of the row's key space
+// is at k_rows + (k - first) · k_stride, its value at v_rows + (k - first) · v_stride.
+struct OwnKeys {
+    const elem* k_rows;
+    const elem* v_rows;
+    unsigned first;
+    int k_stride;
+    int v_stride;
+};
+
+// Token t's own keys for kv head g, by one warp, merged with the shared part
+// and written to `out`. `qs` is the warp's shared-memory slice for the queries.
+__device__ __forceinline__ void attend_token(const elem* q_grouped, OwnKeys src, const float* shared_out,
+                                             const float* shared_max, const float* shared_sum, elem* out,
+                                             const Pass& p, int t, int g, unsigned shared, int tokens,
+                                             int kv_heads, float scale, float (*qs)[HEAD_DIM], int lane) {
     int sub = lane & (SUB - 1), slot_key = lane / SUB;
-    unsigned shared = p.row_shared[p.tok_row[t]];
-    long slot = p.tok_slot[t];
-    LOAD_QUERIES
+    const elem* qt = q_grouped + ((long)g * tokens + t) * GROUP * HEAD_DIM;
+    __syncwarp(); // the warp's previous token has finished reading qs
+    for (int i = lane; i < GROUP * HEAD_DIM; i += 32) qs[i / HEAD_DIM][i % HEAD_DIM] = ld(qt[i]) * scale;
+    __syncwarp();
     float acc[GROUP][PER_LANE], m[GROUP], l[GROUP];
 #pragma unroll
     for (int j = 0; j < GROUP; j++) {
@@ -291,8 +301,6 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
         m[j] = -INF_F;
         l[j] = 0.0f;
     }
-    const elem* kbase = keys + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
-    const elem* vbase = values + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
     for (unsigned r = p.range_starts[t]; r < p.range_starts[t + 1]; r++) {
         unsigned end = p.ranges[2 * r + 1];
         for (unsigned first = max(p.ranges[2 * r], shared); first < end; first += STEP_KEYS) {
@@ -301,7 +309,7 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
             unsigned k = first + slot_key;
             // Every read of the step first: the key chunks, then the values.
             raw8 kr[CHUNKS];
-            const elem* kk = kbase + (long)(k - shared) * HEAD_DIM + SUB * 2 * sub;
+            const elem* kk = src.k_rows + (long)(k - src.first) * src.k_stride + SUB * 2 * sub;
 #pragma unroll
             for (int c = 0; c < CHUNKS; c++) {
                 if (valid) kr[c] = ld_raw8(kk + 32 * c);
@@ -309,7 +317,8 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
             vraw vr[STEP_KEYS];
 #pragma unroll
             for (int i = 0; i < STEP_KEYS; i++) {
-                if (i < count) vr[i] = ld_vraw(vbase + (long)(first + i - shared) * HEAD_DIM + lane * PER_LANE);
+                if (i < count)
+                    vr[i] = ld_vraw(src.v_rows + (long)(first + i - src.first) * src.v_stride + lane * PER_LANE);
             }
             float s[GROUP];
 #pragma unroll
@@ -318,7 +327,7 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
                 if (valid) {
 #pragma unroll
                     for (int c = 0; c < CHUNKS; c++) {
-                        const float* qd = &qs[warp][j][32 * c + SUB * 2 * sub];
+                        const float* qd = &qs[j][32 * c + SUB * 2 * sub];
 #pragma unroll
                         for (int i = 0; i < 8; i++) dot += qd[i] * raw8_at(kr[c], i);
                     }
@@ -358,7 +367,77 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
     }
 #define OWN_DIM(e) (lane * PER_LANE + (e))
     MERGE_AND_STORE(OWN_DIM)
+#undef OWN_DIM
 }
+
+// One warp per (token, kv head), the keys read from the cache.
+extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
+attend_own(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
+           const float* shared_max, const float* shared_sum, elem* out, Pass p, int tokens, int kv_heads,
+           int capacity, float scale) {
+    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;
+    if (t >= tokens) return;
+    unsigned shared = p.row_shared[p.tok_row[t]];
+    long slot = p.tok_slot[t];
+    long base = (slot * kv_heads + g) * capacity * HEAD_DIM;
+    OwnKeys src = {keys + base, values + base, shared, HEAD_DIM, HEAD_DIM};
+    attend_token(q_grouped, src, shared_out, shared_max, shared_sum, out, p, t, g, shared, tokens, kv_heads,
+                 scale, qs[warp], lane);
+}
+
+// Keys of a tile's window held in shared memory (TILE_KEYS is set by the host
+// from what fits beside the queries; 0 leaves the tiled kernel out). Key rows
+// are padded by 64 bytes so that the eight keys of a step, read by four lanes
+// each with 16-byte loads, fall in distinct banks.
+#ifndef TILE_KEYS
+#define TILE_KEYS 0
+#endif
+#if TILE_KEYS > 0
+#define TILE_K_STRIDE (HEAD_DIM + 64 / (int)sizeof(elem))
+
+// One block of OWN_WARPS warps per (tile, kv head): a tile is a run of
+// consecutive tokens of one row whose own keys lie in [lo, hi) (the host's
+// own_tiles in kernels/packed.rs), so a prefill segment's keys are read from
+// the cache once into shared memory instead of once per token; the warps then
+// take the tile's tokens in turn. A window wider than TILE_KEYS (a lone token
+// seeing many own keys) is read from the cache as attend_own does.
+extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
+attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
+                 const float* shared_max, const float* shared_sum, elem* out, Pass p, const unsigned* tiles,
+                 int tokens, int kv_heads, int capacity, float scale) {
+    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
+    __shared__ __align__(16) elem tile_k[TILE_KEYS * TILE_K_STRIDE];
+    __shared__ __align__(16) elem tile_v[TILE_KEYS * HEAD_DIM];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = blockIdx.y;
+    const unsigned* tile = tiles + 4 * (long)blockIdx.x;
+    int first = tile[0], count = tile[1];
+    unsigned lo = tile[2], hi = tile[3];
+    unsigned shared = p.row_shared[p.tok_row[first]];
+    long slot = p.tok_slot[first];
+    long base = (slot * kv_heads + g) * capacity * HEAD_DIM;
+    OwnKeys src = {keys + base, values + base, shared, HEAD_DIM, HEAD_DIM};
+    if (hi - lo <= TILE_KEYS) {
+        // 16-byte pieces of each key and value row, all issued by the block at once.
+        const int pieces = HEAD_DIM * (int)sizeof(elem) / 16;
+        int n = (int)(hi - lo) * pieces;
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            int key = i / pieces, piece = i % pieces;
+            long row = (long)(lo - shared + key) * HEAD_DIM;
+            uint4 kpiece = reinterpret_cast<const uint4*>(keys + base + row)[piece];
+            uint4 vpiece = reinterpret_cast<const uint4*>(values + base + row)[piece];
+            reinterpret_cast<uint4*>(tile_k + key * TILE_K_STRIDE)[piece] = kpiece;
+            reinterpret_cast<uint4*>(tile_v + key * HEAD_DIM)[piece] = vpiece;
+        }
+        __syncthreads();
+        src = {tile_k, tile_v, lo, TILE_K_STRIDE, HEAD_DIM};
+    }
+    for (int i = warp; i < count; i += OWN_WARPS)
+        attend_token(q_grouped, src, shared_out, shared_max, shared_sum, out, p, first + i, g, shared, tokens,
+                     kv_heads, scale, qs[warp], lane);
+}
+#endif
 #else
 // Head dims that are not a multiple of 32: lanes over keys, 32 keys per step,
 // each lane computing its key's scores whole from the queries in shared memory.
@@ -439,105 +518,3 @@ extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, c
     MERGE_AND_STORE(OWN_DIM)
 }
 #endif
-
-// The previous own-part kernel (one block of 4 warps per token and kv head,
-// keys spread over the warps), kept beside attend_own so that one device
-// session can time both (CHORUS_ATTEND_OWN=blocks selects it).
-#define BLOCK_WARPS 4
-
-// The own part of attention and the merge with the shared part, one block of
-// 4 warps per (token, kv head): the GROUP query heads of the token attend to
-// their visible own keys (online softmax, keys spread over the warps, each
-// lane holding every 32nd dimension), then combine with the shared part's
-// (max, sum, normalised output) by log-sum-exp and write the token's output
-// heads. `shared_out` is null when the pass has no shared part.
-extern "C" __global__ void attend_own_blocks(const elem* q_grouped, const elem* keys, const elem* values,
-                                      const float* shared_out, const float* shared_max, const float* shared_sum,
-                                      elem* out, Pass p, int tokens, int kv_heads, int capacity, float scale) {
-    __shared__ float part_m[BLOCK_WARPS][GROUP];
-    __shared__ float part_l[BLOCK_WARPS][GROUP];
-    __shared__ float part_acc[BLOCK_WARPS][GROUP][PER_LANE * 32];
-    int t = blockIdx.x, g = blockIdx.y;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    unsigned shared = p.row_shared[p.tok_row[t]];
-    long slot = p.tok_slot[t];
-    float q[GROUP][PER_LANE], acc[GROUP][PER_LANE], m[GROUP], l[GROUP];
-#pragma unroll
-    for (int j = 0; j < GROUP; j++) {
-        const elem* qj = q_grouped + (((long)g * tokens + t) * GROUP + j) * HEAD_DIM;
-#pragma unroll
-        for (int e = 0; e < PER_LANE; e++) {
-            int d = e * 32 + lane;
-            q[j][e] = d < HEAD_DIM ? ld(qj[d]) : 0.0f;
-            acc[j][e] = 0.0f;
-        }
-        m[j] = -INF_F;
-        l[j] = 0.0f;
-    }
-    const elem* kbase = keys + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
-    const elem* vbase = values + ((slot * kv_heads + g) * capacity) * HEAD_DIM;
-    for (unsigned r = p.range_starts[t]; r < p.range_starts[t + 1]; r++) {
-        unsigned start = max(p.ranges[2 * r], shared), end = p.ranges[2 * r + 1];
-        for (unsigned k = start + warp; k < end; k += BLOCK_WARPS) {
-            const elem* kk = kbase + (long)(k - shared) * HEAD_DIM;
-            const elem* vv = vbase + (long)(k - shared) * HEAD_DIM;
-            float kv[PER_LANE], vl[PER_LANE];
-#pragma unroll
-            for (int e = 0; e < PER_LANE; e++) {
-                int d = e * 32 + lane;
-                kv[e] = d < HEAD_DIM ? ld(kk[d]) : 0.0f;
-                vl[e] = d < HEAD_DIM ? ld(vv[d]) : 0.0f;
-            }
-            float b = bias_at(p, t, k);
-#pragma unroll
-            for (int j = 0; j < GROUP; j++) {
-                float dot = 0.0f;
-#pragma unroll
-                for (int e = 0; e < PER_LANE; e++) dot += q[j][e] * kv[e];
-                float s = warp_sum(dot) * scale + b;
-                float mn = fmaxf(m[j], s);
-                float correction = expf(m[j] - mn), w = expf(s - mn);
-                l[j] = l[j] * correction + w;
-#pragma unroll
-                for (int e = 0; e < PER_LANE; e++) acc[j][e] = acc[j][e] * correction + w * vl[e];
-                m[j] = mn;
-            }
-        }
-    }
-#pragma unroll
-    for (int j = 0; j < GROUP; j++) {
-        if (lane == 0) {
-            part_m[warp][j] = m[j];
-            part_l[warp][j] = l[j];
-        }
-#pragma unroll
-        for (int e = 0; e < PER_LANE; e++) part_acc[warp][j][e * 32 + lane] = acc[j][e];
-    }
-    __syncthreads();
-    int query_heads = kv_heads * GROUP;
-    for (int j = warp; j < GROUP; j += BLOCK_WARPS) {
-        long sr = ((long)g * tokens + t) * GROUP + j;
-        float ms = shared_out ? shared_max[sr] : -INF_F;
-        float mx = ms;
-        for (int w = 0; w < BLOCK_WARPS; w++) mx = fmaxf(mx, part_m[w][j]);
-        float total = 0.0f, fs = 0.0f;
-        if (ms > -INF_F) {
-            fs = expf(ms - mx) * shared_sum[sr];
-            total += fs;
-        }
-        float fw[BLOCK_WARPS];
-        for (int w = 0; w < BLOCK_WARPS; w++) {
-            fw[w] = part_m[w][j] > -INF_F ? expf(part_m[w][j] - mx) : 0.0f;
-            total += fw[w] * part_l[w][j];
-        }
-        float inv = total > 0.0f ? 1.0f / total : 0.0f;
-        for (int e = 0; e < PER_LANE; e++) {
-            int d = e * 32 + lane;
-            if (d >= HEAD_DIM) continue;
-            float o = 0.0f;
-            if (ms > -INF_F) o += fs * shared_out[sr * HEAD_DIM + d];
-            for (int w = 0; w < BLOCK_WARPS; w++) o += fw[w] * part_acc[w][j][d];
-            out[(long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + d] = st(o * inv);
-        }
-    }
-}

@@ -33,7 +33,7 @@ use cudarc::nvrtc::{CompileOptions, compile_ptx_with_opts};
 
 pub use elem::CudaElem;
 
-use super::packed::{Offsets, pack, pack_selections};
+use super::packed::{Offsets, TILE_TOKENS, own_tiles, pack, pack_selections, tile_keys};
 use super::{Heads, Kernels, KvShape, MatrixUse, PassPlan};
 use crate::LlamaError;
 use crate::profile::timed;
@@ -58,6 +58,31 @@ macro_rules! launch {
 const COMMON: &str = include_str!("common.cuh");
 const ELEMENTWISE: &str = include_str!("elementwise.cu");
 const ATTENTION: &str = include_str!("attention.cu");
+
+/// The kernel source `name` of this folder: the built-in copy, or the file of
+/// that name in the folder `CHORUS_CUDA_SOURCE` names. A benchmark switch: a
+/// kernel can be changed and timed on a GPU machine without a new build.
+fn kernel_source(name: &str, built_in: &'static str) -> Result<String, LlamaError> {
+    match std::env::var_os("CHORUS_CUDA_SOURCE") {
+        Some(dir) => {
+            let path = std::path::Path::new(&dir).join(name);
+            std::fs::read_to_string(&path).map_err(|e| LlamaError::Device {
+                device: "cuda".into(),
+                operation: format!(
+                    "reading kernel source {} (CHORUS_CUDA_SOURCE)",
+                    path.display()
+                ),
+                message: e.to_string(),
+            })
+        }
+        None => Ok(built_in.to_owned()),
+    }
+}
+
+/// The common header followed by the module `name`.
+fn module_source(name: &str, built_in: &'static str) -> Result<String, LlamaError> {
+    Ok(kernel_source("common.cuh", COMMON)? + &kernel_source(name, built_in)?)
+}
 
 /// Tokens per block of `attend_own` (one warp each; `OWN_WARPS` in attention.cu).
 const OWN_WARPS: usize = 4;
@@ -139,16 +164,35 @@ struct AttentionFns {
     rope_store: CudaFunction,
     shared_softmax: CudaFunction,
     attend_own: CudaFunction,
-    /// The previous own-part kernel (a block per token), kept to be timed
-    /// against `attend_own` in one session: `CHORUS_ATTEND_OWN=blocks`.
-    attend_own_blocks: CudaFunction,
+    /// The own part by tiles of tokens (None where the head geometry leaves
+    /// no room for a tile's keys in shared memory).
+    attend_own_tiles: Option<CudaFunction>,
 }
 
-/// Whether `CHORUS_ATTEND_OWN=blocks` asks for the previous own-part kernel
-/// (read once: a benchmark switch, not a setting).
-fn own_blocks_kernel() -> bool {
+/// Whether the own part of attention runs by tiles (`attend_own_tiles`)
+/// rather than one warp per token (`attend_own`): `CHORUS_ATTEND_OWN=tiles`
+/// (read once; a benchmark switch until both are timed on one GPU).
+fn own_by_tiles() -> bool {
     static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CHOICE.get_or_init(|| std::env::var("CHORUS_ATTEND_OWN").is_ok_and(|v| v == "blocks"))
+    *CHOICE.get_or_init(|| std::env::var("CHORUS_ATTEND_OWN").is_ok_and(|v| v == "tiles"))
+}
+
+/// Appends the pass's own-key tiles to its packed `buffer` when the tiled
+/// kernel is chosen and the tiles hold several tokens on average (a decode
+/// step's tokens are each a tile of one, which one warp per token serves
+/// better); returns where they start and how many there are.
+fn pack_own_tiles<E: CudaElem>(plan: &PassPlan, buffer: &mut Vec<u32>) -> Option<(usize, usize)> {
+    let keys = tile_keys(plan.heads, std::mem::size_of::<E>(), OWN_WARPS);
+    if !own_by_tiles() || keys == 0 {
+        return None;
+    }
+    let tiles = own_tiles(plan, TILE_TOKENS, keys);
+    if tiles.len() * 2 > plan.len() {
+        return None;
+    }
+    let at = buffer.len();
+    buffer.extend(tiles.iter().flat_map(|t| [t.first, t.count, t.lo, t.hi]));
+    Some((at, tiles.len()))
 }
 
 /// A row-major `[rows, cols]` matrix on the device (activations and weights).
@@ -214,6 +258,9 @@ pub struct CudaPass {
     table: CudaSlice<u32>,
     offsets: Offsets,
     arg: PassArg,
+    /// Where the own-key tiles start in `table`, and how many there are, when
+    /// the pass runs `attend_own_tiles`.
+    tiles: Option<(usize, usize)>,
 }
 
 fn device_error(ordinal: usize, operation: &str, error: impl std::fmt::Debug) -> LlamaError {
@@ -273,17 +320,24 @@ impl<E: CudaElem> CudaKernels<E> {
             self.ordinal,
             &self.ctx,
             &self.arch,
-            format!("{COMMON}{ATTENTION}"),
+            module_source("attention.cu", ATTENTION)?,
             &[
                 format!("-DGROUP={}", key.0),
                 format!("-DHEAD_DIM={}", key.1),
+                format!(
+                    "-DTILE_KEYS={}",
+                    tile_keys(heads, std::mem::size_of::<E>(), OWN_WARPS)
+                ),
             ],
         )?;
         let fns = Arc::new(AttentionFns {
             rope_store: self.function(&module, "rope_store")?,
             shared_softmax: self.function(&module, "shared_softmax")?,
             attend_own: self.function(&module, "attend_own")?,
-            attend_own_blocks: self.function(&module, "attend_own_blocks")?,
+            attend_own_tiles: match tile_keys(heads, std::mem::size_of::<E>(), OWN_WARPS) {
+                0 => None,
+                _ => Some(self.function(&module, "attend_own_tiles")?),
+            },
         });
         cache.insert(key, Arc::clone(&fns));
         Ok(fns)
@@ -502,7 +556,13 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             .compute_capability()
             .map_err(|e| device_error(ordinal, "reading the compute capability", e))?;
         let arch = format!("compute_{major}{minor}");
-        let module = Self::compile(ordinal, &ctx, &arch, format!("{COMMON}{ELEMENTWISE}"), &[])?;
+        let module = Self::compile(
+            ordinal,
+            &ctx,
+            &arch,
+            module_source("elementwise.cu", ELEMENTWISE)?,
+            &[],
+        )?;
         let load = |name: &str| {
             module
                 .load_function(name)
@@ -677,7 +737,8 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
     }
 
     fn prepare(&self, plan: PassPlan) -> Result<CudaPass, LlamaError> {
-        let (buffer, offsets) = pack(&plan);
+        let (mut buffer, offsets) = pack(&plan);
+        let tiles = pack_own_tiles::<E>(&plan, &mut buffer);
         let table = self.upload(&buffer)?;
         let arg = PassArg::new(self.ptr(&table), &offsets);
         Ok(CudaPass {
@@ -685,6 +746,7 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             table,
             offsets,
             arg,
+            tiles,
         })
     }
 
@@ -834,26 +896,43 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             ),
             None => (null, null, null),
         };
-        let (own_fn, own) = if own_blocks_kernel() {
-            let config = LaunchConfig {
-                grid_dim: (tokens as u32, kv_heads as u32, 1),
-                block_dim: (128, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            (&fns.attend_own_blocks, config)
-        } else {
-            let config = LaunchConfig {
-                grid_dim: (tokens.div_ceil(OWN_WARPS) as u32, kv_heads as u32, 1),
-                block_dim: (32 * OWN_WARPS as u32, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            (&fns.attend_own, config)
+        let per_token = LaunchConfig {
+            grid_dim: (tokens.div_ceil(OWN_WARPS) as u32, kv_heads as u32, 1),
+            block_dim: (32 * OWN_WARPS as u32, 1, 1),
+            shared_mem_bytes: 0,
         };
-        timed(self, "attention/attend_own", || {
-            launch!(
+        let tiled = pass.tiles.zip(fns.attend_own_tiles.as_ref());
+        timed(self, "attention/attend_own", || match tiled {
+            Some(((at, count), tiles_fn)) => {
+                let config = LaunchConfig {
+                    grid_dim: (count as u32, kv_heads as u32, 1),
+                    ..per_token
+                };
+                let tiles = self.at(pass, at);
+                launch!(
+                    self,
+                    tiles_fn,
+                    config,
+                    "attend_own_tiles",
+                    &q_grouped,
+                    keys,
+                    values,
+                    &o1,
+                    &m1,
+                    &l1,
+                    &out.buf,
+                    &pass.arg,
+                    &tiles,
+                    &t_i,
+                    &kvh_i,
+                    &cap_i,
+                    &scale
+                )
+            }
+            None => launch!(
                 self,
-                own_fn,
-                own,
+                &fns.attend_own,
+                per_token,
                 "attend_own",
                 &q_grouped,
                 keys,
@@ -867,7 +946,7 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
                 &kvh_i,
                 &cap_i,
                 &scale
-            )
+            ),
         })?;
         drop(shared_part);
         Ok(out)
