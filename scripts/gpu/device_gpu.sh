@@ -29,7 +29,7 @@
 #                     call, without the SmolLM2 parity
 #
 # Two own-part attention kernels can be compared in one call:
-# ALT_OWN (default tiles) is the CHORUS_ATTEND_OWN value of the other one,
+# ALT_OWN (default warps) is the CHORUS_ATTEND_OWN value of the other one,
 # ALT_CHECK the cuda_check backends to run with it, ALT_METHODS the methods
 # timed with it as well, ALT_PROFILED (c) those profiled with it; REPEATS (c) runs the timed job that many rounds.
 #
@@ -37,7 +37,12 @@
 # scripts/gpu/prepare_gpu.sh (here, on the development machine).
 set -u
 W=/root/chorus
-ALT_OWN=${ALT_OWN:-tiles}
+ALT_OWN=${ALT_OWN:-warps}
+# The other kernel's environment: its CHORUS_ATTEND_OWN, and with ALT_SOURCE
+# (a folder of kernel sources, e.g. this checkout's
+# crates/chorus-llama/src/kernels/cuda) its kernels compiled from there.
+alt_env=(CHORUS_ATTEND_OWN="$ALT_OWN")
+[ -n "${ALT_SOURCE:-}" ] && alt_env+=(CHORUS_CUDA_SOURCE="$ALT_SOURCE")
 mkdir -p "$W"
 export PYTHONUNBUFFERED=1
 unxz() { python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" "$1" "$2" && chmod +x "$2"; }
@@ -64,8 +69,8 @@ a)
   done
   # The other own-part kernel too (CHORUS_ATTEND_OWN=$ALT_OWN), when both are timed.
   for backend in ${ALT_CHECK-}; do
-    step "cuda_check $backend, CHORUS_ATTEND_OWN=$ALT_OWN"
-    CHORUS_ATTEND_OWN=$ALT_OWN timeout 120 "$W/cuda_check" --backend "$backend" \
+    step "cuda_check $backend, $ALT_OWN${ALT_SOURCE:+ + $ALT_SOURCE}"
+    env "${alt_env[@]}" timeout 120 "$W/cuda_check" --backend "$backend" \
       --out "$OUT/cuda_check_${backend}_$ALT_OWN.json" >> "$LOG" 2>&1
     echo "exit $?" >> "$LOG"
   done
@@ -136,8 +141,8 @@ b|e)
     bin=ensemble-generate; extra=(--method $method)
     [ $method = flex ] && { bin=flex-generate; extra=(); }
     have $bin || continue
-    step "$method 2032 items, CHORUS_ATTEND_OWN=$ALT_OWN"
-    CHORUS_ATTEND_OWN=$ALT_OWN timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+    step "$method 2032 items, $ALT_OWN${ALT_SOURCE:+ + $ALT_SOURCE}"
+    env "${alt_env[@]}" timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
       --output "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
@@ -160,8 +165,8 @@ c)
     [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ok=0
   done
   for backend in ${ALT_CHECK-}; do
-    step "cuda_check $backend, CHORUS_ATTEND_OWN=$ALT_OWN"
-    CHORUS_ATTEND_OWN=$ALT_OWN timeout 120 "$W/cuda_check" --backend "$backend" \
+    step "cuda_check $backend, $ALT_OWN${ALT_SOURCE:+ + $ALT_SOURCE}"
+    env "${alt_env[@]}" timeout 120 "$W/cuda_check" --backend "$backend" \
       --out "$OUT/cuda_check_${backend}_$ALT_OWN.json" >> "$LOG" 2>&1
     code=$?; echo "exit $code" >> "$LOG"
     # A failing alternative kernel is not timed.
@@ -186,8 +191,8 @@ c)
   for method in ${ALT_PROFILED-}; do
     bin=ensemble-generate; extra=(--method $method)
     [ $method = flex ] && { bin=flex-generate; extra=(); }
-    step "$method profiled (CHORUS_PROFILE_OPS=1), CHORUS_ATTEND_OWN=$ALT_OWN"
-    CHORUS_ATTEND_OWN=$ALT_OWN CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+    step "$method profiled (CHORUS_PROFILE_OPS=1), $ALT_OWN${ALT_SOURCE:+ + $ALT_SOURCE}"
+    env "${alt_env[@]}" CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
       --output "$W/p.feather" >> "$LOG" 2>&1
   done
   # REPEATS rounds of the job; in each, every method with the default
@@ -201,7 +206,7 @@ c)
       timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
       case " ${ALT_METHODS-} " in *" $method "*) ;; *) continue ;; esac
       step "$method 2032 items, CHORUS_ATTEND_OWN=$ALT_OWN (round $round)"
-      CHORUS_ATTEND_OWN=$ALT_OWN timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
+      env "${alt_env[@]}" timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
         --output "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
       python3 scripts/gpu/compare_rows.py "$W/$method.feather" "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
     done

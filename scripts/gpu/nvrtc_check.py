@@ -46,12 +46,15 @@ def compile_one(lib, source, name, options):
     return rc == 0, log.value.decode(errors="replace"), ptx
 
 
-def tile_keys(group, dim, elem_bytes):
-    """attend_own_tiles' key window, as cuda/mod.rs's tile_keys computes it."""
+def tile_keys(group, dim, elem_bytes, warps=4):
+    """attend_own_tiles' key window, as kernels/packed.rs's tile_keys computes it."""
     if dim % 32:
         return 0
-    free = max(0, (40 << 10) - 4 * group * dim * 4)
-    keys = free // ((2 * dim + 64 // elem_bytes) * elem_bytes)
+    budget = 40 << 10
+    queries = warps * group * dim * 4
+    merge_inputs = warps * (group * dim + 2 * group) * 4
+    fixed = queries + merge_inputs if queries + merge_inputs <= budget else queries
+    keys = max(0, budget - fixed) // ((2 * dim + 64 // elem_bytes) * elem_bytes)
     return 0 if keys < 8 else min(keys, 48)
 
 

@@ -95,22 +95,35 @@ pub(crate) struct OwnTile {
     pub hi: u32,
 }
 
-/// Shared memory `attend_own_tiles` may use for its warps' queries and a
-/// tile's keys (static shared memory stops at 48 KiB; 40 leaves room for six
-/// blocks per SM).
+/// Shared memory `attend_own_tiles` may use (static shared memory stops at
+/// 48 KiB; 40 leave room for five blocks per SM).
 const TILE_SHARED_BYTES: usize = 40 << 10;
 
-/// Keys of a tile's window that fit in shared memory beside the queries of
-/// `warps` warps (f32, as attention.cu lays them out), with key rows padded by
-/// 64 bytes; at most 48, and 0 (no tiled kernel) when fewer than 8 fit or the
+/// Shared memory of one own-part block of `warps` warps before any key (as
+/// attention.cu lays it out): each warp's queries in f32, and, when they fit
+/// in the same budget (`OWN_PREFETCH`), each warp's copy of the shared part's
+/// output rows, maxima and sums that its token merges with.
+fn own_block_bytes(heads: Heads, warps: usize) -> usize {
+    let (group, dim) = (heads.group(), heads.dim);
+    let queries = warps * group * dim * 4;
+    let merge_inputs = warps * (group * dim + 2 * group) * 4;
+    if queries + merge_inputs <= TILE_SHARED_BYTES {
+        queries + merge_inputs
+    } else {
+        queries
+    }
+}
+
+/// Keys of a tile's window that fit in shared memory beside what every
+/// own-part block holds ([`own_block_bytes`]), with key rows padded by 64
+/// bytes; at most 48, and 0 (no tiled kernel) when fewer than 8 fit or the
 /// head dim is not a multiple of 32.
 pub(crate) fn tile_keys(heads: Heads, elem_bytes: usize, warps: usize) -> usize {
     if !heads.dim.is_multiple_of(32) {
         return 0;
     }
-    let queries = warps * heads.group() * heads.dim * 4;
     let per_key = (2 * heads.dim + 64 / elem_bytes) * elem_bytes;
-    let keys = TILE_SHARED_BYTES.saturating_sub(queries) / per_key;
+    let keys = TILE_SHARED_BYTES.saturating_sub(own_block_bytes(heads, warps)) / per_key;
     if keys < 8 { 0 } else { keys.min(48) }
 }
 
@@ -413,12 +426,17 @@ mod tests {
             key_value,
             dim,
         };
-        // Llama-3.2-3B in bf16: 6 KiB of queries, 576 bytes a key: 60 fit, 48 kept.
+        // Llama-3.2-3B in bf16: 6 KiB of queries and 6.1 KiB of merge inputs
+        // leave 27.9 KiB, 49 keys of 576 bytes: 48 kept (40,032 bytes in all,
+        // as ptxas reports for the kernel).
         assert_eq!(tile_keys(heads(24, 8, 128), 2, 4), 48);
-        // Group 8 of 256-dim heads: 32 KiB of queries leave 8 KiB, 7 keys: no tiles.
+        // Group 8 of 256-dim heads: 32 KiB of queries (the merge inputs no
+        // longer fit beside them) leave 8 KiB, 7 keys: no tiles.
         assert_eq!(tile_keys(heads(16, 2, 256), 2, 4), 0);
-        // f32 keys of 128 dims: (40 KiB - 6 KiB) / 1088 bytes.
-        assert_eq!(tile_keys(heads(24, 8, 128), 4, 4), 32);
+        // f32 keys of 128 dims: (40 KiB - 12.1 KiB) / 1088 bytes.
+        assert_eq!(tile_keys(heads(24, 8, 128), 4, 4), 26);
+        // Qwen2-7B's group of 7 in bf16: 28.2 KiB before any key, 20 keys.
+        assert_eq!(tile_keys(heads(28, 4, 128), 2, 4), 20);
         assert_eq!(tile_keys(heads(9, 3, 80), 2, 4), 0);
     }
 

@@ -229,26 +229,6 @@ extern "C" __global__ void shared_softmax(float* scores, elem* probs, float* row
 #define OWN_MIN_BLOCKS 6
 #endif
 
-#if defined(CHORUS_BF16) || defined(CHORUS_F16)
-typedef uint4 raw8;
-__device__ __forceinline__ raw8 ld_raw8(const elem* p) { return *reinterpret_cast<const uint4*>(p); }
-__device__ __forceinline__ float raw8_at(const raw8& r, int i) {
-    unsigned w = i < 2 ? r.x : i < 4 ? r.y : i < 6 ? r.z : r.w;
-    return ld((elem)((i & 1) ? (w >> 16) : (w & 0xffffu)));
-}
-#else
-struct raw8 {
-    float4 a, b;
-};
-__device__ __forceinline__ raw8 ld_raw8(const elem* p) {
-    return {reinterpret_cast<const float4*>(p)[0], reinterpret_cast<const float4*>(p)[1]};
-}
-__device__ __forceinline__ float raw8_at(const raw8& r, int i) {
-    const float4& h = i < 4 ? r.a : r.b;
-    int k = i & 3;
-    return k == 0 ? h.x : k == 1 ? h.y : k == 2 ? h.z : h.w;
-}
-#endif
 
 // A lane's PER_LANE value elements of one key, kept packed until used.
 #if (defined(CHORUS_BF16) || defined(CHORUS_F16)) && PER_LANE == 4
@@ -271,6 +251,20 @@ __device__ __forceinline__ vraw ld_vraw(const elem* p) {
 __device__ __forceinline__ float vraw_at(const vraw& r, int e) { return ld(r.v[e]); }
 #endif
 
+// The merge's inputs of a token (its GROUP rows of the shared part's output,
+// max and sum) are copied into the warp's shared memory with cp.async when the
+// token starts, so that their latency overlaps the key loop at no register
+// cost; geometries whose buffers would not fit read them at the merge.
+#define OWN_MERGE_FLOATS (GROUP * HEAD_DIM + 2 * GROUP)
+#define OWN_PREFETCH (OWN_WARPS * (GROUP * HEAD_DIM + OWN_MERGE_FLOATS) * 4 <= 40960)
+
+__device__ __forceinline__ void copy_async4(float* dst, const float* src) {
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(d), "l"(src));
+}
+
+__device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
+
 // Where a warp reads a token's own keys: its cache slot, or a tile's copy of
 // the keys in shared memory (attend_own_tiles). Key k of the row's key space
 // is at k_rows + (k - first) · k_stride, its value at v_rows + (k - first) · v_stride.
@@ -287,11 +281,32 @@ struct OwnKeys {
 __device__ __forceinline__ void attend_token(const elem* q_grouped, OwnKeys src, const float* shared_out,
                                              const float* shared_max, const float* shared_sum, elem* out,
                                              const Pass& p, int t, int g, unsigned shared, int tokens,
-                                             int kv_heads, float scale, float (*qs)[HEAD_DIM], int lane) {
+                                             int kv_heads, float scale, float (*qs)[HEAD_DIM], float* merge_in,
+                                             int lane) {
     int sub = lane & (SUB - 1), slot_key = lane / SUB;
-    const elem* qt = q_grouped + ((long)g * tokens + t) * GROUP * HEAD_DIM;
-    __syncwarp(); // the warp's previous token has finished reading qs
-    for (int i = lane; i < GROUP * HEAD_DIM; i += 32) qs[i / HEAD_DIM][i % HEAD_DIM] = ld(qt[i]) * scale;
+    long sr0 = ((long)g * tokens + t) * GROUP;
+    const elem* qt = q_grouped + sr0 * HEAD_DIM;
+    __syncwarp(); // the warp's previous token has finished reading qs and merge_in
+#if OWN_PREFETCH
+    if (shared_out) {
+#pragma unroll
+        for (int j = 0; j < GROUP; j++) {
+#pragma unroll
+            for (int e = 0; e < PER_LANE; e++) {
+                int d = j * HEAD_DIM + lane * PER_LANE + e;
+                copy_async4(&merge_in[d], &shared_out[sr0 * HEAD_DIM + d]);
+            }
+        }
+        if (lane < GROUP) {
+            copy_async4(&merge_in[GROUP * HEAD_DIM + lane], &shared_max[sr0 + lane]);
+            copy_async4(&merge_in[GROUP * HEAD_DIM + GROUP + lane], &shared_sum[sr0 + lane]);
+        }
+    }
+#endif
+    for (int i = lane * 4; i < GROUP * HEAD_DIM; i += 128) {
+        f4 v = ld4(qt + i);
+        *reinterpret_cast<float4*>(&qs[0][0] + i) = make_float4(v.a * scale, v.b * scale, v.c * scale, v.d * scale);
+    }
     __syncwarp();
     float acc[GROUP][PER_LANE], m[GROUP], l[GROUP];
 #pragma unroll
@@ -365,9 +380,34 @@ __device__ __forceinline__ void attend_token(const elem* q_grouped, OwnKeys src,
             }
         }
     }
-#define OWN_DIM(e) (lane * PER_LANE + (e))
-    MERGE_AND_STORE(OWN_DIM)
-#undef OWN_DIM
+#if OWN_PREFETCH
+    copy_async_wait();
+    __syncwarp(); // every lane's copies of the max and sum are visible
+    const float* so = merge_in;
+    const float* smax = merge_in + GROUP * HEAD_DIM;
+    const float* ssum = smax + GROUP;
+#else
+    const float* so = shared_out + sr0 * HEAD_DIM;
+    const float* smax = shared_max + sr0;
+    const float* ssum = shared_sum + sr0;
+#endif
+    int query_heads = kv_heads * GROUP;
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) {
+        float ms = shared_out ? smax[j] : -INF_F;
+        float mx = fmaxf(ms, m[j]);
+        float fs = ms > -INF_F ? expf(ms - mx) * ssum[j] : 0.0f;
+        float fo = m[j] > -INF_F ? expf(m[j] - mx) : 0.0f;
+        float total = fs + fo * l[j];
+        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        elem* o = out + (long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + lane * PER_LANE;
+#pragma unroll
+        for (int e = 0; e < PER_LANE; e++) {
+            float v = fo * acc[j][e];
+            if (ms > -INF_F) v += fs * so[j * HEAD_DIM + lane * PER_LANE + e];
+            o[e] = st(v * inv);
+        }
+    }
 }
 
 // One warp per (token, kv head), the keys read from the cache.
@@ -376,6 +416,11 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
            const float* shared_max, const float* shared_sum, elem* out, Pass p, int tokens, int kv_heads,
            int capacity, float scale) {
     __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
+#if OWN_PREFETCH
+    __shared__ __align__(16) float merge_in[OWN_WARPS][OWN_MERGE_FLOATS];
+#else
+    float* merge_in[OWN_WARPS] = {};
+#endif
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;
     if (t >= tokens) return;
@@ -384,7 +429,7 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
     long base = (slot * kv_heads + g) * capacity * HEAD_DIM;
     OwnKeys src = {keys + base, values + base, shared, HEAD_DIM, HEAD_DIM};
     attend_token(q_grouped, src, shared_out, shared_max, shared_sum, out, p, t, g, shared, tokens, kv_heads,
-                 scale, qs[warp], lane);
+                 scale, qs[warp], merge_in[warp], lane);
 }
 
 // Keys of a tile's window held in shared memory (TILE_KEYS is set by the host
@@ -408,6 +453,11 @@ attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, co
                  const float* shared_max, const float* shared_sum, elem* out, Pass p, const unsigned* tiles,
                  int tokens, int kv_heads, int capacity, float scale) {
     __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
+#if OWN_PREFETCH
+    __shared__ __align__(16) float merge_in[OWN_WARPS][OWN_MERGE_FLOATS];
+#else
+    float* merge_in[OWN_WARPS] = {};
+#endif
     __shared__ __align__(16) elem tile_k[TILE_KEYS * TILE_K_STRIDE];
     __shared__ __align__(16) elem tile_v[TILE_KEYS * HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = blockIdx.y;
@@ -435,7 +485,7 @@ attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, co
     }
     for (int i = warp; i < count; i += OWN_WARPS)
         attend_token(q_grouped, src, shared_out, shared_max, shared_sum, out, p, first + i, g, shared, tokens,
-                     kv_heads, scale, qs[warp], lane);
+                     kv_heads, scale, qs[warp], merge_in[warp], lane);
 }
 #endif
 #else

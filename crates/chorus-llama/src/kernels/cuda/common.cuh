@@ -78,9 +78,16 @@ struct f8 {
     f4 lo, hi;
 };
 
+// Eight elements as loaded by one 16-byte access (two for f32), kept packed
+// until used: a thread can then have several loads in flight in few registers.
 #if defined(CHORUS_BF16) || defined(CHORUS_F16)
-__device__ __forceinline__ f8 ld8(const elem* p) {
-    uint4 u = *reinterpret_cast<const uint4*>(p);
+typedef uint4 raw8;
+__device__ __forceinline__ raw8 ld_raw8(const elem* p) { return *reinterpret_cast<const uint4*>(p); }
+__device__ __forceinline__ float raw8_at(const raw8& r, int i) {
+    unsigned w = i < 2 ? r.x : i < 4 ? r.y : i < 6 ? r.z : r.w;
+    return ld((elem)((i & 1) ? (w >> 16) : (w & 0xffffu)));
+}
+__device__ __forceinline__ f8 unpack8(const raw8& u) {
     return {{ld((elem)(u.x & 0xffffu)), ld((elem)(u.x >> 16)), ld((elem)(u.y & 0xffffu)), ld((elem)(u.y >> 16))},
             {ld((elem)(u.z & 0xffffu)), ld((elem)(u.z >> 16)), ld((elem)(u.w & 0xffffu)), ld((elem)(u.w >> 16))}};
 }
@@ -93,12 +100,27 @@ __device__ __forceinline__ void st8(elem* p, f8 v) {
     *reinterpret_cast<uint4*>(p) = u;
 }
 #else
-__device__ __forceinline__ f8 ld8(const elem* p) { return {ld4(p), ld4(p + 4)}; }
+struct raw8 {
+    float4 a, b;
+};
+__device__ __forceinline__ raw8 ld_raw8(const elem* p) {
+    return {reinterpret_cast<const float4*>(p)[0], reinterpret_cast<const float4*>(p)[1]};
+}
+__device__ __forceinline__ float raw8_at(const raw8& r, int i) {
+    const float4& h = i < 4 ? r.a : r.b;
+    int k = i & 3;
+    return k == 0 ? h.x : k == 1 ? h.y : k == 2 ? h.z : h.w;
+}
+__device__ __forceinline__ f8 unpack8(const raw8& r) {
+    return {{r.a.x, r.a.y, r.a.z, r.a.w}, {r.b.x, r.b.y, r.b.z, r.b.w}};
+}
 __device__ __forceinline__ void st8(elem* p, f8 v) {
     st4(p, v.lo);
     st4(p + 4, v.hi);
 }
 #endif
+
+__device__ __forceinline__ f8 ld8(const elem* p) { return unpack8(ld_raw8(p)); }
 
 // Rounds through the element type (identity for f32).
 __device__ __forceinline__ float rt(float f) { return ld(st(f)); }

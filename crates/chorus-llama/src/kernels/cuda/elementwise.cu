@@ -87,13 +87,19 @@ __device__ __forceinline__ f4 silu_times4(f4 g, f4 u) {
 
 // silu(gate)·up over [rows][2·inter] (gate columns, then up), one block per
 // row (no 64-bit division per element). When the width allows, 16-byte
-// accesses, SWIGLU_CACHE of them per operand issued before any is used: the
-// kernel is pure memory traffic, and one 8-byte load at a time per thread left
-// it at a third of HBM bandwidth. Two per operand keep 64 KB in flight per SM
-// at 3-4 blocks/SM (four would need 116 registers, 2 blocks/SM).
+// accesses, SWIGLU_CACHE of them per operand issued before any is used and
+// kept packed (4 registers each for 16-bit types) until then: the kernel is
+// pure memory traffic, and it reaches HBM bandwidth only with many loads in
+// flight (unpacked to floats, two per operand took 68 registers and ran at
+// about half of it). Four cover a row of 8192 with 256 threads; f32 keeps two
+// (its packed loads take twice the registers).
+#if defined(CHORUS_BF16) || defined(CHORUS_F16)
+#define SWIGLU_CACHE 4
+#else
 #define SWIGLU_CACHE 2
+#endif
 
-extern "C" __global__ void swiglu(const elem* gate_up, elem* out, int inter) {
+extern "C" __global__ void __launch_bounds__(256, 4) swiglu(const elem* gate_up, elem* out, int inter) {
     long r = blockIdx.x;
     const elem* gate = gate_up + r * 2 * inter;
     const elem* up = gate + inter;
@@ -101,19 +107,22 @@ extern "C" __global__ void swiglu(const elem* gate_up, elem* out, int inter) {
     if ((inter & 7) == 0) {
         int stride = blockDim.x * 8;
         for (int c0 = threadIdx.x * 8; c0 < inter; c0 += stride * SWIGLU_CACHE) {
-            f8 g[SWIGLU_CACHE], u[SWIGLU_CACHE];
+            raw8 g[SWIGLU_CACHE], u[SWIGLU_CACHE];
 #pragma unroll
             for (int i = 0; i < SWIGLU_CACHE; i++) {
                 int c = c0 + i * stride;
                 if (c < inter) {
-                    g[i] = ld8(gate + c);
-                    u[i] = ld8(up + c);
+                    g[i] = ld_raw8(gate + c);
+                    u[i] = ld_raw8(up + c);
                 }
             }
 #pragma unroll
             for (int i = 0; i < SWIGLU_CACHE; i++) {
                 int c = c0 + i * stride;
-                if (c < inter) st8(o + c, {silu_times4(g[i].lo, u[i].lo), silu_times4(g[i].hi, u[i].hi)});
+                if (c < inter) {
+                    f8 gi = unpack8(g[i]), ui = unpack8(u[i]);
+                    st8(o + c, {silu_times4(gi.lo, ui.lo), silu_times4(gi.hi, ui.hi)});
+                }
             }
         }
         return;

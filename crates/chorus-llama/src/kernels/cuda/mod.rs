@@ -169,12 +169,13 @@ struct AttentionFns {
     attend_own_tiles: Option<CudaFunction>,
 }
 
-/// Whether the own part of attention runs by tiles (`attend_own_tiles`)
-/// rather than one warp per token (`attend_own`): `CHORUS_ATTEND_OWN=tiles`
-/// (read once; a benchmark switch until both are timed on one GPU).
+/// Whether prefill passes run the own part of attention by tiles
+/// (`attend_own_tiles`, the default) or one warp per token (`attend_own`,
+/// `CHORUS_ATTEND_OWN=warps`: a benchmark switch, read once, so that one GPU
+/// session can time both).
 fn own_by_tiles() -> bool {
     static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *CHOICE.get_or_init(|| std::env::var("CHORUS_ATTEND_OWN").is_ok_and(|v| v == "tiles"))
+    *CHOICE.get_or_init(|| std::env::var("CHORUS_ATTEND_OWN").map_or(true, |v| v != "warps"))
 }
 
 /// Appends the pass's own-key tiles to its packed `buffer` when the tiled
