@@ -6,7 +6,7 @@
 LIBNVRTC defaults to $CHORUS_NVRTC, else `libnvrtc.so.12` on the loader path
 (e.g. from the PyPI wheel nvidia-cuda-nvrtc-cu12). Compiles each module the
 way crates/chorus-llama/src/kernels/cuda/mod.rs does (every element type; the
-attention module for a few head geometries) for compute_90 and prints the
+attention module for a few head geometries) for compute_90, 80 and 75 and prints the
 log of any failure. Exit status 1 on a failure.
 """
 import ctypes
@@ -67,18 +67,21 @@ def main():
         "attention": common + (SRC / "attention.cu").read_text(),
     }
     failures = 0
-    for elem in ["-DCHORUS_BF16", "-DCHORUS_F16", None]:
+    # Hopper (the GPUs measured) and two older architectures, which take the
+    # paths without cp.async.
+    for arch, elem in [(a, e) for a in ["compute_90", "compute_80", "compute_75"]
+                       for e in ["-DCHORUS_BF16", "-DCHORUS_F16", None]]:
         for name, source in modules.items():
             geometries = [(3, 64), (3, 128), (4, 128), (7, 64), (8, 256), (2, 8)] if name == "attention" else [None]
             for geometry in geometries:
-                options = ["--gpu-architecture=compute_90", "--std=c++17"]
+                options = [f"--gpu-architecture={arch}", "--std=c++17"]
                 if elem:
                     options.append(elem)
                 if geometry:
                     keys = tile_keys(geometry[0], geometry[1], 4 if elem is None else 2)
                     options += [f"-DGROUP={geometry[0]}", f"-DHEAD_DIM={geometry[1]}", f"-DTILE_KEYS={keys}"]
                 ok, log, _ = compile_one(lib, source, f"{name}.cu", options)
-                label = f"{name} {elem or 'f32'} {geometry or ''}"
+                label = f"{name} {arch} {elem or 'f32'} {geometry or ''}"
                 print(("ok   " if ok else "FAIL ") + label)
                 if log.strip():
                     print(log)

@@ -254,9 +254,10 @@ __device__ __forceinline__ float vraw_at(const vraw& r, int e) { return ld(r.v[e
 // The merge's inputs of a token (its GROUP rows of the shared part's output,
 // max and sum) are copied into the warp's shared memory with cp.async when the
 // token starts, so that their latency overlaps the key loop at no register
-// cost; geometries whose buffers would not fit read them at the merge.
+// cost; geometries whose buffers would not fit, and GPUs before sm_80 (no
+// cp.async), read them at the merge.
 #define OWN_MERGE_FLOATS (GROUP * HEAD_DIM + 2 * GROUP)
-#define OWN_PREFETCH (OWN_WARPS * (GROUP * HEAD_DIM + OWN_MERGE_FLOATS) * 4 <= 40960)
+#define OWN_PREFETCH (OWN_WARPS * (GROUP * HEAD_DIM + OWN_MERGE_FLOATS) * 4 <= 40960 && __CUDA_ARCH__ >= 800)
 
 __device__ __forceinline__ void copy_async4(float* dst, const float* src) {
     unsigned d = (unsigned)__cvta_generic_to_shared(dst);
