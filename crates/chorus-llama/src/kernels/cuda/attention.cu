@@ -266,6 +266,18 @@ __device__ __forceinline__ void copy_async4(float* dst, const float* src) {
 
 __device__ __forceinline__ void copy_async_wait() { asm volatile("cp.async.wait_all;\n" ::: "memory"); }
 
+// Each warp's shared memory in both own-part kernels: its token's queries and,
+// with OWN_PREFETCH, the merge inputs (a null slice otherwise).
+#if OWN_PREFETCH
+#define OWN_WARP_BUFFERS                                                   \
+    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];         \
+    __shared__ __align__(16) float merge_in[OWN_WARPS][OWN_MERGE_FLOATS];
+#else
+#define OWN_WARP_BUFFERS                                                   \
+    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];         \
+    float* merge_in[OWN_WARPS] = {};
+#endif
+
 // Where a warp reads a token's own keys: its cache slot, or a tile's copy of
 // the keys in shared memory (attend_own_tiles). Key k of the row's key space
 // is at k_rows + (k - first) · k_stride, its value at v_rows + (k - first) · v_stride.
@@ -411,17 +423,13 @@ __device__ __forceinline__ void attend_token(const elem* q_grouped, OwnKeys src,
     }
 }
 
-// One warp per (token, kv head), the keys read from the cache.
+// One warp per (token, kv head), the keys read from the cache. Its parameters
+// are attend_own_tiles' (one launch site); `tiles` is not read.
 extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
 attend_own(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
-           const float* shared_max, const float* shared_sum, elem* out, Pass p, int tokens, int kv_heads,
-           int capacity, float scale) {
-    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
-#if OWN_PREFETCH
-    __shared__ __align__(16) float merge_in[OWN_WARPS][OWN_MERGE_FLOATS];
-#else
-    float* merge_in[OWN_WARPS] = {};
-#endif
+           const float* shared_max, const float* shared_sum, elem* out, Pass p, const unsigned* tiles,
+           int tokens, int kv_heads, int capacity, float scale) {
+    OWN_WARP_BUFFERS
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;
     if (t >= tokens) return;
@@ -453,12 +461,7 @@ extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
 attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
                  const float* shared_max, const float* shared_sum, elem* out, Pass p, const unsigned* tiles,
                  int tokens, int kv_heads, int capacity, float scale) {
-    __shared__ __align__(16) float qs[OWN_WARPS][GROUP][HEAD_DIM];
-#if OWN_PREFETCH
-    __shared__ __align__(16) float merge_in[OWN_WARPS][OWN_MERGE_FLOATS];
-#else
-    float* merge_in[OWN_WARPS] = {};
-#endif
+    OWN_WARP_BUFFERS
     __shared__ __align__(16) elem tile_k[TILE_KEYS * TILE_K_STRIDE];
     __shared__ __align__(16) elem tile_v[TILE_KEYS * HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = blockIdx.y;

@@ -184,7 +184,9 @@ fn own_by_tiles() -> bool {
 /// better); returns where they start and how many there are.
 fn pack_own_tiles<E: CudaElem>(plan: &PassPlan, buffer: &mut Vec<u32>) -> Option<(usize, usize)> {
     let keys = tile_keys(plan.heads, std::mem::size_of::<E>(), OWN_WARPS);
-    if !own_by_tiles() || keys == 0 {
+    // Tiles never span rows: with fewer than two tokens per row (a decode
+    // step) they cannot average two, so none are built.
+    if !own_by_tiles() || keys == 0 || plan.rows.len() * 2 > plan.len() {
         return None;
     }
     let tiles = own_tiles(plan, TILE_TOKENS, keys);
@@ -902,38 +904,23 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             block_dim: (32 * OWN_WARPS as u32, 1, 1),
             shared_mem_bytes: 0,
         };
-        let tiled = pass.tiles.zip(fns.attend_own_tiles.as_ref());
-        timed(self, "attention/attend_own", || match tiled {
+        // A pass without tiles (a decode step) runs one warp per token; both
+        // kernels take the same parameters, the tiles table null for attend_own.
+        let (own_fn, config, tiles) = match pass.tiles.zip(fns.attend_own_tiles.as_ref()) {
             Some(((at, count), tiles_fn)) => {
                 let config = LaunchConfig {
                     grid_dim: (count as u32, kv_heads as u32, 1),
                     ..per_token
                 };
-                let tiles = self.at(pass, at);
-                launch!(
-                    self,
-                    tiles_fn,
-                    config,
-                    "attend_own_tiles",
-                    &q_grouped,
-                    keys,
-                    values,
-                    &o1,
-                    &m1,
-                    &l1,
-                    &out.buf,
-                    &pass.arg,
-                    &tiles,
-                    &t_i,
-                    &kvh_i,
-                    &cap_i,
-                    &scale
-                )
+                (tiles_fn, config, self.at(pass, at))
             }
-            None => launch!(
+            None => (&fns.attend_own, per_token, null),
+        };
+        timed(self, "attention/attend_own", || {
+            launch!(
                 self,
-                &fns.attend_own,
-                per_token,
+                own_fn,
+                config,
                 "attend_own",
                 &q_grouped,
                 keys,
@@ -943,11 +930,12 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
                 &l1,
                 &out.buf,
                 &pass.arg,
+                &tiles,
                 &t_i,
                 &kvh_i,
                 &cap_i,
                 &scale
-            ),
+            )
         })?;
         drop(shared_part);
         Ok(out)
