@@ -26,12 +26,15 @@
 #
 #   device_gpu.sh c   carry .gpu/c (cuda_check.xz and b's binaries and tokenizer,
 #                     no GGUF): a's checks, the harness and b's timed job in one
-#                     call, without the SmolLM2 parity
+#                     call, without the SmolLM2 parity; and the GPU's bf16
+#                     GEMM rate with each run's prefill against it
+#                     (gemm_rate.py; GEMM= skips it)
 #
-# Two own-part attention kernels can be compared in one call:
+# Two own-part attention kernels can be compared in one call (a, b):
 # ALT_OWN (default warps) is the CHORUS_ATTEND_OWN value of the other one,
 # ALT_CHECK the cuda_check backends to run with it, ALT_METHODS the methods
-# timed with it as well, ALT_PROFILED (c) those profiled with it; REPEATS (c) runs the timed job that many rounds.
+# timed with it as well. Modes c and pb take any number of variants instead
+# (VARIANTS, see c) and c REPEATS rounds of the timed job.
 #
 # Outputs (logs, JSON) go to $OUT; build the binaries first with
 # scripts/gpu/prepare_gpu.sh (here, on the development machine).
@@ -148,70 +151,85 @@ b|e)
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
 c)
-  # Everything but the SmolLM2 parity in one call (for a session with little
-  # device time left; carry .gpu/c: cuda_check.xz, flex-generate.xz,
-  # ensemble-generate.xz, tokenizer.tar.xz): the kernel checks, the PyTorch
-  # harness at ${IBS-512}, flex and avg profiled, then the 2032-item job of
-  # flex, avg, max and per_prompt (PROFILED= and METHODS= choose). The job is skipped when the f32 kernel
-  # check fails (the kernels would be wrong, their speed moot).
+  # Everything but the SmolLM2 parity in one call (carry .gpu/c: cuda_check.xz,
+  # flex-generate.xz, ensemble-generate.xz, tokenizer.tar.xz): the kernel
+  # checks, the PyTorch harness at ${IBS-512} and the GEMM rate, the PROFILED
+  # methods with every operation timed, then REPEATS rounds of the 2032-item
+  # job of METHODS. VARIANTS compares kernel variants in the same call: words
+  # "name" or "name@VAR=value,VAR=value" (the variant's environment, e.g.
+  # "main split@CHORUS_ATTENTION=split base@CHORUS_CUDA_SOURCE=dir"); each
+  # check, profile and timed run goes through every variant in turn, and each
+  # variant's predictions are compared with the first's. The first variant's
+  # f32 check must pass (else nothing is timed); a later variant failing it
+  # is dropped.
   for b in cuda_check flex-generate ensemble-generate; do unxz ".gpu/c/$b.xz" "$W/$b"; done
   tar xJf .gpu/c/tokenizer.tar.xz -C "$W"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/device.txt" 2>&1
-  ok=1
-  for backend in cuda-f32 cuda-bf16; do
-    step "cuda_check $backend"
-    timeout 120 "$W/cuda_check" --backend "$backend" --out "$OUT/cuda_check_$backend.json" >> "$LOG" 2>&1
-    code=$?; echo "exit $code" >> "$LOG"
-    [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ok=0
+  read -r -a variants <<< "${VARIANTS:-main}"
+  name_of() { echo "${1%%@*}"; }
+  env_of() { [[ $1 == *@* ]] && tr ',' '\n' <<< "${1#*@}"; }
+  with() { local v=$1; shift; local e; mapfile -t e < <(env_of "$v"); env "${e[@]}" "$@"; }
+  kept=()
+  for v in "${variants[@]}"; do
+    ok=1
+    for backend in cuda-f32 cuda-bf16; do
+      step "cuda_check $backend, $v"
+      with "$v" timeout 120 "$W/cuda_check" --backend "$backend" \
+        --out "$W/cuda_check_${backend}_$(name_of "$v").json" >> "$LOG" 2>&1
+      code=$?; echo "exit $code" >> "$LOG"
+      [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ok=0
+    done
+    if [ $ok = 1 ]; then kept+=("$v")
+    elif [ ${#kept[@]} = 0 ]; then step "f32 kernel check of $v failed: no timings"; exit 1
+    else step "f32 kernel check of $v failed: $v not timed"; fi
   done
-  for backend in ${ALT_CHECK-}; do
-    step "cuda_check $backend, $ALT_OWN${ALT_SOURCE:+ + $ALT_SOURCE}"
-    env "${alt_env[@]}" timeout 120 "$W/cuda_check" --backend "$backend" \
-      --out "$OUT/cuda_check_${backend}_$ALT_OWN.json" >> "$LOG" 2>&1
-    code=$?; echo "exit $code" >> "$LOG"
-    # A failing alternative kernel is not timed.
-    [ $backend = cuda-f32 ] && [ $code -ne 0 ] && ALT_METHODS=
-  done
-  [ $ok = 1 ] || { step "f32 kernel check failed: no timings"; exit 1; }
+  # One file for every check (8 files at most come back from a device call).
+  python3 -c "import json,sys; print(json.dumps({p.split('/')[-1]: json.load(open(p)) for p in sys.argv[1:]}, indent=1))" \
+    "$W"/cuda_check_*.json > "$OUT/cuda_checks.json"
   common="--paraphrases 6 --prompt-len 141 --shared-len 125 --new-tokens 10 --repeats 3"
   for ib in ${IBS-512}; do
     step "torch item-batch $ib, context once"
     timeout 150 python3 scripts/gpu/torch_bench.py $common --parts avg,max,per_prompt,flex_share --items 1024 \
       --item-batch $ib --context-once --out "$OUT/torch_ib${ib}_once.json" >> "$LOG" 2>&1
   done
+  # The GPU's bf16 GEMM rate on this machine (GEMM= skips it).
+  if [ -n "${GEMM-1}" ]; then
+    step "GEMM rate (cuBLAS through torch)"
+    timeout 150 python3 scripts/gpu/gemm_rate.py --out "$OUT/gemm.json" >> "$LOG" 2>&1
+  fi
   run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
        --model random:llama-3.2-3b --tokenizer "$W/tokenizer/tokenizer.json" --dtype bf16
        --device cuda:0 --num_ensemble 6 --batch-size auto --force)
+  job() { # method variant output
+    local bin=ensemble-generate extra=(--method "$1")
+    [ "$1" = flex ] && { bin=flex-generate; extra=(); }
+    with "$2" timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$3" >> "$LOG" 2>&1
+  }
   for method in ${PROFILED-flex avg}; do
-    bin=ensemble-generate; extra=(--method $method)
-    [ $method = flex ] && { bin=flex-generate; extra=(); }
-    step "$method profiled (CHORUS_PROFILE_OPS=1)"
-    CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/p.feather" >> "$LOG" 2>&1
+    for v in "${kept[@]}"; do
+      step "$method profiled (CHORUS_PROFILE_OPS=1), $v"
+      CHORUS_PROFILE_OPS=1 job "$method" "$v" "$W/p.feather"
+    done
   done
-  for method in ${ALT_PROFILED-}; do
-    bin=ensemble-generate; extra=(--method $method)
-    [ $method = flex ] && { bin=flex-generate; extra=(); }
-    step "$method profiled (CHORUS_PROFILE_OPS=1), $ALT_OWN${ALT_SOURCE:+ + $ALT_SOURCE}"
-    env "${alt_env[@]}" CHORUS_PROFILE_OPS=1 timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
-      --output "$W/p.feather" >> "$LOG" 2>&1
-  done
-  # REPEATS rounds of the job; in each, every method with the default
-  # own-part kernel and then (ALT_METHODS) with CHORUS_ATTEND_OWN=$ALT_OWN, so
-  # both kernels meet the same machine state.
   for round in $(seq "${REPEATS:-1}"); do
     for method in ${METHODS-flex avg max per_prompt}; do
-      bin=ensemble-generate; extra=(--method $method)
-      [ $method = flex ] && { bin=flex-generate; extra=(); }
-      step "$method 2032 items (round $round)"
-      timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$W/$method.feather" >> "$LOG" 2>&1
-      case " ${ALT_METHODS-} " in *" $method "*) ;; *) continue ;; esac
-      step "$method 2032 items, CHORUS_ATTEND_OWN=$ALT_OWN (round $round)"
-      env "${alt_env[@]}" timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" \
-        --output "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
-      python3 scripts/gpu/compare_rows.py "$W/$method.feather" "$W/$method-$ALT_OWN.feather" >> "$LOG" 2>&1
+      for v in "${kept[@]}"; do
+        step "$method 2032 items, $v (round $round)"
+        job "$method" "$v" "$W/$method-$(name_of "$v").feather"
+        # Its predictions against every variant's before it in this round.
+        for u in "${kept[@]}"; do
+          [ "$u" = "$v" ] && break
+          python3 scripts/gpu/compare_rows.py "$W/$method-$(name_of "$u").feather" \
+            "$W/$method-$(name_of "$v").feather" >> "$LOG" 2>&1
+        done
+      done
     done
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
+  # Each run's prefill against the GEMM rate measured before the job.
+  [ -f "$OUT/gemm.json" ] && python3 scripts/gpu/gemm_rate.py --summaries "$OUT/summaries.txt" \
+    --rate "$(python3 -c "import json; print(json.load(open('$OUT/gemm.json'))['gemm_rate_tflops'])")" \
+    --out "$OUT/prefill_rates.json" > /dev/null
   ;;
 p)
   # Where the time goes: the 2032-item job of flex and avg with every model
@@ -239,6 +257,32 @@ p)
   done
   grep -h "items/s" "$LOG" > "$OUT/summaries.txt"
   ;;
-*) echo "usage: device_gpu.sh a|b|c|p" >&2; exit 2 ;;
+pa)
+  # SmolLM2 parity in two small calls (pa, then pb on the same warm machine),
+  # for when a's binaries and a GGUF half do not fit one call beside the tree:
+  # pa carries .gpu/pa (the first GGUF half and gpu_parity.xz), pb .gpu/pb
+  # (the second half) and runs the parity with every variant of VARIANTS.
+  cp .gpu/pa/smollm2.gguf.xz.00 "$W/"
+  unxz .gpu/pa/gpu_parity.xz "$W/gpu_parity"
+  ;;
+pb)
+  cat "$W/smollm2.gguf.xz.00" .gpu/pb/smollm2.gguf.xz.01 > "$W/smollm2.gguf.xz"
+  python3 -c "import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],'wb'))" \
+    "$W/smollm2.gguf.xz" "$W/smollm2.gguf"
+  sha256sum "$W/smollm2.gguf" >> "$LOG"
+  # Every variant of VARIANTS (as in c) in turn.
+  read -r -a variants <<< "${VARIANTS:-main}"
+  for v in "${variants[@]}"; do
+    mapfile -t e < <([[ $v == *@* ]] && tr ',' '\n' <<< "${v#*@}")
+    for dtype in bf16 f32; do
+      step "gpu_parity $dtype, $v"
+      env "${e[@]}" timeout 240 "$W/gpu_parity" --model "$W/smollm2.gguf" --backend "cuda-$dtype" \
+        --golden tests/fixtures/golden --out "$W/parity_${dtype}_${v%%@*}.json" >> "$LOG" 2>&1
+    done
+  done
+  python3 -c "import json,sys; print(json.dumps({p.split('/')[-1]: json.load(open(p)) for p in sys.argv[1:]}, indent=1))" \
+    "$W"/parity_*.json > "$OUT/parity.json"
+  ;;
+*) echo "usage: device_gpu.sh a|b|c|p|pa|pb" >&2; exit 2 ;;
 esac
 step done

@@ -32,6 +32,7 @@ SRC = ROOT / "crates/chorus-llama/src/kernels/cuda"
 DEFINES = {"bf16": ["-DCHORUS_BF16"], "f16": ["-DCHORUS_F16"], "f32": []}
 
 # Threads per block each kernel is launched with (cuda/mod.rs).
+# attend_fused: one warp per group member (32 * GROUP).
 THREADS = {"attend_own": 128, "attend_own_tiles": 128, "shared_softmax": 256}
 ROW_THREADS = 256
 
@@ -92,7 +93,7 @@ def main():
     print(f"{'kernel':<22} {'regs':>5} {'spill st/ld':>12} {'smem':>7} {'threads':>8} {'blocks/SM':>10}")
     for name, (source, defines) in modules.items():
         for row in resources(ptxas, ptx_of(lib, source, name, base + defines), args.arch):
-            threads = THREADS.get(row["kernel"], ROW_THREADS)
+            threads = 32 * args.group if row["kernel"] == "attend_fused" else THREADS.get(row["kernel"], ROW_THREADS)
             by_regs = 65536 // max(1, row["registers"] * threads)
             by_smem = (228 * 1024) // row["smem"] if row["smem"] else 32
             blocks = min(by_regs, by_smem, 32, 2048 // threads)

@@ -8,6 +8,9 @@
 #   .gpu/c: cuda_check.xz and .gpu/b's binaries and tokenizer (device_gpu.sh c)
 #   .gpu/r1: smollm2.gguf.xz.00, ensemble-generate.xz (device_results.sh r1)
 #   .gpu/r2: smollm2.gguf.xz.01, flex-generate.xz (device_results.sh r2)
+#   .gpu/pa: smollm2.gguf.xz.00, gpu_parity.xz; .gpu/pb: smollm2.gguf.xz.01
+#            (device_gpu.sh pa, then pb: the parity alone, small enough to
+#            travel beside the tree)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_PROFILE_RELEASE_DEBUG=false
@@ -33,4 +36,7 @@ cp .gpu/a/cuda_check.xz .gpu/b/flex-generate.xz .gpu/b/ensemble-generate.xz .gpu
 mkdir -p .gpu/r1 .gpu/r2
 cp .gpu/a/smollm2.gguf.xz.00 .gpu/b/ensemble-generate.xz .gpu/r1/
 cp .gpu/b/smollm2.gguf.xz.01 .gpu/b/flex-generate.xz .gpu/r2/
-du -sh .gpu/a .gpu/b .gpu/c .gpu/r1 .gpu/r2
+mkdir -p .gpu/pa .gpu/pb
+cp .gpu/a/smollm2.gguf.xz.00 .gpu/a/gpu_parity.xz .gpu/pa/
+cp .gpu/b/smollm2.gguf.xz.01 .gpu/pb/
+du -sh .gpu/a .gpu/b .gpu/c .gpu/r1 .gpu/r2 .gpu/pa .gpu/pb

@@ -60,14 +60,19 @@ pub struct PhaseTimes {
     pub decode: Duration,
     /// Planning rows and building answers on the host.
     pub host: Duration,
+    /// Tokens the prefill encoded: each row's own tokens (the shared context,
+    /// encoded once, is counted in [`ContextStats`]). With the model's size it
+    /// gives the prefill's rate, e.g. against the GPU's GEMM rate.
+    pub prefill_tokens: usize,
 }
 
 impl std::fmt::Display for PhaseTimes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "prefill {:.2} s, decode {:.2} s, host {:.2} s",
+            "prefill {:.2} s ({} row tokens), decode {:.2} s, host {:.2} s",
             self.prefill.as_secs_f64(),
+            self.prefill_tokens,
             self.decode.as_secs_f64(),
             self.host.as_secs_f64()
         )
@@ -741,6 +746,13 @@ impl<K: Kernels> Engine<K> {
             .max()
             .unwrap_or(0);
         let capacity = longest + max_new_tokens;
+        let tokens: usize = (0..plans.len())
+            .map(|i| plans[i].1.len() - skipped(i))
+            .sum();
+        self.times
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prefill_tokens += tokens;
         let mut cache = match &context {
             Some(c) => self.model.new_cache_sharing(c, sharing.clone(), capacity)?,
             None => self.model.new_cache(plans.len(), capacity)?,

@@ -14,11 +14,14 @@
 
 use chorus_llama::backend::{OnBackend, run_on};
 use chorus_llama::select::{Fusion, Selection, select_on_host};
-use chorus_llama::testing::workout;
+use chorus_llama::testing::{long_workout, workout};
 use chorus_llama::{Cpu, Kernels, Llama, LlamaConfig, RandomWeights, presets};
 use serde_json::{Value, json};
 
 type Failure = Box<dyn std::error::Error>;
+
+/// A workout of `chorus_llama::testing` on a model of kernel set K.
+type Workout<K> = fn(&Llama<K>) -> Result<Vec<f32>, chorus_llama::LlamaError>;
 
 /// Head geometries to check: (name, query heads, kv heads, head dim).
 const GEOMETRIES: [(&str, usize, usize, usize); 4] = [
@@ -72,11 +75,18 @@ fn check<K: Kernels>(device: K::Device, dtype: &str) -> Result<(Vec<Value>, bool
     let strict = dtype == "f32";
     let mut results = Vec::new();
     let mut ok = true;
-    for (name, query, kv, dim) in GEOMETRIES {
+    let workouts: [(&str, Workout<Cpu>, Workout<K>); 2] = [
+        ("workout", workout::<Cpu>, workout::<K>),
+        ("long windows", long_workout::<Cpu>, long_workout::<K>),
+    ];
+    for ((name, query, kv, dim), (check, on_cpu, on_gpu)) in GEOMETRIES
+        .into_iter()
+        .flat_map(|g| workouts.map(|w| (g, w)))
+    {
         let config = config(query, kv, dim);
-        let reference = workout(&model::<Cpu>(&config, &())?)?;
+        let reference = on_cpu(&model::<Cpu>(&config, &())?)?;
         let gpu = model::<K>(&config, &device)?;
-        let ours = workout(&gpu)?;
+        let ours = on_gpu(&gpu)?;
         let (diff, spread, agree, rows) = compare(&ours, &reference, config.vocab_size);
         let passed = ours.len() == reference.len()
             && if strict {
@@ -86,7 +96,7 @@ fn check<K: Kernels>(device: K::Device, dtype: &str) -> Result<(Vec<Value>, bool
             };
         ok &= passed;
         results.push(json!({
-            "check": "workout", "geometry": name, "kernels": gpu.kernels().name(),
+            "check": check, "geometry": name, "kernels": gpu.kernels().name(),
             "max_abs_diff": diff, "reference_spread": spread,
             "rows_same_argmax": agree, "rows": rows, "passed": passed,
         }));

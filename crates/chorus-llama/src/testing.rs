@@ -79,6 +79,43 @@ fn workout_tokens(seed: u32, len: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
+/// The logits (flattened) of passes whose windows outgrow one stage of the
+/// GPU's tile kernels (64 keys, 16 tokens): an 80-token shared context seen
+/// by one of two slots, a 70-token row after it and a 100-token row encoded
+/// whole, with logits every few tokens, then two decoding steps. The windows
+/// of [`workout`] all fit one stage, so this is the check of the stage loop.
+pub fn long_workout<K: Kernels>(model: &Llama<K>) -> Result<Vec<f32>, LlamaError> {
+    let vocab = model.config().vocab_size;
+    let context = Arc::new(model.encode_context(
+        workout_tokens(5, 80, vocab),
+        (0..80).collect(),
+        KeyMask::Causal,
+    )?);
+    let mut cache = model.new_cache_sharing(&context, vec![true, false], 4)?;
+    let every = |len: usize| (0..len).filter(|i| i % 9 == 8 || *i == len - 1).collect();
+    let rows = vec![
+        RowInput {
+            logits_at: every(70),
+            ..RowInput::causal(0, workout_tokens(6, 70, vocab), 80)
+        },
+        RowInput {
+            logits_at: every(100),
+            ..RowInput::causal(1, workout_tokens(7, 100, vocab), 0)
+        },
+    ];
+    let mut out = model.logits_to_vec(&model.forward(&ForwardInput { rows }, &mut cache)?)?;
+    for step in 0..2u32 {
+        let token = |base: u32| (base + step) % vocab as u32;
+        let rows = vec![
+            RowInput::causal(0, vec![token(40)], 150 + step as usize),
+            RowInput::causal(1, vec![token(50)], 100 + step as usize),
+        ];
+        let logits = model.forward(&ForwardInput { rows }, &mut cache)?;
+        out.extend(model.logits_to_vec(&logits)?);
+    }
+    Ok(out)
+}
+
 /// The logits (flattened) of a prefill and three decoding steps that use
 /// everything a pass can hold: a shared context seen by two of three slots,
 /// ragged rows, interval masks (a packed flex row and flex segments after the

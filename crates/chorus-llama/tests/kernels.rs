@@ -5,7 +5,7 @@
 //! CUDA kernels run the same workout in `examples/cuda_check.rs` (on a GPU).
 
 use chorus_llama::kernels::Kernels;
-use chorus_llama::testing::workout;
+use chorus_llama::testing::{long_workout, workout};
 use chorus_llama::{BurnCpu, Cpu, Llama, RandomWeights, presets};
 
 fn model<K: Kernels>() -> Llama<K> {
@@ -21,6 +21,23 @@ fn cpu_kernels_equal_the_burn_reference() {
     let reference = workout(&model::<BurnCpu>()).unwrap();
     let cpu = workout(&model::<Cpu>()).unwrap();
     assert_eq!(cpu.len(), reference.len());
+    let diff = cpu
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        diff < 1e-4,
+        "cpu kernels differ from the reference by {diff}"
+    );
+}
+
+#[test]
+fn cpu_kernels_equal_the_burn_reference_on_long_windows() {
+    let reference = long_workout(&model::<BurnCpu>()).unwrap();
+    let cpu = long_workout(&model::<Cpu>()).unwrap();
+    assert_eq!(cpu.len(), reference.len());
+    assert!(reference.iter().all(|v| v.is_finite()));
     let diff = cpu
         .iter()
         .zip(&reference)

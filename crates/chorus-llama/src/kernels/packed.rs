@@ -74,7 +74,10 @@ pub(crate) fn pack(plan: &PassPlan) -> (Vec<u32>, Offsets) {
     (buffer, offsets)
 }
 
-/// Tokens of one `attend_own_tiles` block at most (four warps, four tokens each).
+/// Tokens of one tile at most: four warps of `attend_own_tiles` taking four
+/// tokens each, or one tensor-core fragment row per token (the m16n8k16
+/// fragments of its tensor-core path and of `attend_fused` have 16 rows, so
+/// this must not grow past 16 without them).
 pub(crate) const TILE_TOKENS: usize = 16;
 
 /// A run of consecutive tokens of one row whose own keys (the keys past the

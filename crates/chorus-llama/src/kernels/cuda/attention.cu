@@ -449,21 +449,244 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
 #define TILE_KEYS 0
 #endif
 #if TILE_KEYS > 0
+#if TILE_KEYS > 64
+#error "a tile's key mask is one 64-bit word"
+#endif
+
+// Tensor cores for a tile whose keys fit (16-bit elements, sm_80 and newer):
+// one warp computes a 16-token × window score block with mma.sync instead of
+// one token at a time with scalar dot products, so the own part of a prefill
+// pass costs a few dozen tensor-core instructions per tile and warp.
+#if (defined(CHORUS_BF16) || defined(CHORUS_F16)) && HEAD_DIM % 16 == 0 && __CUDA_ARCH__ >= 800
+#define OWN_MMA 1
+#else
+#define OWN_MMA 0
+#endif
+
+#if OWN_MMA
+// Rows padded by 16 bytes: the fragment loads of eight keys × four lanes then
+// fall in 32 distinct banks.
+#define TILE_K_STRIDE (HEAD_DIM + 8)
+#define TILE_V_STRIDE (HEAD_DIM + 8)
+// Whole 16-key chunks (the P·V product's k step), zero beyond the window.
+#define TILE_ROWS ((TILE_KEYS + 15) / 16 * 16)
+#define OWN_TILE_MIN_BLOCKS 4
+#else
 #define TILE_K_STRIDE (HEAD_DIM + 64 / (int)sizeof(elem))
+#define TILE_V_STRIDE HEAD_DIM
+#define TILE_ROWS TILE_KEYS
+#define OWN_TILE_MIN_BLOCKS OWN_MIN_BLOCKS
+#endif
+
+#if OWN_MMA
+// D += A·B for one m16n8k16 fragment (PTX ISA "Matrix fragments for
+// mma.m16n8k16"): A holds rows lane/4 and lane/4 + 8, B column lane/4,
+// D rows lane/4 and lane/4 + 8 at columns 2·(lane%4) and +1.
+__device__ __forceinline__ void mma_16816(float* d, const unsigned* a, unsigned b0, unsigned b1) {
+#if defined(CHORUS_BF16)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+__device__ __forceinline__ unsigned pair_at(const elem* p) { return *reinterpret_cast<const unsigned*>(p); }
+__device__ __forceinline__ unsigned pair_of(elem first, elem second) {
+    return (unsigned)first | ((unsigned)second << 16);
+}
+
+// Two f32 weights as a 16-bit pair plus the pair of what rounding left over:
+// P·V then runs as two products whose sum carries ~16 bits of each weight,
+// close to the f32 weights of the scalar kernels (one 16-bit P would round
+// every weight by up to 2⁻⁹).
+__device__ __forceinline__ void split_pair(float x, float y, unsigned& hi, unsigned& lo) {
+    elem xh = st(x), yh = st(y);
+    hi = pair_of(xh, yh);
+    lo = pair_of(st(x - ld(xh)), st(y - ld(yh)));
+}
+
+// The keys of [lo, lo + keys) that token t sees, as bits (bit i: key lo + i).
+__device__ __forceinline__ unsigned long long seen_keys(const Pass& p, int t, unsigned lo, int keys) {
+    unsigned long long bits = 0;
+    for (unsigned r = p.range_starts[t]; r < p.range_starts[t + 1]; r++) {
+        int a = max((int)p.ranges[2 * r] - (int)lo, 0), b = min((int)p.ranges[2 * r + 1] - (int)lo, keys);
+        if (a < b) bits |= (b - a == 64 ? ~0ull : ((1ull << (b - a)) - 1)) << a;
+    }
+    return bits;
+}
+
+// One warp's state over a tile: group member j of up to 16 consecutive tokens
+// of one row, one per fragment row (rows past the tile's tokens compute on its
+// first token and are not stored); the output accumulators, and per row the
+// running max and sum of the softmax.
+struct TileRows {
+    const elem* q[2]; // the query rows lane/4 and lane/4 + 8, at this lane's column
+    int t[2];
+    bool stored[2];
+    float o[HEAD_DIM / 8][4];
+    float m[2], l[2];
+};
+
+__device__ __forceinline__ void tile_rows_init(TileRows& w, const elem* q_grouped, int first, int count, int g,
+                                               int j, int tokens, int lane) {
+    int row = lane >> 2, col = 2 * (lane & 3);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        w.stored[r] = row + 8 * r < count;
+        w.t[r] = first + (w.stored[r] ? row + 8 * r : 0);
+        w.q[r] = q_grouped + (((long)g * tokens + w.t[r]) * GROUP + j) * HEAD_DIM + col;
+        w.m[r] = -INF_F;
+        w.l[r] = 0.0f;
+    }
+#pragma unroll
+    for (int n = 0; n < HEAD_DIM / 8; n++) w.o[n][0] = w.o[n][1] = w.o[n][2] = w.o[n][3] = 0.0f;
+}
+
+// The warp's rows against `keys` keys staged in shared memory (key i is key
+// start + i of the row's key space; rows up to the next multiple of 16 are
+// zero): scores on tensor cores, scale, bias and visibility, the online
+// softmax update, then P·V on tensor cores (a score fragment is the A
+// fragment of P, 16 keys per k step). KT: the stage's capacity in 8-key blocks.
+template <int KT>
+__device__ __forceinline__ void tile_rows_attend(TileRows& w, const elem* stage_k, const elem* stage_v,
+                                                 unsigned start, int keys, const Pass& p, float scale, int lane) {
+    int row = lane >> 2, col = 2 * (lane & 3);
+    int chunks = (keys + 15) / 16;
+    float s[KT][4];
+#pragma unroll
+    for (int n = 0; n < KT; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < HEAD_DIM / 16; c++) {
+        unsigned a[4] = {pair_at(w.q[0] + 16 * c), pair_at(w.q[1] + 16 * c), pair_at(w.q[0] + 16 * c + 8),
+                         pair_at(w.q[1] + 16 * c + 8)};
+#pragma unroll
+        for (int n = 0; n < KT; n++) {
+            if (n < 2 * chunks) {
+                const elem* k = stage_k + (8 * n + row) * TILE_K_STRIDE + 16 * c + col;
+                mma_16816(s[n], a, pair_at(k), pair_at(k + 8));
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        int t = w.t[r];
+        unsigned long long seen = seen_keys(p, t, start, keys);
+        float bias = p.bias_value[t];
+        unsigned b_lo = p.bias_range[2 * t], b_hi = p.bias_range[2 * t + 1];
+        float top = -INF_F;
+#pragma unroll
+        for (int n = 0; n < KT; n++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                int key = 8 * n + col + e;
+                unsigned k = start + key;
+                float v = s[n][2 * r + e] * scale + ((bias != 0.0f && k >= b_lo && k < b_hi) ? bias : 0.0f);
+                v = (key < keys && ((seen >> key) & 1ull)) ? v : -INF_F;
+                s[n][2 * r + e] = v;
+                top = fmaxf(top, v);
+            }
+        }
+        top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 1));
+        top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, 2));
+        float mn = fmaxf(w.m[r], top);
+        float correction = w.m[r] > -INF_F ? expf(w.m[r] - mn) : 0.0f;
+        float sum = 0.0f;
+#pragma unroll
+        for (int n = 0; n < KT; n++) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                float v = s[n][2 * r + e];
+                float x = v > -INF_F ? expf(v - mn) : 0.0f;
+                s[n][2 * r + e] = x;
+                sum += x;
+            }
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        w.l[r] = w.l[r] * correction + sum;
+        w.m[r] = mn;
+#pragma unroll
+        for (int n = 0; n < HEAD_DIM / 8; n++) {
+            w.o[n][2 * r] *= correction;
+            w.o[n][2 * r + 1] *= correction;
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < KT / 2; c++) {
+        if (c < chunks) {
+            unsigned hi[4], lo[4];
+            split_pair(s[2 * c][0], s[2 * c][1], hi[0], lo[0]);
+            split_pair(s[2 * c][2], s[2 * c][3], hi[1], lo[1]);
+            split_pair(s[2 * c + 1][0], s[2 * c + 1][1], hi[2], lo[2]);
+            split_pair(s[2 * c + 1][2], s[2 * c + 1][3], hi[3], lo[3]);
+            const elem* v = stage_v + (16 * c + col) * TILE_V_STRIDE + row;
+#pragma unroll
+            for (int n = 0; n < HEAD_DIM / 8; n++) {
+                const elem* vn = v + 8 * n;
+                unsigned b0 = pair_of(vn[0], vn[TILE_V_STRIDE]);
+                unsigned b1 = pair_of(vn[8 * TILE_V_STRIDE], vn[9 * TILE_V_STRIDE]);
+                mma_16816(w.o[n], hi, b0, b1);
+                mma_16816(w.o[n], lo, b0, b1);
+            }
+        }
+    }
+}
+
+// Writes the warp's stored rows to `out` (head g·GROUP + j), merged by
+// log-sum-exp with the shared part when one was computed apart (shared_out
+// not null), as attend_token does it.
+__device__ __forceinline__ void tile_rows_store(const TileRows& w, const float* shared_out, const float* shared_max,
+                                                const float* shared_sum, elem* out, int g, int j, int tokens,
+                                                int kv_heads, int lane) {
+    int col = 2 * (lane & 3);
+    int query_heads = kv_heads * GROUP;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        if (!w.stored[r]) continue;
+        int t = w.t[r];
+        long sr = ((long)g * tokens + t) * GROUP + j;
+        float ms = shared_out ? shared_max[sr] : -INF_F;
+        float mx = fmaxf(ms, w.m[r]);
+        float fs = ms > -INF_F ? expf(ms - mx) * shared_sum[sr] : 0.0f;
+        float fo = w.m[r] > -INF_F ? expf(w.m[r] - mx) : 0.0f;
+        float total = fs + fo * w.l[r];
+        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        elem* dst = out + (long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + col;
+        const float* so = ms > -INF_F ? shared_out + sr * HEAD_DIM + col : nullptr;
+#pragma unroll
+        for (int n = 0; n < HEAD_DIM / 8; n++) {
+            float x = fo * w.o[n][2 * r], y = fo * w.o[n][2 * r + 1];
+            if (so) {
+                float2 sv = *reinterpret_cast<const float2*>(so + 8 * n);
+                x += fs * sv.x;
+                y += fs * sv.y;
+            }
+            *reinterpret_cast<unsigned*>(dst + 8 * n) = pair_of(st(x * inv), st(y * inv));
+        }
+    }
+}
+#endif
 
 // One block of OWN_WARPS warps per (tile, kv head): a tile is a run of
 // consecutive tokens of one row whose own keys lie in [lo, hi) (the host's
 // own_tiles in kernels/packed.rs), so a prefill segment's keys are read from
-// the cache once into shared memory instead of once per token; the warps then
-// take the tile's tokens in turn. A window wider than TILE_KEYS (a lone token
-// seeing many own keys) is read from the cache as attend_own does.
-extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_MIN_BLOCKS)
+// the cache once into shared memory instead of once per token; then each warp
+// takes a group member's tile of tokens on tensor cores (OWN_MMA), or the
+// warps take the tile's tokens in turn. A window wider than TILE_KEYS (a lone
+// token seeing many own keys) is read from the cache as attend_own does.
+extern "C" __global__ void __launch_bounds__(32 * OWN_WARPS, OWN_TILE_MIN_BLOCKS)
 attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, const float* shared_out,
                  const float* shared_max, const float* shared_sum, elem* out, Pass p, const unsigned* tiles,
                  int tokens, int kv_heads, int capacity, float scale) {
     OWN_WARP_BUFFERS
-    __shared__ __align__(16) elem tile_k[TILE_KEYS * TILE_K_STRIDE];
-    __shared__ __align__(16) elem tile_v[TILE_KEYS * HEAD_DIM];
+    __shared__ __align__(16) elem tile_k[TILE_ROWS * TILE_K_STRIDE];
+    __shared__ __align__(16) elem tile_v[TILE_ROWS * TILE_V_STRIDE];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = blockIdx.y;
     const unsigned* tile = tiles + 4 * (long)blockIdx.x;
     int first = tile[0], count = tile[1];
@@ -473,24 +696,132 @@ attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, co
     long base = (slot * kv_heads + g) * capacity * HEAD_DIM;
     OwnKeys src = {keys + base, values + base, shared, HEAD_DIM, HEAD_DIM};
     if (hi - lo <= TILE_KEYS) {
-        // 16-byte pieces of each key and value row, all issued by the block at once.
+        // 16-byte pieces of each key and value row, all issued by the block at
+        // once; with tensor cores, the rows up to the next 16-key chunk are zero.
         const int pieces = HEAD_DIM * (int)sizeof(elem) / 16;
-        int n = (int)(hi - lo) * pieces;
+        int filled = OWN_MMA ? ((int)(hi - lo) + 15) / 16 * 16 : (int)(hi - lo);
+        int n = filled * pieces;
         for (int i = threadIdx.x; i < n; i += blockDim.x) {
             int key = i / pieces, piece = i % pieces;
-            long row = (long)(lo - shared + key) * HEAD_DIM;
-            uint4 kpiece = reinterpret_cast<const uint4*>(keys + base + row)[piece];
-            uint4 vpiece = reinterpret_cast<const uint4*>(values + base + row)[piece];
+            uint4 kpiece = make_uint4(0, 0, 0, 0), vpiece = make_uint4(0, 0, 0, 0);
+            if (key < (int)(hi - lo)) {
+                long row = (long)(lo - shared + key) * HEAD_DIM;
+                kpiece = reinterpret_cast<const uint4*>(keys + base + row)[piece];
+                vpiece = reinterpret_cast<const uint4*>(values + base + row)[piece];
+            }
             reinterpret_cast<uint4*>(tile_k + key * TILE_K_STRIDE)[piece] = kpiece;
-            reinterpret_cast<uint4*>(tile_v + key * HEAD_DIM)[piece] = vpiece;
+            reinterpret_cast<uint4*>(tile_v + key * TILE_V_STRIDE)[piece] = vpiece;
         }
         __syncthreads();
-        src = {tile_k, tile_v, lo, TILE_K_STRIDE, HEAD_DIM};
+#if OWN_MMA
+        for (int j = warp; j < GROUP; j += OWN_WARPS) {
+            TileRows w;
+            tile_rows_init(w, q_grouped, first, count, g, j, tokens, lane);
+            if (hi > lo) tile_rows_attend<TILE_ROWS / 8>(w, tile_k, tile_v, lo, (int)(hi - lo), p, scale, lane);
+            tile_rows_store(w, shared_out, shared_max, shared_sum, out, g, j, tokens, kv_heads, lane);
+        }
+        return;
+#else
+        src = {tile_k, tile_v, lo, TILE_K_STRIDE, TILE_V_STRIDE};
+#endif
     }
     for (int i = warp; i < count; i += OWN_WARPS)
         attend_token(q_grouped, src, shared_out, shared_max, shared_sum, out, p, first + i, g, shared, tokens,
                      kv_heads, scale, qs[warp], merge_in[warp], lane);
 }
+
+#if OWN_MMA
+// Keys per stage of attend_fused (at most 64: one visibility word). 32 keys
+// keep a warp within 128 registers without spills (ptxas, sm_90); 64 halve
+// the stages and their block-wide waits but need up to 168 registers.
+#ifndef FUSED_KEYS
+#define FUSED_KEYS 32
+#endif
+#define FUSED_MIN_BLOCKS ((FUSED_KEYS > 32 ? 12 : 16) / GROUP > 0 ? (FUSED_KEYS > 32 ? 12 : 16) / GROUP : 1)
+
+__device__ __forceinline__ void copy_async16(void* dst, const void* src) {
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
+}
+
+// Starts copying `keys` key and value rows (HEAD_DIM apart) into one of the
+// block's stages (cp.async, one commit group) and zeroes its rows up to the
+// next multiple of 16 keys; the caller waits for the group.
+__device__ __forceinline__ void stage_keys(elem* stage_k, elem* stage_v, const elem* k_rows, const elem* v_rows,
+                                           int keys) {
+    const int pieces = HEAD_DIM * (int)sizeof(elem) / 16;
+    int filled = (keys + 15) / 16 * 16;
+    for (int i = threadIdx.x; i < filled * pieces; i += blockDim.x) {
+        int key = i / pieces, piece = i % pieces;
+        uint4* dk = reinterpret_cast<uint4*>(stage_k + key * TILE_K_STRIDE) + piece;
+        uint4* dv = reinterpret_cast<uint4*>(stage_v + key * TILE_V_STRIDE) + piece;
+        if (key < keys) {
+            copy_async16(dk, reinterpret_cast<const uint4*>(k_rows + (long)key * HEAD_DIM) + piece);
+            copy_async16(dv, reinterpret_cast<const uint4*>(v_rows + (long)key * HEAD_DIM) + piece);
+        } else {
+            *dk = make_uint4(0, 0, 0, 0);
+            *dv = make_uint4(0, 0, 0, 0);
+        }
+    }
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
+// The whole attention of a prefill tile in one kernel: the run's shared
+// context (`shared_keys`, [kv head][shared_capacity][dim], null when the pass
+// has none) and then the tile's own keys, staged FUSED_KEYS at a time and
+// folded into one online softmax per query row. One block of GROUP warps per
+// (tile, kv head), warp j taking query head g·GROUP + j of the tile's tokens.
+// Why: the split path writes the shared part's scores, probabilities and f32
+// output to memory and reads them back (three kernels and two GEMMs per
+// layer); here a tile reads the context's keys from L2 and writes only its
+// output.
+extern "C" __global__ void __launch_bounds__(32 * GROUP, FUSED_MIN_BLOCKS)
+attend_fused(const elem* q_grouped, const elem* keys, const elem* values, const elem* shared_keys,
+             const elem* shared_values, elem* out, Pass p, const unsigned* tiles, int tokens, int kv_heads,
+             int capacity, int shared_capacity, float scale) {
+    // Two stages: the next one is copied while the warps work on this one.
+    __shared__ __align__(16) elem stage_k[2][FUSED_KEYS * TILE_K_STRIDE];
+    __shared__ __align__(16) elem stage_v[2][FUSED_KEYS * TILE_V_STRIDE];
+    int lane = threadIdx.x & 31, j = threadIdx.x >> 5, g = blockIdx.y;
+    const unsigned* tile = tiles + 4 * (long)blockIdx.x;
+    int first = tile[0], count = tile[1];
+    unsigned lo = tile[2], hi = tile[3];
+    unsigned shared = p.row_shared[p.tok_row[first]];
+    TileRows w;
+    tile_rows_init(w, q_grouped, first, count, g, j, tokens, lane);
+    // Stages [0, shared_stages) hold the context's keys, the rest the tile's own.
+    int shared_stages = shared_keys ? (int)((shared + FUSED_KEYS - 1) / FUSED_KEYS) : 0;
+    int stages = shared_stages + (int)((hi - lo + FUSED_KEYS - 1) / FUSED_KEYS);
+    long shared_head = (long)g * shared_capacity * HEAD_DIM;
+    long own_head = ((long)p.tok_slot[first] * kv_heads + g) * capacity * HEAD_DIM;
+    // Stage i's first key (row key space), key count and cache offset.
+    auto start_of = [&](int i) {
+        return i >= shared_stages ? lo + (unsigned)(i - shared_stages) * FUSED_KEYS : (unsigned)i * FUSED_KEYS;
+    };
+    auto keys_of = [&](int i) {
+        return (int)min((unsigned)FUSED_KEYS, (i >= shared_stages ? hi : shared) - start_of(i));
+    };
+    auto issue = [&](int i) {
+        bool own = i >= shared_stages;
+        long at = own ? own_head + (long)(start_of(i) - shared) * HEAD_DIM : shared_head + (long)start_of(i) * HEAD_DIM;
+        stage_keys(stage_k[i & 1], stage_v[i & 1], (own ? keys : shared_keys) + at, (own ? values : shared_values) + at,
+                   keys_of(i));
+    };
+    if (stages > 0) issue(0);
+    for (int i = 0; i < stages; i++) {
+        if (i + 1 < stages) {
+            issue(i + 1);
+            asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+        } else {
+            asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+        }
+        __syncthreads(); // stage i is in place for every warp
+        tile_rows_attend<FUSED_KEYS / 8>(w, stage_k[i & 1], stage_v[i & 1], start_of(i), keys_of(i), p, scale, lane);
+        __syncthreads(); // stage i is read before stage i + 2 overwrites it
+    }
+    tile_rows_store(w, nullptr, nullptr, nullptr, out, g, j, tokens, kv_heads, lane);
+}
+#endif
 #endif
 #else
 // Head dims that are not a multiple of 32: lanes over keys, 32 keys per step,
@@ -507,7 +838,8 @@ __device__ __forceinline__ void dot_group(const elem* key, const float (*q)[HEAD
 
 extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, const elem* values,
                                       const float* shared_out, const float* shared_max, const float* shared_sum,
-                                      elem* out, Pass p, int tokens, int kv_heads, int capacity, float scale) {
+                                      elem* out, Pass p, const unsigned* tiles, int tokens, int kv_heads,
+                                      int capacity, float scale) {
     __shared__ float qs[OWN_WARPS][GROUP][HEAD_DIM];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     int t = blockIdx.x * OWN_WARPS + warp, g = blockIdx.y;

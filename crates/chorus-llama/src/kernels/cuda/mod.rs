@@ -84,6 +84,15 @@ fn module_source(name: &str, built_in: &'static str) -> Result<String, LlamaErro
     Ok(kernel_source("common.cuh", COMMON)? + &kernel_source(name, built_in)?)
 }
 
+/// Defines added to every module's compilation from `CHORUS_CUDA_DEFINES`
+/// (e.g. `-DFUSED_KEYS=32`): a benchmark switch, like `CHORUS_CUDA_SOURCE`,
+/// for timing a kernel's tuning constants without a new build.
+fn extra_defines() -> Vec<String> {
+    std::env::var("CHORUS_CUDA_DEFINES")
+        .map(|v| v.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
 /// Tokens per block of `attend_own` (one warp each; `OWN_WARPS` in attention.cu).
 const OWN_WARPS: usize = 4;
 
@@ -167,6 +176,29 @@ struct AttentionFns {
     /// The own part by tiles of tokens (None where the head geometry leaves
     /// no room for a tile's keys in shared memory).
     attend_own_tiles: Option<CudaFunction>,
+    /// The whole attention of a prefill tile on tensor cores (None where
+    /// attention.cu does not compile it: see [`tensor_core_tiles`]).
+    attend_fused: Option<CudaFunction>,
+}
+
+/// Whether attention.cu compiles its tensor-core tile kernels (`OWN_MMA`
+/// there: 16-bit elements, head dims of a multiple of 32 with room for a
+/// tile's keys, sm_80 or newer); `arch` is `compute_XY`.
+fn tensor_core_tiles<E: CudaElem>(arch: &str, heads: Heads) -> bool {
+    let sm: u32 = arch
+        .trim_start_matches("compute_")
+        .parse()
+        .unwrap_or_default();
+    E::DEFINE.is_some() && sm >= 80 && tile_keys(heads, std::mem::size_of::<E>(), OWN_WARPS) > 0
+}
+
+/// Whether prefill passes run the whole attention of a tile in one kernel
+/// (`attend_fused`, the default where it is compiled) or split it into the
+/// shared part (two GEMMs and a softmax) and the own part merged after
+/// (`CHORUS_ATTENTION=split`: a benchmark switch, read once).
+fn fused_attention() -> bool {
+    static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CHOICE.get_or_init(|| std::env::var("CHORUS_ATTENTION").map_or(true, |v| v != "split"))
 }
 
 /// Whether prefill passes run the own part of attention by tiles
@@ -182,14 +214,22 @@ fn own_by_tiles() -> bool {
 /// kernel is chosen and the tiles hold several tokens on average (a decode
 /// step's tokens are each a tile of one, which one warp per token serves
 /// better); returns where they start and how many there are.
-fn pack_own_tiles<E: CudaElem>(plan: &PassPlan, buffer: &mut Vec<u32>) -> Option<(usize, usize)> {
+///
+/// With `fused` (the pass runs `attend_fused`, which stages any window a few
+/// keys at a time) a tile's window is not bounded by what fits in shared
+/// memory, so the tokens of a prompt encoded whole tile too.
+fn pack_own_tiles<E: CudaElem>(
+    plan: &PassPlan,
+    buffer: &mut Vec<u32>,
+    fused: bool,
+) -> Option<(usize, usize)> {
     let keys = tile_keys(plan.heads, std::mem::size_of::<E>(), OWN_WARPS);
     // Tiles never span rows: with fewer than two tokens per row (a decode
     // step) they cannot average two, so none are built.
     if !own_by_tiles() || keys == 0 || plan.rows.len() * 2 > plan.len() {
         return None;
     }
-    let tiles = own_tiles(plan, TILE_TOKENS, keys);
+    let tiles = own_tiles(plan, TILE_TOKENS, if fused { usize::MAX } else { keys });
     if tiles.len() * 2 > plan.len() {
         return None;
     }
@@ -290,6 +330,7 @@ impl<E: CudaElem> CudaKernels<E> {
         let mut options = vec![format!("--gpu-architecture={arch}"), "--std=c++17".into()];
         options.extend(E::DEFINE.map(String::from));
         options.extend(defines.iter().cloned());
+        options.extend(extra_defines());
         let ptx = compile_ptx_with_opts(
             source,
             CompileOptions {
@@ -340,6 +381,10 @@ impl<E: CudaElem> CudaKernels<E> {
             attend_own_tiles: match tile_keys(heads, std::mem::size_of::<E>(), OWN_WARPS) {
                 0 => None,
                 _ => Some(self.function(&module, "attend_own_tiles")?),
+            },
+            attend_fused: match fused_attention() && tensor_core_tiles::<E>(&self.arch, heads) {
+                true => Some(self.function(&module, "attend_fused")?),
+                false => None,
             },
         });
         cache.insert(key, Arc::clone(&fns));
@@ -741,7 +786,8 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
 
     fn prepare(&self, plan: PassPlan) -> Result<CudaPass, LlamaError> {
         let (mut buffer, offsets) = pack(&plan);
-        let tiles = pack_own_tiles::<E>(&plan, &mut buffer);
+        let fused = fused_attention() && tensor_core_tiles::<E>(&self.arch, plan.heads);
+        let tiles = pack_own_tiles::<E>(&plan, &mut buffer, fused);
         let table = self.upload(&buffer)?;
         let arg = PassArg::new(self.ptr(&table), &offsets);
         Ok(CudaPass {
@@ -883,7 +929,48 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         })?;
         let scale = (dim as f32).powf(-0.5);
         let shared_len = plan.rows.iter().map(|r| r.shared).max().unwrap_or(0);
-        let shared_part = match shared.filter(|_| shared_len > 0) {
+        let shared = shared.filter(|_| shared_len > 0);
+        let fused = pass.tiles.zip(fns.attend_fused.as_ref());
+        if let Some(((at, count), fused_fn)) = fused.filter(|_| fused_attention()) {
+            let out = self.act(tokens, heads.q_width())?;
+            let null = 0u64;
+            let (shared_keys, shared_values, shared_cap) = match shared {
+                Some(store) => {
+                    let (k, v) = &store.layers[layer];
+                    (self.ptr(k), self.ptr(v), store.shape.capacity as i32)
+                }
+                None => (null, null, 0),
+            };
+            let config = LaunchConfig {
+                grid_dim: (count as u32, kv_heads as u32, 1),
+                block_dim: (32 * heads.group() as u32, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let tiles = self.at(pass, at);
+            timed(self, "attention/fused", || {
+                launch!(
+                    self,
+                    fused_fn,
+                    config,
+                    "attend_fused",
+                    &q_grouped,
+                    keys,
+                    values,
+                    &shared_keys,
+                    &shared_values,
+                    &out.buf,
+                    &pass.arg,
+                    &tiles,
+                    &t_i,
+                    &kvh_i,
+                    &cap_i,
+                    &shared_cap,
+                    &scale
+                )
+            })?;
+            return Ok(out);
+        }
+        let shared_part = match shared {
             Some(store) => {
                 Some(self.shared_part(&fns, pass, layer, store, shared_len, &q_grouped, scale)?)
             }
