@@ -521,10 +521,11 @@ mod tests {
             prefill: Duration::from_millis(1250),
             decode: Duration::from_millis(2000),
             host: Duration::from_millis(250),
+            prefill_tokens: 2310,
         });
         let line = timed.to_string();
         assert!(
-            line.contains("; prefill 1.25 s, decode 2.00 s, host 0.25 s;"),
+            line.contains("; prefill 1.25 s (2310 row tokens), decode 2.00 s, host 0.25 s;"),
             "{line}"
         );
         let plain = summary(None).to_string();

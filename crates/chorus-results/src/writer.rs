@@ -67,6 +67,7 @@ impl ResultWriter {
             }
         }
         if paths.feather.exists() && !options.force {
+            remove_finished_checkpoint(&paths)?;
             tracing::info!(path = %paths.feather.display(), "output exists; skipping (use --force to overwrite)");
             return Ok(Outcome::AlreadyExists(paths));
         }
@@ -198,6 +199,28 @@ impl ResultWriter {
         tracing::info!(path = %written.paths.feather.display(), rows = written.rows, "results written");
         Ok(written)
     }
+}
+
+/// Removes the checkpoint of a run killed after it wrote its output but before
+/// it removed the checkpoint (the last step of [`ResultWriter::finish`]): the
+/// output is whole then (written atomically after every row was checkpointed),
+/// so a checkpoint no newer than the output is that run's and would otherwise
+/// stay forever. A newer checkpoint belongs to a later run (one forced over this
+/// output and interrupted) and is kept for it to resume. Taken under the
+/// output's lock, so no live writer's checkpoint is touched.
+fn remove_finished_checkpoint(paths: &OutputPaths) -> Result<()> {
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let (Some(output), Some(checkpoint)) = (modified(&paths.feather), modified(&paths.checkpoint))
+    else {
+        return Ok(());
+    };
+    if checkpoint > output {
+        return Ok(());
+    }
+    let lock = OutputLock::acquire(&paths.lock, &paths.feather)?;
+    std::fs::remove_file(&paths.checkpoint).map_err(io_error(&paths.checkpoint, "remove"))?;
+    tracing::info!(path = %paths.checkpoint.display(), "removed the checkpoint of a run killed after writing its output");
+    lock.release_and_remove()
 }
 
 /// Deletes the temporary files a killed run left while staging this output's

@@ -257,6 +257,45 @@ fn a_killed_run_resumes_without_losing_or_repeating_rows() {
 }
 
 #[test]
+fn a_kill_between_the_final_write_and_the_checkpoint_removal_leaves_nothing_stale() {
+    let directory = tempfile::tempdir().unwrap();
+    let method = Method::Avg;
+    let path = directory.path().join("finished.feather");
+    let checkpoint = directory.path().join("finished.feather.partial.jsonl");
+    // The killed run: rows checkpointed, then the output written, then the kill.
+    let mut writer = open(&path, run_info(method), WriteOptions::default());
+    writer.append([row(method, 0, 0)]).unwrap();
+    let saved = std::fs::read(&checkpoint).unwrap();
+    writer.finish().unwrap();
+    let written = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::fs::write(&checkpoint, &saved).unwrap();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&checkpoint)
+        .unwrap();
+    file.set_modified(written).unwrap();
+    drop(file);
+
+    let outcome = ResultWriter::open(&path, run_info(method), RESUME).unwrap();
+    assert!(matches!(outcome, Outcome::AlreadyExists(_)));
+    assert!(!checkpoint.exists(), "the finished run's checkpoint stays");
+    assert_eq!(read_results(&path).unwrap().rows().len(), 1);
+
+    // A checkpoint newer than the output is a later run's: it stays.
+    std::fs::write(&checkpoint, &saved).unwrap();
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&checkpoint)
+        .unwrap();
+    file.set_modified(written + std::time::Duration::from_secs(5))
+        .unwrap();
+    drop(file);
+    let outcome = ResultWriter::open(&path, run_info(method), RESUME).unwrap();
+    assert!(matches!(outcome, Outcome::AlreadyExists(_)));
+    assert!(checkpoint.exists(), "a later run's checkpoint was removed");
+}
+
+#[test]
 fn a_torn_last_checkpoint_line_is_dropped_and_redone() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().join("avg.feather");
