@@ -16,11 +16,15 @@ fn model<K: Kernels>() -> Llama<K> {
     Llama::from_source(&weights, &K::Device::default()).unwrap()
 }
 
-#[test]
-fn cpu_kernels_equal_the_burn_reference() {
-    let reference = workout(&model::<BurnCpu>()).unwrap();
-    let cpu = workout(&model::<Cpu>()).unwrap();
+/// Runs `workout` on the CPU kernels and on the Burn reference; asserts they agree.
+fn assert_cpu_equals_reference(
+    workout: fn(&Llama<BurnCpu>) -> Vec<f32>,
+    on_cpu: fn(&Llama<Cpu>) -> Vec<f32>,
+) {
+    let reference = workout(&model::<BurnCpu>());
+    let cpu = on_cpu(&model::<Cpu>());
     assert_eq!(cpu.len(), reference.len());
+    assert!(reference.iter().all(|v| v.is_finite()));
     let diff = cpu
         .iter()
         .zip(&reference)
@@ -33,18 +37,11 @@ fn cpu_kernels_equal_the_burn_reference() {
 }
 
 #[test]
+fn cpu_kernels_equal_the_burn_reference() {
+    assert_cpu_equals_reference(|m| workout(m).unwrap(), |m| workout(m).unwrap());
+}
+
+#[test]
 fn cpu_kernels_equal_the_burn_reference_on_long_windows() {
-    let reference = long_workout(&model::<BurnCpu>()).unwrap();
-    let cpu = long_workout(&model::<Cpu>()).unwrap();
-    assert_eq!(cpu.len(), reference.len());
-    assert!(reference.iter().all(|v| v.is_finite()));
-    let diff = cpu
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        diff < 1e-4,
-        "cpu kernels differ from the reference by {diff}"
-    );
+    assert_cpu_equals_reference(|m| long_workout(m).unwrap(), |m| long_workout(m).unwrap());
 }

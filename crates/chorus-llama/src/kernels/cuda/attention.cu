@@ -744,9 +744,8 @@ __device__ __forceinline__ void copy_async16(void* dst, const void* src) {
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
 }
 
-// Starts copying `keys` key and value rows (HEAD_DIM apart) into one of the
-// block's stages (cp.async, one commit group) and zeroes its rows up to the
-// next multiple of 16 keys; the caller waits for the group.
+// Copies `keys` key and value rows (HEAD_DIM apart) into the block's stage,
+// zero up to the next multiple of 16 keys, and waits for the whole block.
 __device__ __forceinline__ void stage_keys(elem* stage_k, elem* stage_v, const elem* k_rows, const elem* v_rows,
                                            int keys) {
     const int pieces = HEAD_DIM * (int)sizeof(elem) / 16;
@@ -763,7 +762,8 @@ __device__ __forceinline__ void stage_keys(elem* stage_k, elem* stage_v, const e
             *dv = make_uint4(0, 0, 0, 0);
         }
     }
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
+    copy_async_wait();
+    __syncthreads();
 }
 
 // The whole attention of a prefill tile in one kernel: the run's shared
@@ -779,9 +779,8 @@ extern "C" __global__ void __launch_bounds__(32 * GROUP, FUSED_MIN_BLOCKS)
 attend_fused(const elem* q_grouped, const elem* keys, const elem* values, const elem* shared_keys,
              const elem* shared_values, elem* out, Pass p, const unsigned* tiles, int tokens, int kv_heads,
              int capacity, int shared_capacity, float scale) {
-    // Two stages: the next one is copied while the warps work on this one.
-    __shared__ __align__(16) elem stage_k[2][FUSED_KEYS * TILE_K_STRIDE];
-    __shared__ __align__(16) elem stage_v[2][FUSED_KEYS * TILE_V_STRIDE];
+    __shared__ __align__(16) elem stage_k[FUSED_KEYS * TILE_K_STRIDE];
+    __shared__ __align__(16) elem stage_v[FUSED_KEYS * TILE_V_STRIDE];
     int lane = threadIdx.x & 31, j = threadIdx.x >> 5, g = blockIdx.y;
     const unsigned* tile = tiles + 4 * (long)blockIdx.x;
     int first = tile[0], count = tile[1];
@@ -794,30 +793,17 @@ attend_fused(const elem* q_grouped, const elem* keys, const elem* values, const 
     int stages = shared_stages + (int)((hi - lo + FUSED_KEYS - 1) / FUSED_KEYS);
     long shared_head = (long)g * shared_capacity * HEAD_DIM;
     long own_head = ((long)p.tok_slot[first] * kv_heads + g) * capacity * HEAD_DIM;
-    // Stage i's first key (row key space), key count and cache offset.
-    auto start_of = [&](int i) {
-        return i >= shared_stages ? lo + (unsigned)(i - shared_stages) * FUSED_KEYS : (unsigned)i * FUSED_KEYS;
-    };
-    auto keys_of = [&](int i) {
-        return (int)min((unsigned)FUSED_KEYS, (i >= shared_stages ? hi : shared) - start_of(i));
-    };
-    auto issue = [&](int i) {
-        bool own = i >= shared_stages;
-        long at = own ? own_head + (long)(start_of(i) - shared) * HEAD_DIM : shared_head + (long)start_of(i) * HEAD_DIM;
-        stage_keys(stage_k[i & 1], stage_v[i & 1], (own ? keys : shared_keys) + at, (own ? values : shared_values) + at,
-                   keys_of(i));
-    };
-    if (stages > 0) issue(0);
-    for (int i = 0; i < stages; i++) {
-        if (i + 1 < stages) {
-            issue(i + 1);
-            asm volatile("cp.async.wait_group 1;\n" ::: "memory");
-        } else {
-            asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-        }
-        __syncthreads(); // stage i is in place for every warp
-        tile_rows_attend<FUSED_KEYS / 8>(w, stage_k[i & 1], stage_v[i & 1], start_of(i), keys_of(i), p, scale, lane);
-        __syncthreads(); // stage i is read before stage i + 2 overwrites it
+    for (int stage = 0; stage < stages; stage++) {
+        bool own = stage >= shared_stages;
+        unsigned start = own ? lo + (unsigned)(stage - shared_stages) * FUSED_KEYS : (unsigned)stage * FUSED_KEYS;
+        int n = (int)min((unsigned)FUSED_KEYS, (own ? hi : shared) - start);
+        const elem* k_rows = own ? keys + own_head + (long)(start - shared) * HEAD_DIM
+                                 : shared_keys + shared_head + (long)start * HEAD_DIM;
+        const elem* v_rows = own ? values + own_head + (long)(start - shared) * HEAD_DIM
+                                 : shared_values + shared_head + (long)start * HEAD_DIM;
+        stage_keys(stage_k, stage_v, k_rows, v_rows, n);
+        tile_rows_attend<FUSED_KEYS / 8>(w, stage_k, stage_v, start, n, p, scale, lane);
+        __syncthreads(); // the stage is read before the next copy
     }
     tile_rows_store(w, nullptr, nullptr, nullptr, out, g, j, tokens, kv_heads, lane);
 }

@@ -10,7 +10,11 @@
 //!   biases and keeps each row's max and sum, a second GEMM with the shared
 //!   values; then each row's own keys in `attend_own`, which merges both parts
 //!   by log-sum-exp. No dense mask is built: the kernels read the pass's key
-//!   ranges.
+//!   ranges. That split is the decode path (one token per row, where the
+//!   GEMMs read the shared keys once for thousands of rows) and the fallback;
+//!   a prefill pass in bf16/f16 on sm_80+ runs `attend_fused` instead, which
+//!   takes a tile of a row's tokens through the shared keys and then its own
+//!   on tensor cores in one kernel, with nothing written in between.
 //! - RMSNorm, RoPE with the KV write, SwiGLU, row gathers and the fusion +
 //!   argmax of a step's logits are CUDA C kernels of this folder (see its
 //!   README), compiled at run time by NVRTC for the device's architecture.
