@@ -931,105 +931,25 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
                 &cap_i
             )
         })?;
-        let scale = (dim as f32).powf(-0.5);
         let shared_len = plan.rows.iter().map(|r| r.shared).max().unwrap_or(0);
-        let shared = shared.filter(|_| shared_len > 0);
-        let fused = pass.tiles.zip(fns.attend_fused.as_ref());
-        if let Some(((at, count), fused_fn)) = fused.filter(|_| fused_attention()) {
-            let out = self.act(tokens, heads.q_width())?;
-            let null = 0u64;
-            let (shared_keys, shared_values, shared_cap) = match shared {
-                Some(store) => {
-                    let (k, v) = &store.layers[layer];
-                    (self.ptr(k), self.ptr(v), store.shape.capacity as i32)
-                }
-                None => (null, null, 0),
-            };
-            let config = LaunchConfig {
-                grid_dim: (count as u32, kv_heads as u32, 1),
-                block_dim: (32 * heads.group() as u32, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let tiles = self.at(pass, at);
-            timed(self, "attention/fused", || {
-                launch!(
-                    self,
-                    fused_fn,
-                    config,
-                    "attend_fused",
-                    &q_grouped,
-                    keys,
-                    values,
-                    &shared_keys,
-                    &shared_values,
-                    &out.buf,
-                    &pass.arg,
-                    &tiles,
-                    &t_i,
-                    &kvh_i,
-                    &cap_i,
-                    &shared_cap,
-                    &scale
-                )
-            })?;
-            return Ok(out);
+        let layer = LayerAttention {
+            fns: &fns,
+            pass,
+            keys,
+            values,
+            capacity,
+            layer,
+            shared: shared.filter(|_| shared_len > 0),
+            shared_len,
+            q_grouped: &q_grouped,
+            scale: (dim as f32).powf(-0.5),
+        };
+        match pass.tiles.zip(fns.attend_fused.as_ref()) {
+            Some(((at, count), fused)) if fused_attention() => {
+                self.attend_fused(&layer, fused, at, count)
+            }
+            _ => self.attend_split(&layer),
         }
-        let shared_part = match shared {
-            Some(store) => {
-                Some(self.shared_part(&fns, pass, layer, store, shared_len, &q_grouped, scale)?)
-            }
-            None => None,
-        };
-        let out = self.act(tokens, heads.q_width())?;
-        let null = 0u64;
-        let (o1, m1, l1) = match &shared_part {
-            Some(part) => (
-                self.ptr(&part.out),
-                self.ptr(&part.max),
-                self.ptr(&part.sum),
-            ),
-            None => (null, null, null),
-        };
-        let per_token = LaunchConfig {
-            grid_dim: (tokens.div_ceil(OWN_WARPS) as u32, kv_heads as u32, 1),
-            block_dim: (32 * OWN_WARPS as u32, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // A pass without tiles (a decode step) runs one warp per token; both
-        // kernels take the same parameters, the tiles table null for attend_own.
-        let (own_fn, config, tiles) = match pass.tiles.zip(fns.attend_own_tiles.as_ref()) {
-            Some(((at, count), tiles_fn)) => {
-                let config = LaunchConfig {
-                    grid_dim: (count as u32, kv_heads as u32, 1),
-                    ..per_token
-                };
-                (tiles_fn, config, self.at(pass, at))
-            }
-            None => (&fns.attend_own, per_token, null),
-        };
-        timed(self, "attention/attend_own", || {
-            launch!(
-                self,
-                own_fn,
-                config,
-                "attend_own",
-                &q_grouped,
-                keys,
-                values,
-                &o1,
-                &m1,
-                &l1,
-                &out.buf,
-                &pass.arg,
-                &tiles,
-                &t_i,
-                &kvh_i,
-                &cap_i,
-                &scale
-            )
-        })?;
-        drop(shared_part);
-        Ok(out)
     }
 
     fn logit_rows(&self, x: &CudaAct<E>, pass: &CudaPass) -> Result<CudaAct<E>, LlamaError> {
@@ -1170,27 +1090,173 @@ struct SharedPart<E: CudaElem> {
     _elem: PhantomData<E>,
 }
 
+/// What one layer's attention kernels read, besides the kernels themselves.
+struct LayerAttention<'a, E: CudaElem> {
+    fns: &'a AttentionFns,
+    pass: &'a CudaPass,
+    /// This layer's cache of the pass's rows, `capacity` keys per slot.
+    keys: &'a CudaSlice<E>,
+    values: &'a CudaSlice<E>,
+    capacity: usize,
+    /// The layer's index (in the shared context's store).
+    layer: usize,
+    /// The shared context's store, when some row of the pass sees it;
+    /// `shared_len`: the most of its keys a row sees.
+    shared: Option<&'a CudaKv<E>>,
+    shared_len: usize,
+    /// The queries after RoPE, grouped by kv head.
+    q_grouped: &'a CudaSlice<E>,
+    scale: f32,
+}
+
+impl<E: CudaElem> LayerAttention<'_, E> {
+    /// Tokens, kv heads and cache capacity as the kernels take them.
+    fn sizes(&self) -> (i32, i32, i32) {
+        let plan = &self.pass.plan;
+        (
+            plan.len() as i32,
+            plan.heads.key_value as i32,
+            self.capacity as i32,
+        )
+    }
+}
+
 impl<E: CudaElem> CudaKernels<E> {
+    /// A prefill pass's attention by tiles in one kernel (`attend_fused`):
+    /// the tiles table at `at` of the pass buffer, `count` tiles.
+    fn attend_fused(
+        &self,
+        layer: &LayerAttention<'_, E>,
+        fused: &CudaFunction,
+        at: usize,
+        count: usize,
+    ) -> Result<CudaAct<E>, LlamaError> {
+        let plan = &layer.pass.plan;
+        let heads = plan.heads;
+        let out = self.act(plan.len(), heads.q_width())?;
+        let null = 0u64;
+        let (shared_keys, shared_values, shared_cap) = match layer.shared {
+            Some(store) => {
+                let (k, v) = &store.layers[layer.layer];
+                (self.ptr(k), self.ptr(v), store.shape.capacity as i32)
+            }
+            None => (null, null, 0),
+        };
+        let config = LaunchConfig {
+            grid_dim: (count as u32, heads.key_value as u32, 1),
+            block_dim: (32 * heads.group() as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let tiles = self.at(layer.pass, at);
+        let (t_i, kvh_i, cap_i) = layer.sizes();
+        timed(self, "attention/fused", || {
+            launch!(
+                self,
+                fused,
+                config,
+                "attend_fused",
+                layer.q_grouped,
+                layer.keys,
+                layer.values,
+                &shared_keys,
+                &shared_values,
+                &out.buf,
+                &layer.pass.arg,
+                &tiles,
+                &t_i,
+                &kvh_i,
+                &cap_i,
+                &shared_cap,
+                &layer.scale
+            )
+        })?;
+        Ok(out)
+    }
+
+    /// A pass's attention split in two: the shared context's part for every
+    /// query (two GEMMs and a softmax), then each token's own keys merged with
+    /// it (`attend_own_tiles` for a pass with tiles, else `attend_own`).
+    fn attend_split(&self, layer: &LayerAttention<'_, E>) -> Result<CudaAct<E>, LlamaError> {
+        let (pass, fns) = (layer.pass, layer.fns);
+        let plan = &pass.plan;
+        let heads = plan.heads;
+        let shared_part = match layer.shared {
+            Some(store) => Some(self.shared_part(layer, store)?),
+            None => None,
+        };
+        let out = self.act(plan.len(), heads.q_width())?;
+        let null = 0u64;
+        let (o1, m1, l1) = match &shared_part {
+            Some(part) => (
+                self.ptr(&part.out),
+                self.ptr(&part.max),
+                self.ptr(&part.sum),
+            ),
+            None => (null, null, null),
+        };
+        let per_token = LaunchConfig {
+            grid_dim: (
+                plan.len().div_ceil(OWN_WARPS) as u32,
+                heads.key_value as u32,
+                1,
+            ),
+            block_dim: (32 * OWN_WARPS as u32, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // A pass without tiles (a decode step) runs one warp per token; both
+        // kernels take the same parameters, the tiles table null for attend_own.
+        let (own_fn, config, tiles) = match pass.tiles.zip(fns.attend_own_tiles.as_ref()) {
+            Some(((at, count), tiles_fn)) => {
+                let config = LaunchConfig {
+                    grid_dim: (count as u32, heads.key_value as u32, 1),
+                    ..per_token
+                };
+                (tiles_fn, config, self.at(pass, at))
+            }
+            None => (&fns.attend_own, per_token, null),
+        };
+        let (t_i, kvh_i, cap_i) = layer.sizes();
+        timed(self, "attention/attend_own", || {
+            launch!(
+                self,
+                own_fn,
+                config,
+                "attend_own",
+                layer.q_grouped,
+                layer.keys,
+                layer.values,
+                &o1,
+                &m1,
+                &l1,
+                &out.buf,
+                &pass.arg,
+                &tiles,
+                &t_i,
+                &kvh_i,
+                &cap_i,
+                &layer.scale
+            )
+        })?;
+        drop(shared_part);
+        Ok(out)
+    }
+
     /// Scores of every query against the `shared` keys of the context, one
     /// GEMM per kv head; their softmax; the probability-weighted shared values.
-    #[allow(clippy::too_many_arguments)]
     fn shared_part(
         &self,
-        fns: &AttentionFns,
-        pass: &CudaPass,
-        layer: usize,
+        layer: &LayerAttention<'_, E>,
         store: &CudaKv<E>,
-        shared: usize,
-        q_grouped: &CudaSlice<E>,
-        scale: f32,
     ) -> Result<SharedPart<E>, LlamaError> {
+        let (fns, pass, q_grouped, scale) = (layer.fns, layer.pass, layer.q_grouped, layer.scale);
         let plan = &pass.plan;
         let heads = plan.heads;
         let (tokens, group, dim, kv_heads) =
             (plan.len(), heads.group(), heads.dim, heads.key_value);
         let rows = tokens * group;
-        let (keys, values) = &store.layers[layer];
+        let (keys, values) = &store.layers[layer.layer];
         let capacity = store.shape.capacity;
+        let shared = layer.shared_len;
         // Keys past `shared` (the next head's, or the store's zeroed tail) are
         // read but masked to probability 0 by the softmax's per-row limit.
         let shared = shared.next_multiple_of(KEY_PAD);
