@@ -189,32 +189,21 @@ extern "C" __global__ void shared_softmax(float* scores, elem* probs, float* row
 // warps resident per SM, and every load of a step issued before any of it is
 // used keep that latency hidden.
 
-// The log-sum-exp merge with the shared part and the output write, shared by
-// both variants below: `acc` holds the dims `dim_of(e)` of this lane.
-#define MERGE_AND_STORE(DIM_OF)                                                                  \
-    int query_heads = kv_heads * GROUP;                                                          \
-    _Pragma("unroll") for (int j = 0; j < GROUP; j++) {                                          \
-        long sr = ((long)g * tokens + t) * GROUP + j;                                            \
-        float ms = shared_out ? shared_max[sr] : -INF_F;                                         \
-        float mx = fmaxf(ms, m[j]);                                                              \
-        float fs = ms > -INF_F ? expf(ms - mx) * shared_sum[sr] : 0.0f;                          \
-        float fo = m[j] > -INF_F ? expf(m[j] - mx) : 0.0f;                                       \
-        float total = fs + fo * l[j];                                                            \
-        float inv = total > 0.0f ? 1.0f / total : 0.0f;                                          \
-        _Pragma("unroll") for (int e = 0; e < PER_LANE; e++) {                                   \
-            int d = DIM_OF(e);                                                                   \
-            if (d >= HEAD_DIM) continue;                                                         \
-            float o = fo * acc[j][e];                                                            \
-            if (ms > -INF_F) o += fs * shared_out[sr * HEAD_DIM + d];                            \
-            out[(long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + d] = st(o * inv); \
-        }                                                                                        \
-    }
+// The log-sum-exp merge of a query row's shared part (max `ms`, sum at
+// `shared_sum`, read only when the row saw a shared key) with its own part
+// (max `m`, sum `l`): the weights of the shared output and of the own
+// accumulator, and the normaliser. Every own-part kernel merges with it.
+struct Merge {
+    float shared, own, inv;
+};
 
-// Loads this warp's GROUP query vectors into shared memory, pre-scaled.
-#define LOAD_QUERIES                                                                             \
-    const elem* qt = q_grouped + ((long)g * tokens + t) * GROUP * HEAD_DIM;                      \
-    for (int i = lane; i < GROUP * HEAD_DIM; i += 32) qs[warp][i / HEAD_DIM][i % HEAD_DIM] = ld(qt[i]) * scale; \
-    __syncwarp();
+__device__ __forceinline__ Merge lse_merge(float ms, const float* shared_sum, float m, float l) {
+    float mx = fmaxf(ms, m);
+    float fs = ms > -INF_F ? expf(ms - mx) * *shared_sum : 0.0f;
+    float fo = m > -INF_F ? expf(m - mx) : 0.0f;
+    float total = fs + fo * l;
+    return {fs, fo, total > 0.0f ? 1.0f / total : 0.0f};
+}
 
 #if HEAD_DIM % 32 == 0
 // Eight keys per step, four lanes per key: lane 4·i + s holds dims
@@ -408,17 +397,13 @@ __device__ __forceinline__ void attend_token(const elem* q_grouped, OwnKeys src,
 #pragma unroll
     for (int j = 0; j < GROUP; j++) {
         float ms = shared_out ? smax[j] : -INF_F;
-        float mx = fmaxf(ms, m[j]);
-        float fs = ms > -INF_F ? expf(ms - mx) * ssum[j] : 0.0f;
-        float fo = m[j] > -INF_F ? expf(m[j] - mx) : 0.0f;
-        float total = fs + fo * l[j];
-        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        Merge w = lse_merge(ms, &ssum[j], m[j], l[j]);
         elem* o = out + (long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + lane * PER_LANE;
 #pragma unroll
         for (int e = 0; e < PER_LANE; e++) {
-            float v = fo * acc[j][e];
-            if (ms > -INF_F) v += fs * so[j * HEAD_DIM + lane * PER_LANE + e];
-            o[e] = st(v * inv);
+            float v = w.own * acc[j][e];
+            if (ms > -INF_F) v += w.shared * so[j * HEAD_DIM + lane * PER_LANE + e];
+            o[e] = st(v * w.inv);
         }
     }
 }
@@ -452,6 +437,19 @@ attend_own(const elem* q_grouped, const elem* keys, const elem* values, const fl
 #if TILE_KEYS > 64
 #error "a tile's key mask is one 64-bit word"
 #endif
+
+// This block's tile (the host's OwnTile: first token, token count, own-key
+// window [lo, hi)) and its row's shared-context key count.
+struct TileHead {
+    int first, count;
+    unsigned lo, hi, shared;
+};
+
+__device__ __forceinline__ TileHead tile_head(const unsigned* tiles, const Pass& p) {
+    const unsigned* tile = tiles + 4 * (long)blockIdx.x;
+    int first = tile[0];
+    return {first, (int)tile[1], tile[2], tile[3], p.row_shared[p.tok_row[first]]};
+}
 
 // Tensor cores for a tile whose keys fit (16-bit elements, sm_80 and newer):
 // one warp computes a 16-token × window score block with mma.sync instead of
@@ -652,22 +650,18 @@ __device__ __forceinline__ void tile_rows_store(const TileRows& w, const float* 
         int t = w.t[r];
         long sr = ((long)g * tokens + t) * GROUP + j;
         float ms = shared_out ? shared_max[sr] : -INF_F;
-        float mx = fmaxf(ms, w.m[r]);
-        float fs = ms > -INF_F ? expf(ms - mx) * shared_sum[sr] : 0.0f;
-        float fo = w.m[r] > -INF_F ? expf(w.m[r] - mx) : 0.0f;
-        float total = fs + fo * w.l[r];
-        float inv = total > 0.0f ? 1.0f / total : 0.0f;
+        Merge f = lse_merge(ms, shared_sum + sr, w.m[r], w.l[r]);
         elem* dst = out + (long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + col;
         const float* so = ms > -INF_F ? shared_out + sr * HEAD_DIM + col : nullptr;
 #pragma unroll
         for (int n = 0; n < HEAD_DIM / 8; n++) {
-            float x = fo * w.o[n][2 * r], y = fo * w.o[n][2 * r + 1];
+            float x = f.own * w.o[n][2 * r], y = f.own * w.o[n][2 * r + 1];
             if (so) {
                 float2 sv = *reinterpret_cast<const float2*>(so + 8 * n);
-                x += fs * sv.x;
-                y += fs * sv.y;
+                x += f.shared * sv.x;
+                y += f.shared * sv.y;
             }
-            *reinterpret_cast<unsigned*>(dst + 8 * n) = pair_of(st(x * inv), st(y * inv));
+            *reinterpret_cast<unsigned*>(dst + 8 * n) = pair_of(st(x * f.inv), st(y * f.inv));
         }
     }
 }
@@ -688,10 +682,9 @@ attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, co
     __shared__ __align__(16) elem tile_k[TILE_ROWS * TILE_K_STRIDE];
     __shared__ __align__(16) elem tile_v[TILE_ROWS * TILE_V_STRIDE];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = blockIdx.y;
-    const unsigned* tile = tiles + 4 * (long)blockIdx.x;
-    int first = tile[0], count = tile[1];
-    unsigned lo = tile[2], hi = tile[3];
-    unsigned shared = p.row_shared[p.tok_row[first]];
+    TileHead tile = tile_head(tiles, p);
+    int first = tile.first, count = tile.count;
+    unsigned lo = tile.lo, hi = tile.hi, shared = tile.shared;
     long slot = p.tok_slot[first];
     long base = (slot * kv_heads + g) * capacity * HEAD_DIM;
     OwnKeys src = {keys + base, values + base, shared, HEAD_DIM, HEAD_DIM};
@@ -737,7 +730,10 @@ attend_own_tiles(const elem* q_grouped, const elem* keys, const elem* values, co
 #ifndef FUSED_KEYS
 #define FUSED_KEYS 32
 #endif
-#define FUSED_MIN_BLOCKS ((FUSED_KEYS > 32 ? 12 : 16) / GROUP > 0 ? (FUSED_KEYS > 32 ? 12 : 16) / GROUP : 1)
+// Warps per SM the register budget allows (128 registers a thread, or 168
+// with 64 keys), as blocks of GROUP warps.
+#define FUSED_WARPS_PER_SM (FUSED_KEYS > 32 ? 12 : 16)
+#define FUSED_MIN_BLOCKS (FUSED_WARPS_PER_SM / GROUP > 0 ? FUSED_WARPS_PER_SM / GROUP : 1)
 
 __device__ __forceinline__ void copy_async16(void* dst, const void* src) {
     unsigned d = (unsigned)__cvta_generic_to_shared(dst);
@@ -782,10 +778,9 @@ attend_fused(const elem* q_grouped, const elem* keys, const elem* values, const 
     __shared__ __align__(16) elem stage_k[FUSED_KEYS * TILE_K_STRIDE];
     __shared__ __align__(16) elem stage_v[FUSED_KEYS * TILE_V_STRIDE];
     int lane = threadIdx.x & 31, j = threadIdx.x >> 5, g = blockIdx.y;
-    const unsigned* tile = tiles + 4 * (long)blockIdx.x;
-    int first = tile[0], count = tile[1];
-    unsigned lo = tile[2], hi = tile[3];
-    unsigned shared = p.row_shared[p.tok_row[first]];
+    TileHead tile = tile_head(tiles, p);
+    int first = tile.first, count = tile.count;
+    unsigned lo = tile.lo, hi = tile.hi, shared = tile.shared;
     TileRows w;
     tile_rows_init(w, q_grouped, first, count, g, j, tokens, lane);
     // Stages [0, shared_stages) hold the context's keys, the rest the tile's own.
@@ -832,7 +827,9 @@ extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, c
     if (t >= tokens) return;
     unsigned shared = p.row_shared[p.tok_row[t]];
     long slot = p.tok_slot[t];
-    LOAD_QUERIES
+    const elem* qt = q_grouped + ((long)g * tokens + t) * GROUP * HEAD_DIM;
+    for (int i = lane; i < GROUP * HEAD_DIM; i += 32) qs[warp][i / HEAD_DIM][i % HEAD_DIM] = ld(qt[i]) * scale;
+    __syncwarp();
     float acc[GROUP][PER_LANE], m[GROUP], l[GROUP];
 #pragma unroll
     for (int j = 0; j < GROUP; j++) {
@@ -886,7 +883,20 @@ extern "C" __global__ void attend_own(const elem* q_grouped, const elem* keys, c
             }
         }
     }
-#define OWN_DIM(e) ((e) * 32 + lane)
-    MERGE_AND_STORE(OWN_DIM)
+    int query_heads = kv_heads * GROUP;
+#pragma unroll
+    for (int j = 0; j < GROUP; j++) {
+        long sr = ((long)g * tokens + t) * GROUP + j;
+        float ms = shared_out ? shared_max[sr] : -INF_F;
+        Merge w = lse_merge(ms, shared_sum + sr, m[j], l[j]);
+#pragma unroll
+        for (int e = 0; e < PER_LANE; e++) {
+            int d = e * 32 + lane;
+            if (d >= HEAD_DIM) continue;
+            float o = w.own * acc[j][e];
+            if (ms > -INF_F) o += w.shared * shared_out[sr * HEAD_DIM + d];
+            out[(long)t * query_heads * HEAD_DIM + (long)(g * GROUP + j) * HEAD_DIM + d] = st(o * w.inv);
+        }
+    }
 }
 #endif
