@@ -741,18 +741,15 @@ impl<K: Kernels> Engine<K> {
             (Some(c), true) => c.len(),
             _ => 0,
         };
-        let longest = (0..plans.len())
+        // Each row's tokens past the context it shares: what the prefill encodes.
+        let own: Vec<usize> = (0..plans.len())
             .map(|i| plans[i].1.len() - skipped(i))
-            .max()
-            .unwrap_or(0);
-        let capacity = longest + max_new_tokens;
-        let tokens: usize = (0..plans.len())
-            .map(|i| plans[i].1.len() - skipped(i))
-            .sum();
+            .collect();
+        let capacity = own.iter().copied().max().unwrap_or(0) + max_new_tokens;
         self.times
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .prefill_tokens += tokens;
+            .prefill_tokens += own.iter().sum::<usize>();
         let mut cache = match &context {
             Some(c) => self.model.new_cache_sharing(c, sharing.clone(), capacity)?,
             None => self.model.new_cache(plans.len(), capacity)?,

@@ -287,6 +287,35 @@ fn the_shared_context_changes_no_result_of_any_method() {
 }
 
 #[test]
+fn prefill_counts_each_rows_own_tokens_once() {
+    let (whole, shared) = without_and_with_shared_context(2);
+    let questions = questions();
+    for engine in [&whole, &shared] {
+        engine
+            .run(Method::Avg, &FlexConfig::default(), &questions)
+            .unwrap();
+    }
+    // Encoded whole, every row is its standard prompt.
+    let prompter = whole.prompter();
+    let prompts: usize = questions
+        .iter()
+        .flat_map(|q| &q.paraphrases)
+        .map(|p| prompter.standard_row(0, p).unwrap().len())
+        .sum();
+    assert_eq!(whole.phase_times().prefill_tokens, prompts);
+    // With the context shared, each row skips it (encoded once, apart).
+    let stats = shared.context_stats();
+    assert!(
+        stats.shared_rows > 0 && stats.context_tokens > 0,
+        "{stats:?}"
+    );
+    assert_eq!(
+        shared.phase_times().prefill_tokens,
+        prompts - stats.shared_rows * stats.context_tokens
+    );
+}
+
+#[test]
 fn pipeline_flex_first_token_is_the_last_paraphrases_own() {
     let engine = tiny_engine(decode(3), false);
     let flex = engine

@@ -80,7 +80,8 @@ fn workout_tokens(seed: u32, len: usize, vocab: usize) -> Vec<u32> {
 }
 
 /// The logits (flattened) of passes whose windows outgrow one stage of the
-/// GPU's tile kernels (64 keys, 16 tokens): an 80-token shared context seen
+/// GPU's tile kernels (32 keys a stage in `attend_fused`, 48 in
+/// `attend_own_tiles`, 16 tokens a tile): an 80-token shared context seen
 /// by one of two slots, a 70-token row after it and a 100-token row encoded
 /// whole, with logits every few tokens, then two decoding steps. The windows
 /// of [`workout`] all fit one stage, so this is the check of the stage loop.

@@ -180,20 +180,24 @@ struct AttentionFns {
     /// The own part by tiles of tokens (None where the head geometry leaves
     /// no room for a tile's keys in shared memory).
     attend_own_tiles: Option<CudaFunction>,
-    /// The whole attention of a prefill tile on tensor cores (None where
-    /// attention.cu does not compile it: see [`tensor_core_tiles`]).
+    /// The whole attention of a prefill tile on tensor cores (None where it
+    /// is not compiled or not chosen: see [`runs_fused`]).
     attend_fused: Option<CudaFunction>,
 }
 
-/// Whether attention.cu compiles its tensor-core tile kernels (`OWN_MMA`
-/// there: 16-bit elements, head dims of a multiple of 32 with room for a
-/// tile's keys, sm_80 or newer); `arch` is `compute_XY`.
-fn tensor_core_tiles<E: CudaElem>(arch: &str, heads: Heads) -> bool {
+/// Whether prefill passes of this head geometry run `attend_fused`: chosen
+/// ([`fused_attention`]) and compiled by attention.cu (`OWN_MMA` there: 16-bit
+/// elements, head dims of a multiple of 32 with room for a tile's keys, sm_80
+/// or newer); `arch` is `compute_XY`.
+fn runs_fused<E: CudaElem>(arch: &str, heads: Heads) -> bool {
     let sm: u32 = arch
         .trim_start_matches("compute_")
         .parse()
         .unwrap_or_default();
-    E::DEFINE.is_some() && sm >= 80 && tile_keys(heads, std::mem::size_of::<E>(), OWN_WARPS) > 0
+    fused_attention()
+        && E::DEFINE.is_some()
+        && sm >= 80
+        && tile_keys(heads, std::mem::size_of::<E>(), OWN_WARPS) > 0
 }
 
 /// Whether prefill passes run the whole attention of a tile in one kernel
@@ -386,7 +390,7 @@ impl<E: CudaElem> CudaKernels<E> {
                 0 => None,
                 _ => Some(self.function(&module, "attend_own_tiles")?),
             },
-            attend_fused: match fused_attention() && tensor_core_tiles::<E>(&self.arch, heads) {
+            attend_fused: match runs_fused::<E>(&self.arch, heads) {
                 true => Some(self.function(&module, "attend_fused")?),
                 false => None,
             },
@@ -790,7 +794,7 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
 
     fn prepare(&self, plan: PassPlan) -> Result<CudaPass, LlamaError> {
         let (mut buffer, offsets) = pack(&plan);
-        let fused = fused_attention() && tensor_core_tiles::<E>(&self.arch, plan.heads);
+        let fused = runs_fused::<E>(&self.arch, plan.heads);
         let tiles = pack_own_tiles::<E>(&plan, &mut buffer, fused);
         let table = self.upload(&buffer)?;
         let arg = PassArg::new(self.ptr(&table), &offsets);
@@ -945,10 +949,8 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             scale: (dim as f32).powf(-0.5),
         };
         match pass.tiles.zip(fns.attend_fused.as_ref()) {
-            Some(((at, count), fused)) if fused_attention() => {
-                self.attend_fused(&layer, fused, at, count)
-            }
-            _ => self.attend_split(&layer),
+            Some(((at, count), fused)) => self.attend_fused(&layer, fused, at, count),
+            None => self.attend_split(&layer),
         }
     }
 
