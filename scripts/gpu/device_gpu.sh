@@ -162,12 +162,25 @@ c)
   # variant's predictions are compared with the first's. The first variant's
   # f32 check must pass (else nothing is timed); a later variant failing it
   # is dropped.
+  #
+  # Two words of a variant's environment are the script's, not the
+  # binaries': BINDIR=folder runs the binaries packed in .gpu/c/folder (e.g.
+  # an earlier commit's, "old@BINDIR=old"), BATCH=N passes --batch-size N
+  # instead of auto.
   for b in cuda_check flex-generate ensemble-generate; do unxz ".gpu/c/$b.xz" "$W/$b"; done
+  for dir in .gpu/c/*/; do
+    [ -d "$dir" ] || continue
+    dir=$(basename "$dir"); mkdir -p "$W/$dir"
+    for b in flex-generate ensemble-generate; do
+      [ -f ".gpu/c/$dir/$b.xz" ] && unxz ".gpu/c/$dir/$b.xz" "$W/$dir/$b"
+    done
+  done
   tar xJf .gpu/c/tokenizer.tar.xz -C "$W"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv > "$OUT/device.txt" 2>&1
   read -r -a variants <<< "${VARIANTS:-main}"
   name_of() { echo "${1%%@*}"; }
   env_of() { [[ $1 == *@* ]] && tr ',' '\n' <<< "${1#*@}"; }
+  value_of() { env_of "$1" | sed -n "s/^$2=//p"; }
   with() { local v=$1; shift; local e; mapfile -t e < <(env_of "$v"); env "${e[@]}" "$@"; }
   kept=()
   for v in "${variants[@]}"; do
@@ -199,11 +212,14 @@ c)
   fi
   run=(--dataset data/webquestions/test.smollm2-paraphrases.jsonl --data-dir data
        --model random:llama-3.2-3b --tokenizer "$W/tokenizer/tokenizer.json" --dtype bf16
-       --device cuda:0 --num_ensemble 6 --batch-size auto --force)
+       --device cuda:0 --num_ensemble 6 --force)
   job() { # method variant output
     local bin=ensemble-generate extra=(--method "$1")
     [ "$1" = flex ] && { bin=flex-generate; extra=(); }
-    with "$2" timeout 200 "$W/$bin" "${extra[@]}" "${run[@]}" --output "$3" >> "$LOG" 2>&1
+    local dir batch
+    dir=$(value_of "$2" BINDIR); batch=$(value_of "$2" BATCH)
+    with "$2" timeout 200 "$W${dir:+/$dir}/$bin" "${extra[@]}" "${run[@]}" \
+      --batch-size "${batch:-auto}" --output "$3" >> "$LOG" 2>&1
   }
   for method in ${PROFILED-flex avg}; do
     for v in "${kept[@]}"; do

@@ -117,7 +117,9 @@ impl PredictionRule {
 pub enum BatchSize {
     /// Exactly this many (the last batch may hold fewer).
     Fixed(usize),
-    /// As many as the device's free memory holds (see
+    /// As many as the device's free memory holds, in equal batches, and at
+    /// least two of 256 or more questions each where the run is that long, so
+    /// that the host's planning and writing overlap device work (see
     /// [`Engine::batch_size_for`](crate::Engine::batch_size_for)); on the CPU,
     /// where memory is not what limits a batch, [`BatchSize::CPU_DEFAULT`].
     Auto,

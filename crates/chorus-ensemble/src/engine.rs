@@ -5,8 +5,9 @@
 //! kernels fuse and take the argmax); only traced and sampled runs read whole
 //! logits back.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+use std::{panic, thread};
 
 use chorus_llama::{
     BatchNeed, ForwardInput, Fusion, InputError, Kernels, KeyBias, KeyMask, KvCache, Llama,
@@ -286,13 +287,15 @@ impl<K: Kernels> Engine<K> {
 
     /// As [`Engine::run`], handing each batch's answers (`batch_size` questions,
     /// in input order) to `on_batch` as soon as the batch is decoded: for progress
-    /// bars and checkpoints. An error from `on_batch` stops the run.
-    pub fn run_with<E: From<EnsembleError>>(
+    /// bars and checkpoints. `on_batch` runs on another thread while the next
+    /// batch is decoded (see [`Engine::run_strategy`]). An error from `on_batch`
+    /// stops the run.
+    pub fn run_with<E: From<EnsembleError> + Send>(
         &self,
         method: Method,
         flex: &FlexConfig,
         questions: &[Question],
-        on_batch: impl FnMut(Vec<Answer>) -> Result<(), E>,
+        on_batch: impl FnMut(Vec<Answer>) -> Result<(), E> + Send,
     ) -> Result<(), E> {
         if method == Method::Flex {
             flex.validate()?;
@@ -301,17 +304,69 @@ impl<K: Kernels> Engine<K> {
     }
 
     /// As [`Engine::run_with`] for any [`Strategy`].
-    pub fn run_strategy<E: From<EnsembleError>>(
+    ///
+    /// Three things overlap, so that the device does not wait for the host:
+    /// while batch `k` is on the device, batch `k + 1` is planned (tokenised)
+    /// on another thread and `on_batch` (e.g. writing a checkpoint) runs for
+    /// batch `k - 1` on a third. `on_batch` still sees the batches in order,
+    /// one at a time; when it fails, no further batch is started and its
+    /// error is returned once the batch in flight is done.
+    pub fn run_strategy<E>(
         &self,
         strategy: &dyn Strategy,
         questions: &[Question],
-        mut on_batch: impl FnMut(Vec<Answer>) -> Result<(), E>,
-    ) -> Result<(), E> {
+        on_batch: impl FnMut(Vec<Answer>) -> Result<(), E> + Send,
+    ) -> Result<(), E>
+    where
+        E: From<EnsembleError> + Send,
+    {
         self.decode.validate()?;
         let batch = self.batch_size_for(strategy, questions)?;
-        for chunk in questions.chunks(batch) {
-            let answers = self.decode_questions(strategy, chunk, 0)?;
-            on_batch(answers.into_iter().map(|t| t.answer).collect())?;
+        let chunks: Vec<&[Question]> = questions.chunks(batch).collect();
+        thread::scope(|scope| {
+            // One batch waits in the channel at most: answers are not piled up
+            // faster than they are written.
+            let (sender, receiver) = mpsc::sync_channel::<Vec<Answer>>(1);
+            let consumer = scope.spawn(move || receiver.into_iter().try_for_each(on_batch));
+            let decoded = self.decode_overlapped(scope, strategy, &chunks, &sender);
+            drop(sender);
+            consumer
+                .join()
+                .unwrap_or_else(|panic| panic::resume_unwind(panic))?;
+            decoded.map_err(E::from)
+        })
+    }
+
+    /// Decodes `chunks` in order, planning each next one on a scoped thread
+    /// while the current one is decoded, and sends each batch's answers to
+    /// `sender`; stops early (without an error) when its receiver is gone.
+    fn decode_overlapped<'scope, 'env>(
+        &'env self,
+        scope: &'scope thread::Scope<'scope, 'env>,
+        strategy: &'env dyn Strategy,
+        chunks: &[&'env [Question]],
+        sender: &mpsc::SyncSender<Vec<Answer>>,
+    ) -> Result<(), EnsembleError> {
+        let prompter = self.prompter();
+        let plan =
+            |chunk: &'env [Question]| scope.spawn(move || plan_batch(&prompter, strategy, chunk));
+        let mut next = chunks.first().map(|&chunk| plan(chunk));
+        let mut index = 0;
+        while let Some(planning) = next.take() {
+            let waiting = Instant::now();
+            let planned = planning
+                .join()
+                .unwrap_or_else(|panic| panic::resume_unwind(panic))?;
+            let waited = waiting.elapsed();
+            index += 1;
+            next = chunks.get(index).map(|&chunk| plan(chunk));
+            let answers = self.decode_planned(strategy, planned, waited, 0)?;
+            if sender
+                .send(answers.into_iter().map(|t| t.answer).collect())
+                .is_err()
+            {
+                break;
+            }
         }
         Ok(())
     }
@@ -319,8 +374,11 @@ impl<K: Kernels> Engine<K> {
     /// The questions per batch of a run of `questions` with `strategy`: the
     /// configured number, or for [`BatchSize::Auto`] as many as 80 % of the
     /// device's free memory holds (their KV cache and the activations of their
-    /// prefill pass, estimated from the rows of the first 64 questions), and
-    /// [`BatchSize::CPU_DEFAULT`] where the kernels report no memory limit.
+    /// prefill pass, estimated from the rows of the first 64 questions), split
+    /// evenly and into at least two batches of 256 or more questions where
+    /// the run is that long (so that planning and writing overlap the device,
+    /// see [`Engine::run_strategy`]), and [`BatchSize::CPU_DEFAULT`] where the
+    /// kernels report no memory limit.
     pub fn batch_size_for(
         &self,
         strategy: &dyn Strategy,
@@ -509,28 +567,33 @@ impl<K: Kernels> Engine<K> {
         questions: &[Question],
         trace: usize,
     ) -> Result<Vec<TracedAnswer>, EnsembleError> {
-        let planning_started = Instant::now();
-        let prompter = self.prompter();
-        // Tokenising a batch's prompts is the host's largest share of a GPU
-        // run: on every core, in question order.
-        let planned: Vec<Vec<GroupPlan>> = questions
-            .par_iter()
-            .map(|question| strategy.plan(question, &prompter))
-            .collect::<Result<_, _>>()?;
-        let plans: Vec<(usize, GroupPlan)> = questions
-            .iter()
-            .zip(planned)
-            .flat_map(|(question, groups)| groups.into_iter().map(|g| (question.item_index, g)))
-            .collect();
+        let planned = plan_batch(&self.prompter(), strategy, questions)?;
+        let planning = planned.planning;
+        self.decode_planned(strategy, planned, planning, trace)
+    }
+
+    /// Encodes and decodes one planned batch. `waited`: how long the device
+    /// waited for its planning (all of it unless planned ahead), counted as
+    /// host time.
+    fn decode_planned(
+        &self,
+        strategy: &dyn Strategy,
+        planned: PlannedBatch,
+        waited: Duration,
+        trace: usize,
+    ) -> Result<Vec<TracedAnswer>, EnsembleError> {
+        let plans = planned.plans;
         if plans.is_empty() {
             return Ok(Vec::new());
         }
         let rows: Vec<Vec<RowPlan>> = plans.iter().map(|(_, g)| g.rows.clone()).collect();
         tracing::debug!(
             method = strategy.name(),
-            questions = questions.len(),
+            questions = planned.questions,
             groups = plans.len(),
             rows = rows.iter().map(Vec::len).sum::<usize>(),
+            planning_ms = planned.planning.as_millis() as u64,
+            waited_ms = waited.as_millis() as u64,
             "decoding batch"
         );
         let started = Instant::now();
@@ -569,6 +632,7 @@ impl<K: Kernels> Engine<K> {
             steps = decoded.iter().map(|d| d.ids.len()).max().unwrap_or(0),
             "batch decoded"
         );
+        let finishing = Instant::now();
         let answers = plans
             .into_par_iter()
             .zip(decoded)
@@ -581,7 +645,7 @@ impl<K: Kernels> Engine<K> {
         let mut times = self.times.lock().unwrap_or_else(|e| e.into_inner());
         times.prefill += encoded_at;
         times.decode += decoded_at - encoded_at;
-        times.host += planning_started.elapsed().saturating_sub(decoded_at);
+        times.host += waited + finishing.elapsed();
         answers
     }
 
@@ -950,12 +1014,67 @@ impl<K: Kernels> Engine<K> {
     }
 }
 
-/// The questions that fit in 80 % of `free` bytes at `per_question` bytes
-/// each: at least one, at most `questions`.
+/// A batch's questions planned into groups of rows: host work only, so it
+/// can run while the device decodes the batch before.
+struct PlannedBatch {
+    /// Questions planned.
+    questions: usize,
+    /// Every group of every question, with its question's index, in order.
+    plans: Vec<(usize, GroupPlan)>,
+    /// Time the planning took.
+    planning: Duration,
+}
+
+/// Plans `questions` on every core (tokenising a batch's prompts is the
+/// host's largest share of a GPU run), in question order.
+fn plan_batch(
+    prompter: &Prompter<'_>,
+    strategy: &dyn Strategy,
+    questions: &[Question],
+) -> Result<PlannedBatch, EnsembleError> {
+    let started = Instant::now();
+    let planned: Vec<Vec<GroupPlan>> = questions
+        .par_iter()
+        .map(|question| strategy.plan(question, prompter))
+        .collect::<Result<_, _>>()?;
+    let plans = questions
+        .iter()
+        .zip(planned)
+        .flat_map(|(question, groups)| groups.into_iter().map(|g| (question.item_index, g)))
+        .collect();
+    Ok(PlannedBatch {
+        questions: questions.len(),
+        plans,
+        planning: started.elapsed(),
+    })
+}
+
+/// Batches a run with device memory to spare is still split into (when each
+/// keeps [`MIN_OVERLAPPED_BATCH`] questions): with one batch, its planning and
+/// its answers' writing could not overlap any device work (see
+/// [`Engine::run_strategy`]). Two, not more: on an H100, WebQuestions' 2,032
+/// items in two batches ran flex and avg 2–3 % faster than in four (max and
+/// per_prompt alike), whose shorter decode steps cost more than the host time
+/// they hid (docs/benchmarks/gpu.md).
+const OVERLAPPED_BATCHES: usize = 2;
+
+/// Fewest questions per batch that [`OVERLAPPED_BATCHES`] splits a run into:
+/// smaller batches leave the device's matrix products too short to run at
+/// full rate.
+const MIN_OVERLAPPED_BATCH: usize = 256;
+
+/// The questions per batch for a run of `questions` when each needs
+/// `per_question` of `free` bytes: as few equal batches as fit in 80 % of
+/// `free` (a batch of at least one question), but at least
+/// [`OVERLAPPED_BATCHES`] of at least [`MIN_OVERLAPPED_BATCH`] questions where
+/// the run is long enough.
 fn fitting_batch(free: u64, per_question: u64, questions: usize) -> usize {
     let usable = free / 5 * 4;
-    let fits = usable / per_question.max(1);
-    (fits.min(questions as u64) as usize).max(1)
+    let fits = usize::try_from(usable / per_question.max(1)).unwrap_or(usize::MAX);
+    let by_memory = questions.div_ceil(fits.max(1));
+    let for_overlap = (questions / MIN_OVERLAPPED_BATCH).min(OVERLAPPED_BATCHES);
+    let batches = by_memory.max(for_overlap).max(1);
+    questions.div_ceil(batches).max(1)
 }
 
 /// The length of the longest prefix every prompt starts with, short enough to
@@ -1077,7 +1196,7 @@ fn step_input(row: &LiveRow, token: u32) -> RowInput {
 
 #[cfg(test)]
 mod tests {
-    use super::{common_prefix_len, fitting_batch};
+    use super::{MIN_OVERLAPPED_BATCH, OVERLAPPED_BATCHES, common_prefix_len, fitting_batch};
 
     #[test]
     fn the_common_prefix_leaves_every_prompt_a_token_of_its_own() {
@@ -1093,11 +1212,42 @@ mod tests {
 
     #[test]
     fn a_batch_fills_four_fifths_of_free_memory_within_the_run() {
-        assert_eq!(fitting_batch(1000, 10, 1000), 80);
+        // 80 fit: 13 batches of 77, not 12 of 80 and a last one of 40.
+        assert_eq!(fitting_batch(1000, 10, 1000), 77);
         assert_eq!(fitting_batch(1000, 10, 30), 30);
         // Nothing fits: still one question per batch, so the run can proceed
         // (and the device reports what it is out of).
         assert_eq!(fitting_batch(1000, 5000, 30), 1);
         assert_eq!(fitting_batch(1000, 0, 30), 30);
+    }
+
+    #[test]
+    fn a_long_run_is_split_so_host_work_overlaps_the_device() {
+        let plenty = 1 << 40;
+        // WebQuestions' 2,032 test items fit whole on an H200: two batches.
+        assert_eq!(fitting_batch(plenty, 1 << 20, 2032), 1016);
+        // 1,363 fit on an H100: two equal batches, not 1,363 + 669.
+        assert_eq!(fitting_batch(1363 * 5 / 4 * 100, 100, 2032), 1016);
+        // Each keeps 256 questions at least: 600 make two batches, 511 one.
+        assert_eq!(fitting_batch(plenty, 1, 600), 300);
+        assert_eq!(fitting_batch(plenty, 1, 511), 511);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn batches_fit_memory_and_split_a_run_evenly(
+            free in 0u64..1 << 40,
+            per_question in 0u64..1 << 30,
+            questions in 1usize..20_000,
+        ) {
+            let batch = fitting_batch(free, per_question, questions);
+            let fits = (free / 5 * 4) / per_question.max(1);
+            proptest::prop_assert!(batch >= 1 && batch <= questions);
+            proptest::prop_assert!(batch as u64 <= fits.max(1));
+            let count = questions.div_ceil(batch);
+            proptest::prop_assert!(count >= (questions / MIN_OVERLAPPED_BATCH).min(OVERLAPPED_BATCHES));
+            // The last batch is short by fewer questions than there are batches.
+            proptest::prop_assert!(count * batch - questions < count);
+        }
     }
 }

@@ -425,6 +425,45 @@ fn batches_are_handed_over_in_order() {
 }
 
 #[test]
+fn a_failing_batch_handler_stops_the_run_with_its_error() {
+    // Batches of one: the handler fails on the first, while the second is
+    // being decoded; neither the second nor the third reaches it.
+    let engine = tiny_engine(decode(1), false);
+    let mut handed = 0;
+    let outcome = engine.run_with(Method::Avg, &FlexConfig::default(), &questions(), |_| {
+        handed += 1;
+        Err(chorus_ensemble::EnsembleError::NoParaphrases { item_index: 99 })
+    });
+    match outcome {
+        Err(chorus_ensemble::EnsembleError::NoParaphrases { item_index: 99 }) => {}
+        other => panic!("expected the handler's error, got {other:?}"),
+    }
+    assert_eq!(handed, 1);
+}
+
+#[test]
+fn an_engine_error_still_hands_over_the_batches_before_it() {
+    // The third question has no paraphrase: planning it fails (ahead, while
+    // the second batch is decoded), after the first two batches were handed over.
+    let engine = tiny_engine(decode(1), false);
+    let mut asked = questions();
+    asked[2].paraphrases.clear();
+    let mut seen = Vec::new();
+    let outcome = engine.run_with(Method::Avg, &FlexConfig::default(), &asked, |batch| {
+        seen.extend(batch.iter().map(|a| a.item_index));
+        Ok::<(), chorus_ensemble::EnsembleError>(())
+    });
+    assert!(
+        matches!(
+            outcome,
+            Err(chorus_ensemble::EnsembleError::NoParaphrases { item_index: 2 })
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(seen, vec![0, 1]);
+}
+
+#[test]
 fn bos_starts_every_standalone_segment() {
     let engine = tiny_engine(decode(3), true);
     let bos = engine.tokenizer().bos_id().unwrap();

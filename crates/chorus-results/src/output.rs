@@ -74,10 +74,17 @@ pub fn write_table(table: &ResultTable, feather: impl Into<PathBuf>) -> Result<W
     let directory = directory_of(&paths.feather);
     std::fs::create_dir_all(directory)
         .map_err(crate::error::io_error(directory, "create directory"))?;
-    let feather_file = stage(&paths.feather, |out| {
-        write_feather(table, out, &paths.feather)
-    })?;
-    let csv_file = stage(&paths.csv, |out| write_csv(table, out, &paths.csv))?;
+    // The two files are independent until committed: staged side by side, so
+    // the end of a run waits for the slower one only.
+    let (feather_file, csv_file) = rayon::join(
+        || {
+            stage(&paths.feather, |out| {
+                write_feather(table, out, &paths.feather)
+            })
+        },
+        || stage(&paths.csv, |out| write_csv(table, out, &paths.csv)),
+    );
+    let (feather_file, csv_file) = (feather_file?, csv_file?);
     csv_file.commit()?;
     feather_file.commit()?;
     sync_directory(directory)?;
