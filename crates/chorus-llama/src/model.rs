@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cache::{KvCache, SharedContext};
@@ -109,19 +110,20 @@ impl<K: Kernels> Llama<K> {
             scratch: RefCell::new(Vec::new()),
             upload_time: Cell::new(Duration::ZERO),
         };
-        let embed = loader.table(
-            "model.embed_tokens.weight",
-            [config.vocab_size, config.hidden_size],
-        )?;
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| loader.decoder_layer(i, heads))
-            .collect::<Result<Vec<_>, _>>()?;
-        let norm = loader.vector("model.norm.weight", config.hidden_size)?;
-        let lm_head = if config.tie_word_embeddings && !source.contains("lm_head.weight") {
-            None
-        } else {
-            Some(loader.table("lm_head.weight", [config.vocab_size, config.hidden_size])?)
-        };
+        // What the forward passes need beside the weights (on a GPU: the
+        // attention kernels compiled for this head geometry, ~1 s of NVRTC)
+        // is prepared on another thread while the weights load, instead of
+        // holding up the first pass.
+        let (weights, prepared) = thread::scope(|scope| {
+            let preparing = scope.spawn(|| kernels.prepare_model(heads));
+            let weights = loader.weights(heads);
+            let prepared = preparing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (weights, prepared)
+        });
+        prepared?;
+        let (embed, layers, norm, lm_head) = weights?;
         // Uploads may still be in flight; waiting here makes `total_s` the
         // real load time and costs nothing (the first forward pass would wait).
         kernels.sync()?;
@@ -441,7 +443,35 @@ struct Loader<'a, K: Kernels> {
     upload_time: Cell<Duration>,
 }
 
+/// A model's weights in load order: embedding table, decoder layers, final
+/// norm, and the LM head unless it is tied to the embedding.
+type Weights<K> = (
+    <K as Kernels>::Matrix,
+    Vec<DecoderLayer<K>>,
+    <K as Kernels>::Vector,
+    Option<<K as Kernels>::Matrix>,
+);
+
 impl<K: Kernels> Loader<'_, K> {
+    /// Every weight of the model, checked against the config.
+    fn weights(&self, heads: Heads) -> Result<Weights<K>, LlamaError> {
+        let config = self.config;
+        let embed = self.table(
+            "model.embed_tokens.weight",
+            [config.vocab_size, config.hidden_size],
+        )?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| self.decoder_layer(i, heads))
+            .collect::<Result<Vec<_>, _>>()?;
+        let norm = self.vector("model.norm.weight", config.hidden_size)?;
+        let tied = config.tie_word_embeddings && !self.source.contains("lm_head.weight");
+        let lm_head = match tied {
+            true => None,
+            false => Some(self.table("lm_head.weight", [config.vocab_size, config.hidden_size])?),
+        };
+        Ok((embed, layers, norm, lm_head))
+    }
+
     fn decoder_layer(&self, index: usize, heads: Heads) -> Result<DecoderLayer<K>, LlamaError> {
         let prefix = format!("model.layers.{index}");
         let hidden = self.config.hidden_size;

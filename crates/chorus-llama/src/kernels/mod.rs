@@ -161,6 +161,15 @@ pub trait Kernels: Sized + Send + Sync + 'static {
     /// A weight vector from f32 values.
     fn vector(&self, values: Vec<f32>) -> Result<Self::Vector, LlamaError>;
 
+    /// Readies what the forward passes of a model with `heads` need beside
+    /// its weights (e.g. compiles its attention kernels), so that the first
+    /// pass does not wait for it. Called once while the weights load, on
+    /// another thread. Nothing by default.
+    fn prepare_model(&self, heads: Heads) -> Result<(), LlamaError> {
+        let _ = heads;
+        Ok(())
+    }
+
     /// Waits until every queued operation has finished (no-op on the CPU).
     fn sync(&self) -> Result<(), LlamaError> {
         Ok(())

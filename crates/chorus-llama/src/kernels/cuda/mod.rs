@@ -686,6 +686,13 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         true
     }
 
+    fn prepare_model(&self, heads: Heads) -> Result<(), LlamaError> {
+        // NVRTC and the driver's PTX compilation take about a second for the
+        // attention module; the context is bound by `load_module` on this
+        // thread, and the first pass finds the functions in the cache.
+        self.attention_fns(heads).map(drop)
+    }
+
     fn free_memory(&self) -> Result<Option<u64>, LlamaError> {
         self.ctx
             .bind_to_thread()
