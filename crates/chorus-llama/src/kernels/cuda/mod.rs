@@ -361,7 +361,8 @@ impl<E: CudaElem> CudaKernels<E> {
             .map_err(|e| device_error(self.ordinal, &format!("loading kernel `{name}`"), e))
     }
 
-    /// The attention functions for a head geometry, compiled on first use.
+    /// The attention functions for a head geometry, compiled on first use
+    /// (for a model: while its weights load, see `Kernels::prepare_model`).
     fn attention_fns(&self, heads: Heads) -> Result<Arc<AttentionFns>, LlamaError> {
         let key = (heads.group(), heads.dim);
         let mut cache = self.attention.lock().unwrap_or_else(|e| e.into_inner());
