@@ -52,14 +52,16 @@ pub struct ContextStats {
 /// Where the engine's time went, summed over batches: the prompt encoding
 /// (closed by one device sync per batch, so queued GPU work is counted), the
 /// decode loop (its per-step readback of the chosen tokens syncs anyway), and
-/// the host work around them (prompt building, tokenisation, answers).
+/// the host work the device waited for (see [`PhaseTimes::host`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PhaseTimes {
     /// Encoding the prompts (and the shared context, once), on the device.
     pub prefill: Duration,
     /// Generating: forward passes over one new token per row, and choosing.
     pub decode: Duration,
-    /// Planning rows and building answers on the host.
+    /// Host work between device phases: the part of a batch's planning
+    /// (prompt building, tokenisation) not hidden behind the batch before,
+    /// and building its answers.
     pub host: Duration,
     /// Tokens the prefill encoded: each row's own tokens (the shared context,
     /// encoded once, is counted in [`ContextStats`]). With the model's size it

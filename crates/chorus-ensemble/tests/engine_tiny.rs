@@ -425,6 +425,22 @@ fn batches_are_handed_over_in_order() {
 }
 
 #[test]
+fn batches_are_handed_over_on_another_thread() {
+    // So that writing a batch (checkpoint, fsync) overlaps decoding the next.
+    let engine = tiny_engine(decode(1), false);
+    let caller = std::thread::current().id();
+    let mut handlers = Vec::new();
+    engine
+        .run_with(Method::Avg, &FlexConfig::default(), &questions(), |_| {
+            handlers.push(std::thread::current().id());
+            Ok::<(), chorus_ensemble::EnsembleError>(())
+        })
+        .unwrap();
+    assert_eq!(handlers.len(), 3);
+    assert!(handlers.iter().all(|&id| id != caller));
+}
+
+#[test]
 fn a_failing_batch_handler_stops_the_run_with_its_error() {
     // Batches of one: the handler fails on the first, while the second is
     // being decoded; neither the second nor the third reaches it.
