@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cache::{KvCache, SharedContext};
@@ -114,14 +113,8 @@ impl<K: Kernels> Llama<K> {
         // attention kernels compiled for this head geometry, ~1 s of NVRTC)
         // is prepared on another thread while the weights load, instead of
         // holding up the first pass.
-        let (weights, prepared) = thread::scope(|scope| {
-            let preparing = scope.spawn(|| kernels.prepare_model(heads));
-            let weights = loader.weights(heads);
-            let prepared = preparing
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (weights, prepared)
-        });
+        let (prepared, weights) =
+            parallel::alongside(|| kernels.prepare_model(heads), || loader.weights(heads));
         prepared?;
         let (embed, layers, norm, lm_head) = weights?;
         // Uploads may still be in flight; waiting here makes `total_s` the

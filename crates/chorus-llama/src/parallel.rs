@@ -27,6 +27,24 @@ pub(crate) fn for_each_chunk<T: Send>(
         .for_each(|(index, chunk)| work(index * chunk_len, chunk));
 }
 
+/// `side()` on a thread of its own while `main()` runs on this one; both
+/// results. Not `rayon::join`: `side` may block for a long time (a CUDA module
+/// compiling) and must not hold one of the pool's workers that `main`'s own
+/// parallel loops need. A panic in `side` resumes on this thread.
+pub(crate) fn alongside<A: Send, B>(
+    side: impl FnOnce() -> A + Send,
+    main: impl FnOnce() -> B,
+) -> (A, B) {
+    std::thread::scope(|scope| {
+        let side = scope.spawn(side);
+        let main = main();
+        let side = side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (side, main)
+    })
+}
+
 /// `values` mapped through `convert` (e.g. f32 to the backend's bf16), in parallel.
 pub(crate) fn convert<T>(values: &[f32], convert: impl Fn(f32) -> T + Sync) -> Vec<T>
 where
@@ -137,6 +155,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn alongside_runs_both_at_once_and_returns_both() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        // Each side waits for the other's message: run one after the other,
+        // the first would time out.
+        let (to_side, side_inbox) = channel();
+        let (to_main, main_inbox) = channel();
+        let wait = Duration::from_secs(10);
+        let (side, main) = alongside(
+            move || {
+                to_main.send("from side").unwrap();
+                side_inbox.recv_timeout(wait)
+            },
+            move || {
+                to_side.send("from main").unwrap();
+                main_inbox.recv_timeout(wait)
+            },
+        );
+        assert_eq!(side, Ok("from main"));
+        assert_eq!(main, Ok("from side"));
+    }
+
+    #[test]
+    fn a_panic_beside_reaches_the_caller() {
+        let outcome = std::panic::catch_unwind(|| alongside(|| panic!("side failed"), || 1));
+        let panic = outcome.expect_err("the side's panic");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"side failed"));
     }
 
     #[test]
