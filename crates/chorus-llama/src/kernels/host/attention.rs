@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::ops::{axpy, exp_in_place, rotate};
+use super::ops::{exp_in_place, rotate};
 use super::{HostAct, HostKv};
 use crate::kernels::{Heads, PassPlan};
 
@@ -20,6 +20,12 @@ use crate::kernels::{Heads, PassPlan};
 const KEY_BLOCK: usize = 8;
 /// Query heads scored together (their accumulators fill the vector registers).
 const MAX_HEADS: usize = 8;
+/// Query heads whose weighted value sums are accumulated together.
+const MAX_WEIGHED_HEADS: usize = 4;
+/// Output columns of a weighted value sum held in registers at once (two AVX2
+/// vectors per head: with up to four heads, eight accumulators, enough
+/// independent additions to keep both of a core's adders busy).
+const VALUE_CHUNK: usize = 16;
 
 /// One layer's keys and values of one store.
 struct Store<'a> {
@@ -248,13 +254,9 @@ fn attend_token_portable(
         for run in runs(plan, t) {
             let store = store_of(run, own, shared);
             let slot = if run.shared { 0 } else { row.slot };
-            for i in 0..run.len {
-                let at = store.value_at(slot, g, run.start + i);
-                let value = &store.values[at..at + dim];
-                for (h, head_out) in o.chunks_exact_mut(dim).enumerate() {
-                    axpy(scores[h * visible + column + i], value, head_out);
-                }
-            }
+            let at = store.value_at(slot, g, run.start);
+            let values = &store.values[at..at + run.len * dim];
+            weigh_run(&scores[column..], visible, values, dim, o);
             column += run.len;
         }
     }
@@ -265,6 +267,75 @@ fn store_of<'a>(run: Run, own: &'a Store<'a>, shared: Option<&'a Store<'a>>) -> 
     match shared {
         Some(s) if run.shared => s,
         _ => own,
+    }
+}
+
+/// `out_h += Σ_i probs[h · stride + i] · values_i` for every query head `h`
+/// (`out`: `[heads][dim]`) over a run's values (`[keys][dim]`), each output
+/// element summed key after key as a plain multiply-add loop would: the sums
+/// are bit for bit those of one `axpy` per key, only the accumulators stay in
+/// registers across the keys instead of going through memory for each.
+#[inline(always)]
+fn weigh_run(probs: &[f32], stride: usize, values: &[f32], dim: usize, out: &mut [f32]) {
+    let group = out.len() / dim;
+    let mut h0 = 0;
+    while h0 < group {
+        let heads = (group - h0).min(MAX_WEIGHED_HEADS);
+        let (p, o) = (
+            &probs[h0 * stride..],
+            &mut out[h0 * dim..(h0 + heads) * dim],
+        );
+        match heads {
+            4 => weigh_heads::<4>(p, stride, values, dim, o),
+            3 => weigh_heads::<3>(p, stride, values, dim, o),
+            2 => weigh_heads::<2>(p, stride, values, dim, o),
+            _ => weigh_heads::<1>(p, stride, values, dim, o),
+        }
+        h0 += heads;
+    }
+}
+
+/// [`weigh_run`] for `H` query heads, [`VALUE_CHUNK`] output columns at a time.
+#[inline(always)]
+fn weigh_heads<const H: usize>(
+    probs: &[f32],
+    stride: usize,
+    values: &[f32],
+    dim: usize,
+    out: &mut [f32],
+) {
+    let keys = values.len() / dim;
+    let p: [&[f32]; H] = std::array::from_fn(|h| &probs[h * stride..][..keys]);
+    let mut c = 0;
+    while c + VALUE_CHUNK <= dim {
+        let mut acc = [[0f32; VALUE_CHUNK]; H];
+        for (h, a) in acc.iter_mut().enumerate() {
+            a.copy_from_slice(&out[h * dim + c..][..VALUE_CHUNK]);
+        }
+        for (i, value) in values.chunks_exact(dim).enumerate() {
+            let v: &[f32; VALUE_CHUNK] = value[c..c + VALUE_CHUNK]
+                .try_into()
+                .unwrap_or(&[0.0; VALUE_CHUNK]);
+            for (a, p) in acc.iter_mut().zip(&p) {
+                let weight = p[i];
+                for l in 0..VALUE_CHUNK {
+                    a[l] += weight * v[l];
+                }
+            }
+        }
+        for (h, a) in acc.iter().enumerate() {
+            out[h * dim + c..][..VALUE_CHUNK].copy_from_slice(a);
+        }
+        c += VALUE_CHUNK;
+    }
+    for c in c..dim {
+        for (h, p) in p.iter().enumerate() {
+            let mut a = out[h * dim + c];
+            for (i, value) in values.chunks_exact(dim).enumerate() {
+                a += p[i] * value[c];
+            }
+            out[h * dim + c] = a;
+        }
     }
 }
 
@@ -291,23 +362,26 @@ fn score_run(
         let heads = (group - h0).min(MAX_HEADS);
         let (q, s) = (&queries[h0 * dim..], &mut scores[h0 * stride..]);
         match heads {
-            8 => score_heads::<8>(q, dim, keys, capacity, run, stride, column, s),
-            7 => score_heads::<7>(q, dim, keys, capacity, run, stride, column, s),
-            6 => score_heads::<6>(q, dim, keys, capacity, run, stride, column, s),
-            5 => score_heads::<5>(q, dim, keys, capacity, run, stride, column, s),
-            4 => score_heads::<4>(q, dim, keys, capacity, run, stride, column, s),
-            3 => score_heads::<3>(q, dim, keys, capacity, run, stride, column, s),
-            2 => score_heads::<2>(q, dim, keys, capacity, run, stride, column, s),
-            _ => score_heads::<1>(q, dim, keys, capacity, run, stride, column, s),
+            8 => score_heads::<8, 1>(q, dim, keys, capacity, run, stride, column, s),
+            7 => score_heads::<7, 1>(q, dim, keys, capacity, run, stride, column, s),
+            6 => score_heads::<6, 2>(q, dim, keys, capacity, run, stride, column, s),
+            5 => score_heads::<5, 2>(q, dim, keys, capacity, run, stride, column, s),
+            4 => score_heads::<4, 3>(q, dim, keys, capacity, run, stride, column, s),
+            3 => score_heads::<3, 4>(q, dim, keys, capacity, run, stride, column, s),
+            2 => score_heads::<2, 4>(q, dim, keys, capacity, run, stride, column, s),
+            _ => score_heads::<1, 4>(q, dim, keys, capacity, run, stride, column, s),
         }
         h0 += heads;
     }
 }
 
-/// [`score_run`] for `H` query heads.
+/// [`score_run`] for `H` query heads, `B` blocks of [`KEY_BLOCK`] keys at a
+/// time while a whole `B` fits (`H · B` ≤ 12 accumulators: enough independent
+/// additions for both of a core's adders, few enough for the registers), then
+/// one block at a time. Each score is summed over `d` in order either way.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn score_heads<const H: usize>(
+fn score_heads<const H: usize, const B: usize>(
     queries: &[f32],
     dim: usize,
     keys: &[f32],
@@ -318,31 +392,85 @@ fn score_heads<const H: usize>(
     scores: &mut [f32],
 ) {
     let mut j = 0;
+    while j + B * KEY_BLOCK <= run.len {
+        score_blocks::<H, B>(
+            queries,
+            dim,
+            keys,
+            capacity,
+            run.start + j,
+            stride,
+            column + j,
+            scores,
+        );
+        j += B * KEY_BLOCK;
+    }
     while j + KEY_BLOCK <= run.len {
-        let mut acc = [[0f32; KEY_BLOCK]; H];
-        for d in 0..dim {
-            let k: &[f32; KEY_BLOCK] = keys[d * capacity + run.start + j..][..KEY_BLOCK]
-                .try_into()
-                .unwrap_or(&[0.0; KEY_BLOCK]);
-            for (h, a) in acc.iter_mut().enumerate() {
-                let qd = queries[h * dim + d];
+        score_blocks::<H, 1>(
+            queries,
+            dim,
+            keys,
+            capacity,
+            run.start + j,
+            stride,
+            column + j,
+            scores,
+        );
+        j += KEY_BLOCK;
+    }
+    let tail = run.len - j;
+    if tail > 0 {
+        // The last keys padded with zeros to a whole block: one vector pass
+        // instead of a scalar one per key (the same sums, lane by lane).
+        let mut padded = vec![0f32; dim * KEY_BLOCK];
+        for (d, block) in padded.chunks_exact_mut(KEY_BLOCK).enumerate() {
+            block[..tail].copy_from_slice(&keys[d * capacity + run.start + j..][..tail]);
+        }
+        let mut block = [0f32; MAX_HEADS * KEY_BLOCK];
+        score_blocks::<H, 1>(
+            queries, dim, &padded, KEY_BLOCK, 0, KEY_BLOCK, 0, &mut block,
+        );
+        for h in 0..H {
+            scores[h * stride + column + j..][..tail]
+                .copy_from_slice(&block[h * KEY_BLOCK..][..tail]);
+        }
+    }
+}
+
+/// Scores of `H` query heads for the `B · KEY_BLOCK` keys from `first`,
+/// written at `scores[h · stride + column ..]`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn score_blocks<const H: usize, const B: usize>(
+    queries: &[f32],
+    dim: usize,
+    keys: &[f32],
+    capacity: usize,
+    first: usize,
+    stride: usize,
+    column: usize,
+    scores: &mut [f32],
+) {
+    let q: [&[f32]; H] = std::array::from_fn(|h| &queries[h * dim..][..dim]);
+    let mut acc = [[[0f32; KEY_BLOCK]; B]; H];
+    for d in 0..dim {
+        // Fixed-size copies with constant trip counts below, so that the
+        // accumulators are unrolled into vector registers.
+        let row = &keys[d * capacity + first..][..B * KEY_BLOCK];
+        let k: [[f32; KEY_BLOCK]; B] =
+            std::array::from_fn(|b| std::array::from_fn(|l| row[b * KEY_BLOCK + l]));
+        for h in 0..H {
+            let qd = q[h][d];
+            for b in 0..B {
                 for l in 0..KEY_BLOCK {
-                    a[l] += qd * k[l];
+                    acc[h][b][l] += qd * k[b][l];
                 }
             }
         }
-        for (h, a) in acc.iter().enumerate() {
-            scores[h * stride + column + j..][..KEY_BLOCK].copy_from_slice(a);
-        }
-        j += KEY_BLOCK;
     }
-    for j in j..run.len {
-        for h in 0..H {
-            let mut s = 0f32;
-            for d in 0..dim {
-                s += queries[h * dim + d] * keys[d * capacity + run.start + j];
-            }
-            scores[h * stride + column + j] = s;
+    for (h, a) in acc.iter().enumerate() {
+        for (b, block) in a.iter().enumerate() {
+            scores[h * stride + column + b * KEY_BLOCK..][..KEY_BLOCK].copy_from_slice(block);
         }
     }
 }
@@ -350,11 +478,30 @@ fn score_heads<const H: usize>(
 /// `exp(s - max) / Σ` in place.
 #[inline(always)]
 fn softmax_in_place(scores: &mut [f32]) {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = max_of(scores);
     scores.iter_mut().for_each(|s| *s -= max);
     exp_in_place(scores);
     let sum: f32 = scores.iter().sum();
     scores.iter_mut().for_each(|s| *s /= sum);
+}
+
+/// The largest of `values` (NaNs ignored, as `f32::max` does), taken lane by
+/// lane over 8 lanes: a max is the same in any order, and a single running
+/// `f32::max` would leave the loop scalar.
+#[inline(always)]
+fn max_of(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = values.chunks_exact(8);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(v);
+        }
+    }
+    let tail = chunks.remainder().iter().copied();
+    lanes
+        .into_iter()
+        .chain(tail)
+        .fold(f32::NEG_INFINITY, f32::max)
 }
 
 impl HostKv {
@@ -371,5 +518,86 @@ impl HostKv {
     fn layer_mut(&mut self, layer: usize) -> (&mut [f32], &mut [f32]) {
         let (keys, values) = &mut self.layers[layer];
         (keys, values)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Values in [-2, 2) from a seed (no NaNs: the laws are about order).
+    fn values(seed: u64, len: usize) -> Vec<f32> {
+        (0..len as u64)
+            .map(|i| {
+                let x = (seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                    .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                (x >> 40) as f32 / (1u64 << 22) as f32 - 2.0
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// The blocked scores are bit for bit the plain dot products, summed
+        /// over `d` in order, for every head count and run length.
+        #[test]
+        fn scores_are_the_plain_dot_products(
+            group in 1usize..=9,
+            dim in 1usize..=40,
+            start in 0usize..5,
+            len in 0usize..=70,
+            seed in any::<u64>(),
+        ) {
+            let capacity = start + len + 3;
+            let queries = values(seed, group * dim);
+            let keys = values(seed ^ 1, dim * capacity);
+            let run = Run { shared: false, start, len, key: 0 };
+            let (stride, column) = (len + 2, 1);
+            let mut scores = vec![f32::NAN; group * stride];
+            score_run(&queries, dim, &keys, capacity, run, stride, column, &mut scores);
+            for h in 0..group {
+                for j in 0..len {
+                    let mut s = 0f32;
+                    for d in 0..dim {
+                        s += queries[h * dim + d] * keys[d * capacity + start + j];
+                    }
+                    prop_assert_eq!(scores[h * stride + column + j].to_bits(), s.to_bits());
+                }
+            }
+        }
+
+        /// The weighted value sums are bit for bit those of one multiply-add
+        /// per key in order, onto what `out` held.
+        #[test]
+        fn weighted_sums_are_the_plain_key_by_key_sums(
+            group in 1usize..=9,
+            dim in 1usize..=40,
+            keys in 0usize..=40,
+            seed in any::<u64>(),
+        ) {
+            let stride = keys + 3;
+            let probs = values(seed, group * stride);
+            let vals = values(seed ^ 2, keys * dim);
+            let start = values(seed ^ 3, group * dim);
+            let mut out = start.clone();
+            weigh_run(&probs, stride, &vals, dim, &mut out);
+            for h in 0..group {
+                for c in 0..dim {
+                    let mut a = start[h * dim + c];
+                    for i in 0..keys {
+                        a += probs[h * stride + i] * vals[i * dim + c];
+                    }
+                    prop_assert_eq!(out[h * dim + c].to_bits(), a.to_bits());
+                }
+            }
+        }
+
+        /// The lane-wise max is `f32::max` over the values in order.
+        #[test]
+        fn max_of_is_the_running_max(len in 0usize..=40, seed in any::<u64>()) {
+            let v = values(seed, len);
+            let expected = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            prop_assert_eq!(max_of(&v).to_bits(), expected.to_bits());
+        }
     }
 }

@@ -180,14 +180,6 @@ fn sum_of_squares(a: &[f32]) -> f32 {
     dot(a, a)
 }
 
-/// `y += alpha · x`.
-#[inline(always)]
-pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (y, &x) in y.iter_mut().zip(x) {
-        *y += alpha * x;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
