@@ -391,31 +391,19 @@ fn score_heads<const H: usize, const B: usize>(
     column: usize,
     scores: &mut [f32],
 ) {
+    let keys = KeyRows {
+        queries,
+        dim,
+        keys,
+        capacity,
+    };
     let mut j = 0;
     while j + B * KEY_BLOCK <= run.len {
-        score_blocks::<H, B>(
-            queries,
-            dim,
-            keys,
-            capacity,
-            run.start + j,
-            stride,
-            column + j,
-            scores,
-        );
+        keys.score::<H, B>(run.start + j, &mut scores[column + j..], stride);
         j += B * KEY_BLOCK;
     }
     while j + KEY_BLOCK <= run.len {
-        score_blocks::<H, 1>(
-            queries,
-            dim,
-            keys,
-            capacity,
-            run.start + j,
-            stride,
-            column + j,
-            scores,
-        );
+        keys.score::<H, 1>(run.start + j, &mut scores[column + j..], stride);
         j += KEY_BLOCK;
     }
     let tail = run.len - j;
@@ -424,12 +412,15 @@ fn score_heads<const H: usize, const B: usize>(
         // instead of a scalar one per key (the same sums, lane by lane).
         let mut padded = vec![0f32; dim * KEY_BLOCK];
         for (d, block) in padded.chunks_exact_mut(KEY_BLOCK).enumerate() {
-            block[..tail].copy_from_slice(&keys[d * capacity + run.start + j..][..tail]);
+            block[..tail].copy_from_slice(&keys.keys[d * capacity + run.start + j..][..tail]);
         }
+        let padded = KeyRows {
+            keys: &padded,
+            capacity: KEY_BLOCK,
+            ..keys
+        };
         let mut block = [0f32; MAX_HEADS * KEY_BLOCK];
-        score_blocks::<H, 1>(
-            queries, dim, &padded, KEY_BLOCK, 0, KEY_BLOCK, 0, &mut block,
-        );
+        padded.score::<H, 1>(0, &mut block, KEY_BLOCK);
         for h in 0..H {
             scores[h * stride + column + j..][..tail]
                 .copy_from_slice(&block[h * KEY_BLOCK..][..tail]);
@@ -437,40 +428,48 @@ fn score_heads<const H: usize, const B: usize>(
     }
 }
 
-/// Scores of `H` query heads for the `B · KEY_BLOCK` keys from `first`,
-/// written at `scores[h · stride + column ..]`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn score_blocks<const H: usize, const B: usize>(
-    queries: &[f32],
+/// Query heads and one key/value head's transposed keys (`[dim][capacity]`).
+#[derive(Clone, Copy)]
+struct KeyRows<'a> {
+    queries: &'a [f32],
     dim: usize,
-    keys: &[f32],
+    keys: &'a [f32],
     capacity: usize,
-    first: usize,
-    stride: usize,
-    column: usize,
-    scores: &mut [f32],
-) {
-    let q: [&[f32]; H] = std::array::from_fn(|h| &queries[h * dim..][..dim]);
-    let mut acc = [[[0f32; KEY_BLOCK]; B]; H];
-    for d in 0..dim {
-        // Fixed-size copies with constant trip counts below, so that the
-        // accumulators are unrolled into vector registers.
-        let row = &keys[d * capacity + first..][..B * KEY_BLOCK];
-        let k: [[f32; KEY_BLOCK]; B] =
-            std::array::from_fn(|b| std::array::from_fn(|l| row[b * KEY_BLOCK + l]));
-        for h in 0..H {
-            let qd = q[h][d];
-            for b in 0..B {
-                for l in 0..KEY_BLOCK {
-                    acc[h][b][l] += qd * k[b][l];
+}
+
+impl KeyRows<'_> {
+    /// Scores of the first `H` query heads for the `B · KEY_BLOCK` keys from
+    /// `first`, written at `scores[h · stride ..]`.
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // `d` walks the key rows and every head's query together
+    fn score<const H: usize, const B: usize>(
+        &self,
+        first: usize,
+        scores: &mut [f32],
+        stride: usize,
+    ) {
+        let dim = self.dim;
+        let q: [&[f32]; H] = std::array::from_fn(|h| &self.queries[h * dim..][..dim]);
+        let mut acc = [[[0f32; KEY_BLOCK]; B]; H];
+        for d in 0..dim {
+            // Fixed-size copies with constant trip counts below, so that the
+            // accumulators are unrolled into vector registers.
+            let row = &self.keys[d * self.capacity + first..][..B * KEY_BLOCK];
+            let k: [[f32; KEY_BLOCK]; B] =
+                std::array::from_fn(|b| std::array::from_fn(|l| row[b * KEY_BLOCK + l]));
+            for h in 0..H {
+                let qd = q[h][d];
+                for b in 0..B {
+                    for l in 0..KEY_BLOCK {
+                        acc[h][b][l] += qd * k[b][l];
+                    }
                 }
             }
         }
-    }
-    for (h, a) in acc.iter().enumerate() {
-        for (b, block) in a.iter().enumerate() {
-            scores[h * stride + column + b * KEY_BLOCK..][..KEY_BLOCK].copy_from_slice(block);
+        for (h, a) in acc.iter().enumerate() {
+            for (b, block) in a.iter().enumerate() {
+                scores[h * stride + b * KEY_BLOCK..][..KEY_BLOCK].copy_from_slice(block);
+            }
         }
     }
 }
