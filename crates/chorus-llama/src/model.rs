@@ -110,9 +110,10 @@ impl<K: Kernels> Llama<K> {
             upload_time: Cell::new(Duration::ZERO),
         };
         // What the forward passes need beside the weights (on a GPU: the
-        // attention kernels compiled for this head geometry, ~1 s of NVRTC)
-        // is prepared on another thread while the weights load, instead of
-        // holding up the first pass.
+        // attention kernels compiled for this head geometry, ~1 s of NVRTC on
+        // a 2-core host) is prepared on another thread while the weights
+        // load, instead of holding up the first pass. On a 16-core H100 host
+        // no effect was measurable (docs/benchmarks/gpu.md, "late night").
         let (prepared, weights) =
             parallel::alongside(|| kernels.prepare_model(heads), || loader.weights(heads));
         prepared?;

@@ -688,9 +688,10 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
     }
 
     fn prepare_model(&self, heads: Heads) -> Result<(), LlamaError> {
-        // NVRTC and the driver's PTX compilation take about a second for the
-        // attention module; the context is bound by `load_module` on this
-        // thread, and the first pass finds the functions in the cache.
+        // NVRTC and the driver's PTX compilation of the attention module
+        // took about a second on the 2-core VM; the context is bound by
+        // `load_module` on this thread, and the first pass finds the
+        // functions in the cache.
         self.attention_fns(heads).map(drop)
     }
 
