@@ -113,6 +113,8 @@ struct Scratch {
     queries: Vec<f32>,
     /// Scores, then probabilities, `[group][visible keys]`.
     scores: Vec<f32>,
+    /// A run's last keys padded to a whole block (`[dim][KEY_BLOCK]`).
+    padded: Vec<f32>,
 }
 
 impl Scratch {
@@ -120,6 +122,7 @@ impl Scratch {
         Self {
             queries: vec![0f32; heads.group() * heads.dim],
             scores: Vec::new(),
+            padded: Vec::new(),
         }
     }
 }
@@ -237,6 +240,7 @@ fn attend_token_portable(
                 visible,
                 column,
                 scores,
+                &mut scratch.padded,
             );
             for head_scores in scores.chunks_exact_mut(visible) {
                 for (i, s) in head_scores[column..column + run.len].iter_mut().enumerate() {
@@ -341,7 +345,7 @@ fn weigh_heads<const H: usize>(
 
 /// Raw scores `q_h · k_j` of every query head `h` for the keys of `run`,
 /// written at `scores[h · stride + column ..]`; `keys` is the head's
-/// transposed block (`[dim][capacity]`).
+/// transposed block (`[dim][capacity]`); `padded` is scratch space.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn score_run(
@@ -353,6 +357,7 @@ fn score_run(
     stride: usize,
     column: usize,
     scores: &mut [f32],
+    padded: &mut Vec<f32>,
 ) {
     let group = queries.len() / dim;
     let mut h0 = 0;
@@ -362,14 +367,14 @@ fn score_run(
         let heads = (group - h0).min(MAX_HEADS);
         let (q, s) = (&queries[h0 * dim..], &mut scores[h0 * stride..]);
         match heads {
-            8 => score_heads::<8, 1>(q, dim, keys, capacity, run, stride, column, s),
-            7 => score_heads::<7, 1>(q, dim, keys, capacity, run, stride, column, s),
-            6 => score_heads::<6, 2>(q, dim, keys, capacity, run, stride, column, s),
-            5 => score_heads::<5, 2>(q, dim, keys, capacity, run, stride, column, s),
-            4 => score_heads::<4, 3>(q, dim, keys, capacity, run, stride, column, s),
-            3 => score_heads::<3, 4>(q, dim, keys, capacity, run, stride, column, s),
-            2 => score_heads::<2, 4>(q, dim, keys, capacity, run, stride, column, s),
-            _ => score_heads::<1, 4>(q, dim, keys, capacity, run, stride, column, s),
+            8 => score_heads::<8, 1>(q, dim, keys, capacity, run, stride, column, s, padded),
+            7 => score_heads::<7, 1>(q, dim, keys, capacity, run, stride, column, s, padded),
+            6 => score_heads::<6, 2>(q, dim, keys, capacity, run, stride, column, s, padded),
+            5 => score_heads::<5, 2>(q, dim, keys, capacity, run, stride, column, s, padded),
+            4 => score_heads::<4, 3>(q, dim, keys, capacity, run, stride, column, s, padded),
+            3 => score_heads::<3, 4>(q, dim, keys, capacity, run, stride, column, s, padded),
+            2 => score_heads::<2, 4>(q, dim, keys, capacity, run, stride, column, s, padded),
+            _ => score_heads::<1, 4>(q, dim, keys, capacity, run, stride, column, s, padded),
         }
         h0 += heads;
     }
@@ -390,6 +395,7 @@ fn score_heads<const H: usize, const B: usize>(
     stride: usize,
     column: usize,
     scores: &mut [f32],
+    padded: &mut Vec<f32>,
 ) {
     let keys = KeyRows {
         queries,
@@ -410,12 +416,13 @@ fn score_heads<const H: usize, const B: usize>(
     if tail > 0 {
         // The last keys padded with zeros to a whole block: one vector pass
         // instead of a scalar one per key (the same sums, lane by lane).
-        let mut padded = vec![0f32; dim * KEY_BLOCK];
+        padded.clear();
+        padded.resize(dim * KEY_BLOCK, 0.0);
         for (d, block) in padded.chunks_exact_mut(KEY_BLOCK).enumerate() {
             block[..tail].copy_from_slice(&keys.keys[d * capacity + run.start + j..][..tail]);
         }
         let padded = KeyRows {
-            keys: &padded,
+            keys: padded,
             capacity: KEY_BLOCK,
             ..keys
         };
@@ -553,7 +560,8 @@ mod tests {
             let run = Run { shared: false, start, len, key: 0 };
             let (stride, column) = (len + 2, 1);
             let mut scores = vec![f32::NAN; group * stride];
-            score_run(&queries, dim, &keys, capacity, run, stride, column, &mut scores);
+            let mut padded = Vec::new();
+            score_run(&queries, dim, &keys, capacity, run, stride, column, &mut scores, &mut padded);
             for h in 0..group {
                 for j in 0..len {
                     let mut s = 0f32;
