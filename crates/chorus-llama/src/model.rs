@@ -195,8 +195,9 @@ impl<K: Kernels> Llama<K> {
     /// (it grows if a pass needs more).
     pub fn new_cache(&self, slots: usize, capacity: usize) -> Result<KvCache<K>, LlamaError> {
         let shape = self.kv_shape(slots, capacity);
+        let k = &self.kernels;
         Ok(KvCache::new(
-            self.kernels.new_kv(shape)?,
+            timed(k, "new_kv", || k.new_kv(shape))?,
             shape,
             None,
             vec![false; slots],
@@ -217,8 +218,9 @@ impl<K: Kernels> Llama<K> {
             .into());
         }
         let shape = self.kv_shape(sharing.len(), capacity);
+        let k = &self.kernels;
         Ok(KvCache::new(
-            self.kernels.new_kv(shape)?,
+            timed(k, "new_kv", || k.new_kv(shape))?,
             shape,
             Some(Arc::clone(context)),
             sharing,
@@ -365,9 +367,10 @@ impl<K: Kernels> Llama<K> {
         tracing::debug!(from = cache.capacity(), to = capacity, "KV cache grows");
         let to = self.kv_shape(cache.slots(), capacity);
         let slots: Vec<usize> = (0..cache.slots()).collect();
-        let kv = self
-            .kernels
-            .remap_kv(&cache.kv, cache.shape, to, &slots, cache.longest())?;
+        let k = &self.kernels;
+        let kv = timed(k, "grow_kv", || {
+            k.remap_kv(&cache.kv, cache.shape, to, &slots, cache.longest())
+        })?;
         *cache = cache.rebuilt(kv, to, &slots);
         Ok(())
     }

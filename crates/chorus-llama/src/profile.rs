@@ -17,8 +17,21 @@ use crate::kernels::Kernels;
 /// The environment variable that switches per-operation timing on.
 pub const PROFILE_ENV: &str = "CHORUS_PROFILE_OPS";
 
-/// Total time and call count per operation name.
-static TABLE: Mutex<BTreeMap<&'static str, (Duration, u64)>> = Mutex::new(BTreeMap::new());
+/// What one operation name has recorded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpTime {
+    /// The sum of every call's time.
+    pub total: Duration,
+    /// How many calls were timed.
+    pub calls: u64,
+    /// The slowest call: far above `total / calls` where the first call
+    /// pays a one-time cost (a library's kernel loaded on first use, memory
+    /// mapped for a pool that grows).
+    pub slowest: Duration,
+}
+
+/// Recorded times per operation name.
+static TABLE: Mutex<BTreeMap<&'static str, OpTime>> = Mutex::new(BTreeMap::new());
 
 /// Whether `CHORUS_PROFILE_OPS` is set to something other than `0` or empty.
 pub fn enabled() -> bool {
@@ -34,8 +47,9 @@ pub fn enabled() -> bool {
 pub fn record(name: &'static str, elapsed: Duration) {
     let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
     let entry = table.entry(name).or_default();
-    entry.0 += elapsed;
-    entry.1 += 1;
+    entry.total += elapsed;
+    entry.calls += 1;
+    entry.slowest = entry.slowest.max(elapsed);
 }
 
 /// Runs `op` inside a trace span named `name`; when profiling is on, between
@@ -58,11 +72,11 @@ pub(crate) fn timed<K: Kernels, T>(
     Ok(out)
 }
 
-/// The recorded totals, largest first: `(name, total, calls)`.
-pub fn totals() -> Vec<(&'static str, Duration, u64)> {
+/// The recorded times, largest total first.
+pub fn totals() -> Vec<(&'static str, OpTime)> {
     let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-    let mut rows: Vec<_> = table.iter().map(|(n, (d, c))| (*n, *d, *c)).collect();
-    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
+    let mut rows: Vec<_> = table.iter().map(|(n, t)| (*n, *t)).collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1.total));
     rows
 }
 
@@ -74,17 +88,19 @@ pub fn report() -> Option<String> {
     let total: Duration = rows
         .iter()
         .filter(|r| !r.0.contains('/'))
-        .map(|r| r.1)
+        .map(|r| r.1.total)
         .sum();
     if rows.is_empty() || total.is_zero() {
         return None;
     }
     let mut text = format!("operation times ({PROFILE_ENV}, synced per operation):\n");
-    for (name, time, calls) in rows {
+    for (name, time) in rows {
         text.push_str(&format!(
-            "  {name:<16} {:>9.3} s {:>5.1} % {calls:>8} calls\n",
-            time.as_secs_f64(),
-            100.0 * time.as_secs_f64() / total.as_secs_f64()
+            "  {name:<16} {:>9.3} s {:>5.1} % {:>8} calls, slowest {:>8.3} ms\n",
+            time.total.as_secs_f64(),
+            100.0 * time.total.as_secs_f64() / total.as_secs_f64(),
+            time.calls,
+            1e3 * time.slowest.as_secs_f64()
         ));
     }
     text.push_str(&format!(
@@ -106,8 +122,14 @@ mod tests {
         record("test-op-b", Duration::from_millis(1));
         let rows = totals();
         let a = rows.iter().find(|r| r.0 == "test-op-a").unwrap();
-        assert_eq!((a.1, a.2), (Duration::from_millis(7), 2));
+        let expected = OpTime {
+            total: Duration::from_millis(7),
+            calls: 2,
+            slowest: Duration::from_millis(4),
+        };
+        assert_eq!(a.1, expected);
         let text = report().unwrap();
         assert!(text.contains("test-op-a") && text.contains("test-op-b"));
+        assert!(text.contains("slowest    4.000 ms"), "{text}");
     }
 }
