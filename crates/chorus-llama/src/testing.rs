@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chorus_mask::{IntervalMask, Role, SegmentTable, flex_rule};
 
-use crate::{ForwardInput, Kernels, KeyBias, KeyMask, Llama, LlamaError, RowInput};
+use crate::{ForwardInput, Kernels, KeyBias, KeyMask, KvCache, Llama, LlamaError, RowInput};
 
 /// Environment variable naming the model file to use instead of the default.
 pub const MODEL_ENV: &str = "CHORUS_MODEL";
@@ -79,6 +79,22 @@ fn workout_tokens(seed: u32, len: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
+/// A cache of four tokens a slot whose slots marked in `sharing` see a causal
+/// shared context of `len` workout tokens drawn from `seed`.
+fn cache_after_context<K: Kernels>(
+    model: &Llama<K>,
+    (seed, len): (u32, usize),
+    sharing: Vec<bool>,
+) -> Result<KvCache<K>, LlamaError> {
+    let vocab = model.config().vocab_size;
+    let context = Arc::new(model.encode_context(
+        workout_tokens(seed, len, vocab),
+        (0..len).collect(),
+        KeyMask::Causal,
+    )?);
+    model.new_cache_sharing(&context, sharing, 4)
+}
+
 /// The logits (flattened) of passes whose windows outgrow one stage of the
 /// GPU's tile kernels (32 keys a stage in `attend_fused`, 48 in
 /// `attend_own_tiles`, 16 tokens a tile): an 80-token shared context seen
@@ -87,12 +103,7 @@ fn workout_tokens(seed: u32, len: usize, vocab: usize) -> Vec<u32> {
 /// of [`workout`] all fit one stage, so this is the check of the stage loop.
 pub fn long_workout<K: Kernels>(model: &Llama<K>) -> Result<Vec<f32>, LlamaError> {
     let vocab = model.config().vocab_size;
-    let context = Arc::new(model.encode_context(
-        workout_tokens(5, 80, vocab),
-        (0..80).collect(),
-        KeyMask::Causal,
-    )?);
-    let mut cache = model.new_cache_sharing(&context, vec![true, false], 4)?;
+    let mut cache = cache_after_context(model, (5, 80), vec![true, false])?;
     let every = |len: usize| (0..len).filter(|i| i % 9 == 8 || *i == len - 1).collect();
     let rows = vec![
         RowInput {
@@ -125,12 +136,7 @@ pub fn long_workout<K: Kernels>(model: &Llama<K>) -> Result<Vec<f32>, LlamaError
 /// as the reference (within its float type's rounding).
 pub fn workout<K: Kernels>(model: &Llama<K>) -> Result<Vec<f32>, LlamaError> {
     let vocab = model.config().vocab_size;
-    let context = Arc::new(model.encode_context(
-        workout_tokens(1, 7, vocab),
-        (0..7).collect(),
-        KeyMask::Causal,
-    )?);
-    let mut cache = model.new_cache_sharing(&context, vec![true, false, true], 4)?;
+    let mut cache = cache_after_context(model, (1, 7), vec![true, false, true])?;
     let table = SegmentTable::from_lengths(&[
         (Role::Question { paraphrase: 0 }, 4),
         (Role::Question { paraphrase: 1 }, 3),
