@@ -420,9 +420,15 @@ impl<K: Kernels> Engine<K> {
         questions: &[Question],
     ) -> Result<BatchNeed, EnsembleError> {
         let prompter = self.prompter();
+        // In parallel, as a batch is planned: one by one, the 64 sample
+        // questions took 0.06–0.15 s of an H100 run's ~5 s after load.
+        let planned: Vec<Vec<GroupPlan>> = questions
+            .par_iter()
+            .map(|question| strategy.plan(question, &prompter))
+            .collect::<Result<_, _>>()?;
         let mut need = BatchNeed::default();
-        for question in questions {
-            for group in strategy.plan(question, &prompter)? {
+        for groups in &planned {
+            for group in groups {
                 for row in &group.rows {
                     let shared = if self.decode.shared_context {
                         row.context_len

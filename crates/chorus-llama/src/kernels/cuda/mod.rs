@@ -607,6 +607,7 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             .new_stream()
             .map_err(|e| device_error(ordinal, "creating a stream", e))?;
         keep_freed_memory(&ctx, ordinal)?;
+        reserve_from_env(&stream, ordinal)?;
         let blas = CudaBlas::new(Arc::clone(&stream))
             .map_err(|e| device_error(ordinal, "creating a cuBLAS handle", e))?;
         let (major, minor) = ctx
@@ -1337,6 +1338,36 @@ impl<E: CudaElem> CudaKernels<E> {
             _elem: PhantomData,
         })
     }
+}
+
+/// An experiment's switch: `CHORUS_RESERVE_GIB=N` grows the driver's memory
+/// pool by N GiB when the kernels are made (allocated and freed at once; the
+/// pool keeps it, see [`keep_freed_memory`]), and logs how long that took.
+/// Tells whether a run's first batch waits for the pool to grow.
+fn reserve_from_env(stream: &Arc<CudaStream>, ordinal: usize) -> Result<(), LlamaError> {
+    let Some(gib) = std::env::var("CHORUS_RESERVE_GIB")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    else {
+        return Ok(());
+    };
+    let started = std::time::Instant::now();
+    let bytes = (gib * f64::from(1 << 30)) as usize;
+    // SAFETY: never read; freed at once.
+    let buffer = unsafe { stream.alloc::<u8>(bytes.max(1)) }
+        .map_err(|e| device_error(ordinal, "reserving device memory", e))?;
+    let allocated = started.elapsed();
+    drop(buffer);
+    stream
+        .synchronize()
+        .map_err(|e| device_error(ordinal, "synchronising", e))?;
+    tracing::info!(
+        gib,
+        allocate_s = allocated.as_secs_f64(),
+        total_s = started.elapsed().as_secs_f64(),
+        "memory pool grown (CHORUS_RESERVE_GIB)"
+    );
+    Ok(())
 }
 
 /// Keeps freed device memory in the driver's pool instead of returning it to
