@@ -11,7 +11,7 @@ use std::{panic, thread};
 
 use chorus_llama::{
     BatchNeed, ForwardInput, Fusion, InputError, Kernels, KeyBias, KeyMask, KvCache, Llama,
-    LlamaError, Logits, RowInput, Selection, SharedContext, Tokenizer,
+    LlamaError, Logits, PromptPrefix, RowInput, Selection, SharedContext, Tokenizer,
 };
 use chorus_mask::IntervalMask;
 use chorus_prompt::PromptContext;
@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::answer::{Answer, Question, StopReason};
 use crate::config::{BatchSize, DecodeConfig, FlexConfig, Method, SamplingConfig};
 use crate::error::EnsembleError;
-use crate::rows::{Prompter, RowBias, RowPlan, context_ids};
+use crate::rows::{Prompter, RowBias, RowPlan, context_prefix};
 use crate::sampling::{self, Rng};
 use crate::score::{self, Choice};
 use crate::strategy::{GroupPlan, Strategy, strategy_for};
@@ -87,8 +87,8 @@ pub struct Engine<K: Kernels> {
     model: Arc<Llama<K>>,
     tokenizer: Tokenizer,
     context: PromptContext,
-    /// Token ids of the context's prefix, as every standard prompt starts.
-    context_ids: Vec<u32>,
+    /// The context's prefix, encoded once: as every standard prompt starts.
+    prefix: PromptPrefix,
     decode: DecodeConfig,
     /// Per token id: whether its text contains a newline (the stop rule).
     newline: Arc<Vec<bool>>,
@@ -202,12 +202,12 @@ impl<K: Kernels> Engine<K> {
         decode: DecodeConfig,
         newline: Arc<Vec<bool>>,
     ) -> Result<Self, EnsembleError> {
-        let context_ids = context_ids(&context, &tokenizer)?;
+        let prefix = context_prefix(&context, &tokenizer)?;
         Ok(Self {
             model,
             tokenizer,
             context,
-            context_ids,
+            prefix,
             decode,
             newline,
             shared: Mutex::new(None),
@@ -267,7 +267,7 @@ impl<K: Kernels> Engine<K> {
         Prompter {
             context: &self.context,
             tokenizer: &self.tokenizer,
-            context_ids: &self.context_ids,
+            prefix: &self.prefix,
         }
     }
 

@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 
-use chorus_llama::Tokenizer;
+use chorus_llama::{PromptPrefix, Tokenizer};
 use chorus_mask::{
     IntervalMask, Role, SegmentTable, flex_rule, shared_prefix_bias, structured_rule,
 };
@@ -101,17 +101,19 @@ pub struct Prompter<'a> {
     pub context: &'a PromptContext,
     /// The model's tokenizer.
     pub tokenizer: &'a Tokenizer,
-    /// The context's own token ids (instruction + few-shot block, BOS first iff
-    /// the tokenizer adds one): what every prompt is expected to start with.
-    pub context_ids: &'a [u32],
+    /// The context's shared prefix (instruction + few-shot block) encoded
+    /// once: its ids (BOS first iff the tokenizer adds one) are what every
+    /// prompt is expected to start with, and prompts are encoded from its
+    /// last word on.
+    pub prefix: &'a PromptPrefix,
 }
 
-/// The token ids of `context`'s shared prefix, encoded as a prompt start.
-pub fn context_ids(
+/// `context`'s shared prefix, encoded as a prompt start.
+pub fn context_prefix(
     context: &PromptContext,
     tokenizer: &Tokenizer,
-) -> Result<Vec<u32>, EnsembleError> {
-    Ok(tokenizer.encode_prompt(&context.prefix_text())?)
+) -> Result<PromptPrefix, EnsembleError> {
+    Ok(PromptPrefix::new(tokenizer, &context.prefix_text())?)
 }
 
 impl Prompter<'_> {
@@ -127,9 +129,7 @@ impl Prompter<'_> {
         item_index: usize,
         paraphrase: &str,
     ) -> Result<RowPlan, EnsembleError> {
-        let tokens = self
-            .tokenizer
-            .encode_prompt(&self.standard_text(paraphrase))?;
+        let tokens = self.prefix.encode_prompt(&self.standard_text(paraphrase))?;
         if tokens.is_empty() {
             return Err(EnsembleError::EmptySegment {
                 item_index,
@@ -144,8 +144,9 @@ impl Prompter<'_> {
 
     /// The context's length if `tokens` start with it, else 0.
     fn context_len_of(&self, tokens: &[u32]) -> usize {
-        if !self.context_ids.is_empty() && tokens.starts_with(self.context_ids) {
-            self.context_ids.len()
+        let ids = self.prefix.ids();
+        if !ids.is_empty() && tokens.starts_with(ids) {
+            ids.len()
         } else {
             0
         }
@@ -244,7 +245,7 @@ impl Prompter<'_> {
             in_first_group &= index == 0
                 || (sibling_key(segment.role).is_some()
                     && Some(sibling_key(segment.role)) == first_key);
-            let mut ids = self.tokenizer.encode(&segment.text)?;
+            let mut ids = self.prefix.encode(&segment.text)?;
             if let (true, Some(bos)) = (in_first_group, bos) {
                 ids.insert(0, bos);
             }

@@ -308,11 +308,15 @@ fn prompts_are_token_identical() {
             .map(|i| (i.uuid.clone(), i))
             .collect();
         let context = items.values().next().unwrap().context.clone();
-        let context_ids = chorus_ensemble::rows::context_ids(&context, tokenizer).unwrap();
+        let prefix = chorus_ensemble::rows::context_prefix(&context, tokenizer).unwrap();
+        assert!(
+            prefix.resumes(),
+            "{dataset}: SmolLM2 prompts resume after the prefix"
+        );
         let prompter = chorus_ensemble::rows::Prompter {
             context: &context,
             tokenizer,
-            context_ids: &context_ids,
+            prefix: &prefix,
         };
         for row in golden("prompts.jsonl")
             .iter()

@@ -56,7 +56,7 @@ pub use error::{InputError, LlamaError};
 pub use gguf::GgufFile;
 pub use hf::HfCheckpoint;
 pub use pytorch::PytorchCheckpoint;
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{PromptPrefix, Tokenizer};
 pub use weights::{HostTensor, WeightSource};
 
 pub use backend::{BurnCpu, Cpu};

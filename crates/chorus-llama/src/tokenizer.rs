@@ -10,6 +10,9 @@
 //! tokens become special added tokens (so `<|im_start|>` in text maps to its id).
 
 mod gguf_vocab;
+mod prefix;
+
+pub use prefix::PromptPrefix;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -150,3 +150,54 @@ fn unknown_pre_tokenizer_is_refused_by_name() {
         "{err}"
     );
 }
+
+const FAMILIES: [&str; 6] = ["gpt2", "qwen2", "tekken", "llama-bpe", "smollm", "spm"];
+
+/// Every family's tokenizer, opened once for all cases of a property.
+fn family_tokenizers() -> &'static [Tokenizer] {
+    static TOKENIZERS: std::sync::OnceLock<Vec<Tokenizer>> = std::sync::OnceLock::new();
+    TOKENIZERS.get_or_init(|| {
+        FAMILIES
+            .iter()
+            .map(|f| Tokenizer::open(&family_dir(f).join("tokenizer.gguf")).unwrap())
+            .collect()
+    })
+}
+
+/// Which families take the prefix shortcut: byte-level BPE without a
+/// normalizer does; Qwen2 (NFC) and SentencePiece encode every prompt whole.
+#[test]
+fn prompt_prefixes_resume_where_the_tokenizer_allows() {
+    let prefix = "Answer the question.\n\nQ: Who wrote Hamlet?\nA: William Shakespeare";
+    for (family, tok) in FAMILIES.iter().zip(family_tokenizers()) {
+        let resumes = chorus_llama::PromptPrefix::new(tok, prefix)
+            .unwrap()
+            .resumes();
+        let expected = !matches!(*family, "qwen2" | "spm");
+        assert_eq!(resumes, expected, "{family}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Every family: a prompt that starts with a prefix gets the ids of a
+    /// whole encoding, whatever the prefix and the rest (letters, digits,
+    /// spaces, newlines, punctuation, accents, CJK, emoji).
+    #[test]
+    fn prompt_prefixes_encode_like_whole_prompts(
+        prefix in "[A-Za-z0-9 \\n.,:;'?!()é中😀-]{1,40}",
+        rest in "[A-Za-z0-9 \\n.,:;'?!()é中😀-]{0,24}",
+    ) {
+        for (family, tok) in FAMILIES.iter().zip(family_tokenizers()) {
+            let encoder = chorus_llama::PromptPrefix::new(tok, &prefix).unwrap();
+            let text = format!("{prefix}{rest}");
+            proptest::prop_assert_eq!(
+                encoder.encode_prompt(&text).unwrap(),
+                tok.encode_prompt(&text).unwrap(),
+                "{} {:?} + {:?}", family, prefix, rest
+            );
+            proptest::prop_assert_eq!(encoder.encode(&text).unwrap(), tok.encode(&text).unwrap());
+        }
+    }
+}

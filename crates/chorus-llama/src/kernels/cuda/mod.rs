@@ -498,6 +498,47 @@ impl<E: CudaElem> CudaKernels<E> {
         )
     }
 
+    /// One small GEMM of each kind a forward pass runs (`E` or f32 out, one
+    /// or `batch` matrices, either transpose), on zeroed scratch buffers.
+    /// cuBLAS sets itself up at its first call of a kind: on an H200 the
+    /// first pass's first weight product took 91 ms and its first batched
+    /// attention product 45 ms, against 1–3 ms later (CHORUS_PROFILE_OPS,
+    /// docs/benchmarks/gpu.md); here that happens while the weights load.
+    fn warm_blas(&self, batch: usize) -> Result<(), LlamaError> {
+        const SIDE: usize = 128;
+        let batch = batch.max(1);
+        let len = batch * SIDE * SIDE;
+        // cuBLAS calls run in the context current on the calling thread.
+        self.ctx
+            .bind_to_thread()
+            .map_err(self.fail("binding the context"))?;
+        let input: CudaSlice<E> = self
+            .stream
+            .alloc_zeros(len)
+            .map_err(self.fail("allocating device memory"))?;
+        let output: CudaSlice<f32> = self
+            .stream
+            .alloc_zeros(len)
+            .map_err(self.fail("allocating device memory"))?;
+        let (t, f32_type) = (E::DATA_TYPE, cudaDataType::CUDA_R_32F);
+        let (a, b) = (self.ptr(&input), self.ptr(&input));
+        let stride = SIDE * SIDE;
+        for transposed in [true, false] {
+            for (out_type, matrices) in [(t, 1), (f32_type, batch)] {
+                self.gemm(
+                    (transposed, false),
+                    (SIDE, SIDE, SIDE),
+                    (a, t, SIDE, stride),
+                    (b, t, SIDE, stride),
+                    (self.ptr(&output), out_type, SIDE, stride),
+                    0.0,
+                    matrices,
+                )?;
+            }
+        }
+        self.sync()
+    }
+
     fn act(&self, rows: usize, cols: usize) -> Result<CudaAct<E>, LlamaError> {
         Ok(CudaAct {
             buf: self.alloc(rows * cols)?,
@@ -607,7 +648,6 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
             .new_stream()
             .map_err(|e| device_error(ordinal, "creating a stream", e))?;
         keep_freed_memory(&ctx, ordinal)?;
-        reserve_from_env(&stream, ordinal)?;
         let blas = CudaBlas::new(Arc::clone(&stream))
             .map_err(|e| device_error(ordinal, "creating a cuBLAS handle", e))?;
         let (major, minor) = ctx
@@ -693,7 +733,8 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         // took about a second on the 2-core VM; the context is bound by
         // `load_module` on this thread, and the first pass finds the
         // functions in the cache.
-        self.attention_fns(heads).map(drop)
+        self.attention_fns(heads)?;
+        self.warm_blas(heads.key_value)
     }
 
     fn free_memory(&self) -> Result<Option<u64>, LlamaError> {
@@ -1338,36 +1379,6 @@ impl<E: CudaElem> CudaKernels<E> {
             _elem: PhantomData,
         })
     }
-}
-
-/// An experiment's switch: `CHORUS_RESERVE_GIB=N` grows the driver's memory
-/// pool by N GiB when the kernels are made (allocated and freed at once; the
-/// pool keeps it, see [`keep_freed_memory`]), and logs how long that took.
-/// Tells whether a run's first batch waits for the pool to grow.
-fn reserve_from_env(stream: &Arc<CudaStream>, ordinal: usize) -> Result<(), LlamaError> {
-    let Some(gib) = std::env::var("CHORUS_RESERVE_GIB")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-    else {
-        return Ok(());
-    };
-    let started = std::time::Instant::now();
-    let bytes = (gib * f64::from(1 << 30)) as usize;
-    // SAFETY: never read; freed at once.
-    let buffer = unsafe { stream.alloc::<u8>(bytes.max(1)) }
-        .map_err(|e| device_error(ordinal, "reserving device memory", e))?;
-    let allocated = started.elapsed();
-    drop(buffer);
-    stream
-        .synchronize()
-        .map_err(|e| device_error(ordinal, "synchronising", e))?;
-    tracing::info!(
-        gib,
-        allocate_s = allocated.as_secs_f64(),
-        total_s = started.elapsed().as_secs_f64(),
-        "memory pool grown (CHORUS_RESERVE_GIB)"
-    );
-    Ok(())
 }
 
 /// Keeps freed device memory in the driver's pool instead of returning it to
