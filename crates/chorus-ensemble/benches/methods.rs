@@ -10,41 +10,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Positions, Question};
+mod common;
+
+use chorus_ensemble::{DecodeConfig, Engine, FlexConfig, Method, Positions};
 use chorus_llama::{Checkpoint, Cpu, Llama};
-use chorus_prompt::PromptContext;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 // Same allocator as the binaries, so that the figures are theirs (glibc's malloc
 // spends a third of CPU wall time re-faulting activation buffers).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The golden WebQuestions items: prompt context and questions.
-fn webqa(limit: usize) -> (PromptContext, Vec<Question>) {
-    let mut rows = chorus_llama::testing::golden_records("webqa.items.jsonl");
-    rows.truncate(limit);
-    let context = PromptContext::from_rendered(
-        rows[0]["instruction"].as_str().unwrap(),
-        rows[0]["few_shot"].as_str().unwrap(),
-    )
-    .unwrap();
-    let questions = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let paraphrases = r["paraphrases"].as_array().unwrap();
-            Question::new(
-                i,
-                paraphrases
-                    .iter()
-                    .map(|p| p.as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect();
-    (context, questions)
-}
 
 fn methods(c: &mut Criterion) {
     let Some(model_path) = chorus_llama::testing::smollm2_or_skip() else {
@@ -56,7 +31,7 @@ fn methods(c: &mut Criterion) {
         .unwrap_or(5);
     let checkpoint = Checkpoint::open(&model_path).unwrap();
     let model = Arc::new(Llama::<Cpu>::from_source(checkpoint.weights.as_ref(), &()).unwrap());
-    let (context, questions) = webqa(items);
+    let (context, questions) = common::webqa(items);
     let batch_size = std::env::var("CHORUS_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -8,45 +8,22 @@
 //! `cargo bench -p chorus-ensemble --bench planning` (env `CHORUS_MODEL` =
 //! the GGUF). Skips, printing why, when the model is absent.
 
+mod common;
+
 use chorus_ensemble::rows::{Prompter, context_prefix};
-use chorus_ensemble::{FlexConfig, Method, Question, strategy_for};
+use chorus_ensemble::{FlexConfig, Method, strategy_for};
 use chorus_llama::{PromptPrefix, Tokenizer};
-use chorus_prompt::PromptContext;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn webqa() -> (PromptContext, Vec<Question>) {
-    let rows = chorus_llama::testing::golden_records("webqa.items.jsonl");
-    let context = PromptContext::from_rendered(
-        rows[0]["instruction"].as_str().unwrap(),
-        rows[0]["few_shot"].as_str().unwrap(),
-    )
-    .unwrap();
-    let questions = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let paraphrases = r["paraphrases"].as_array().unwrap();
-            Question::new(
-                i,
-                paraphrases
-                    .iter()
-                    .map(|p| p.as_str().unwrap().to_owned())
-                    .collect(),
-            )
-        })
-        .collect();
-    (context, questions)
-}
 
 fn planning(c: &mut Criterion) {
     let Some(model_path) = chorus_llama::testing::smollm2_or_skip() else {
         return;
     };
     let tokenizer = Tokenizer::open(&model_path).unwrap();
-    let (context, questions) = webqa();
+    let (context, questions) = common::webqa(usize::MAX);
     let prefix = context_prefix(&context, &tokenizer).unwrap();
     assert!(prefix.resumes());
     // The same prefix ids, but every prompt encoded whole: an empty prefix
