@@ -112,8 +112,9 @@ impl<K: Kernels> Llama<K> {
         // What the forward passes need beside the weights (on a GPU: the
         // attention kernels compiled for this head geometry, ~1 s of NVRTC on
         // a 2-core host, and cuBLAS's set-up for each kind of product, 0.14 s
-        // of an H200's first pass) is prepared on another thread while the
-        // weights load, instead of holding up the first pass.
+        // of an H200's first pass, its warm-up not yet timed) is prepared on
+        // another thread while the weights load, instead of holding up the
+        // first pass.
         let (prepared, weights) =
             parallel::alongside(|| kernels.prepare_model(heads), || loader.weights(heads));
         prepared?;

@@ -503,7 +503,8 @@ impl<E: CudaElem> CudaKernels<E> {
     /// cuBLAS sets itself up at its first call of a kind: on an H200 the
     /// first pass's first weight product took 91 ms and its first batched
     /// attention product 45 ms, against 1–3 ms later (CHORUS_PROFILE_OPS,
-    /// docs/benchmarks/gpu.md); here that happens while the weights load.
+    /// docs/benchmarks/gpu.md, "midnight"). Run while the weights load, this
+    /// is meant to take that off the first pass; not yet timed on a GPU.
     fn warm_blas(&self, batch: usize) -> Result<(), LlamaError> {
         const SIDE: usize = 128;
         let batch = batch.max(1);
@@ -734,7 +735,12 @@ impl<E: CudaElem> Kernels for CudaKernels<E> {
         // `load_module` on this thread, and the first pass finds the
         // functions in the cache.
         self.attention_fns(heads)?;
-        self.warm_blas(heads.key_value)
+        // Only a head start: a product that cannot run here fails again, with
+        // its own shapes in the error, when a pass needs it.
+        if let Err(error) = self.warm_blas(heads.key_value) {
+            tracing::warn!(%error, "warming cuBLAS up failed; the first pass will set it up");
+        }
+        Ok(())
     }
 
     fn free_memory(&self) -> Result<Option<u64>, LlamaError> {
