@@ -171,14 +171,15 @@ impl Tokenizer {
     /// Token ids of a prompt: BOS first iff [`add_bos`](Self::add_bos), then
     /// [`encode`](Self::encode).
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, LlamaError> {
-        let mut ids = Vec::new();
-        if self.add_bos
-            && let Some(bos) = self.bos
-        {
-            ids.push(bos);
-        }
+        let mut ids: Vec<u32> = self.prompt_start().into_iter().collect();
         ids.extend(self.encode(text)?);
         Ok(ids)
+    }
+
+    /// The id a prompt starts with before its text's own: BOS iff
+    /// [`add_bos`](Self::add_bos).
+    fn prompt_start(&self) -> Option<u32> {
+        self.bos.filter(|_| self.add_bos)
     }
 
     /// The text of `ids`, special tokens included, with no clean-up of spaces.

@@ -49,7 +49,7 @@ impl PromptPrefix {
     /// Encodes `text` and finds where prompts starting with it may resume.
     pub fn new(tokenizer: &Tokenizer, text: &str) -> Result<Self, LlamaError> {
         let ids = tokenizer.encode_prompt(text)?;
-        let added = ids.len() - tokenizer.encode(text)?.len();
+        let added = usize::from(tokenizer.prompt_start().is_some());
         let mut prefix = Self {
             tokenizer: tokenizer.clone(),
             text: text.to_owned(),
@@ -117,7 +117,9 @@ impl PromptPrefix {
         {
             return Ok(None);
         }
-        let Some(byte) = last_word_start(&self.tokenizer.inner, &self.text) else {
+        let Some(byte) = last_word_start(&self.tokenizer.inner, &self.text)
+            .filter(|&byte| self.text.is_char_boundary(byte))
+        else {
             return Ok(None);
         };
         let head = self.tokenizer.encode(&self.text[..byte])?;

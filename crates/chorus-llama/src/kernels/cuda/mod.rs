@@ -507,30 +507,29 @@ impl<E: CudaElem> CudaKernels<E> {
     /// is meant to take that off the first pass; not yet timed on a GPU.
     fn warm_blas(&self, batch: usize) -> Result<(), LlamaError> {
         const SIDE: usize = 128;
+        let stride = SIDE * SIDE;
         let batch = batch.max(1);
-        let len = batch * SIDE * SIDE;
         // cuBLAS calls run in the context current on the calling thread.
         self.ctx
             .bind_to_thread()
             .map_err(self.fail("binding the context"))?;
         let input: CudaSlice<E> = self
             .stream
-            .alloc_zeros(len)
+            .alloc_zeros(batch * stride)
             .map_err(self.fail("allocating device memory"))?;
         let output: CudaSlice<f32> = self
             .stream
-            .alloc_zeros(len)
+            .alloc_zeros(batch * stride)
             .map_err(self.fail("allocating device memory"))?;
         let (t, f32_type) = (E::DATA_TYPE, cudaDataType::CUDA_R_32F);
-        let (a, b) = (self.ptr(&input), self.ptr(&input));
-        let stride = SIDE * SIDE;
+        let input = self.ptr(&input);
         for transposed in [true, false] {
             for (out_type, matrices) in [(t, 1), (f32_type, batch)] {
                 self.gemm(
                     (transposed, false),
                     (SIDE, SIDE, SIDE),
-                    (a, t, SIDE, stride),
-                    (b, t, SIDE, stride),
+                    (input, t, SIDE, stride),
+                    (input, t, SIDE, stride),
                     (self.ptr(&output), out_type, SIDE, stride),
                     0.0,
                     matrices,
